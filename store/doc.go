@@ -1,0 +1,11 @@
+// Package store owns scimsync's persistent state and every query on it:
+// organizations and their SCIM tokens and connectors, directory state (what
+// the IdP says: directory users, groups and members), local state (users,
+// memberships, groups, invites), the outbox, sync runs, audit events and the
+// mail log.
+//
+// It runs on embedded SQLite (pure Go, no cgo) and on Postgres, with the same
+// versioned migrations. Every method that touches tenant data takes the
+// organization id and scopes its query by it: a caller can never reach
+// another organization's rows by id alone.
+package store

@@ -1,0 +1,327 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// migration is one versioned schema step. Its SQL is written once; the few
+// words that differ between SQLite and Postgres are placeholders:
+//
+//	{{serial}}  an auto-incrementing bigint primary key
+//	{{ts}}      a timestamp (UTC)
+//	{{bytes}}   a byte string
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+var migrations = []migration{
+	{1, "initial schema", `
+CREATE TABLE organizations (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  scim_enabled BOOLEAN NOT NULL DEFAULT FALSE,
+  reconcile_schedule TEXT NOT NULL DEFAULT '',
+  role_mapping TEXT NOT NULL DEFAULT '{}',
+  created_at {{ts}} NOT NULL,
+  updated_at {{ts}} NOT NULL
+);
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_at {{ts}} NOT NULL
+);
+CREATE TABLE scim_tokens (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+  description TEXT NOT NULL DEFAULT '',
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at {{ts}} NOT NULL,
+  expires_at {{ts}},
+  revoked_at {{ts}},
+  last_used_at {{ts}}
+);
+CREATE INDEX scim_tokens_org ON scim_tokens (org_id, created_at);
+CREATE TABLE connectors (
+  org_id TEXT PRIMARY KEY REFERENCES organizations(id) ON DELETE CASCADE,
+  type TEXT NOT NULL,
+  settings TEXT NOT NULL,
+  credentials {{bytes}} NOT NULL,
+  created_at {{ts}} NOT NULL,
+  updated_at {{ts}} NOT NULL
+);
+CREATE TABLE directory_users (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+  source TEXT NOT NULL,
+  external_id TEXT NOT NULL DEFAULT '',
+  user_name TEXT NOT NULL,
+  user_name_key TEXT NOT NULL,
+  email TEXT NOT NULL DEFAULT '',
+  email_key TEXT NOT NULL DEFAULT '',
+  given_name TEXT NOT NULL DEFAULT '',
+  family_name TEXT NOT NULL DEFAULT '',
+  display_name TEXT NOT NULL DEFAULT '',
+  active BOOLEAN NOT NULL,
+  raw_status TEXT NOT NULL DEFAULT '',
+  attributes TEXT NOT NULL DEFAULT '{}',
+  version BIGINT NOT NULL DEFAULT 1,
+  snapshot BIGINT NOT NULL DEFAULT 0,
+  created_at {{ts}} NOT NULL,
+  updated_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX directory_users_user_name ON directory_users (org_id, user_name_key);
+CREATE UNIQUE INDEX directory_users_external_id ON directory_users (org_id, external_id) WHERE external_id <> '';
+CREATE INDEX directory_users_email ON directory_users (org_id, email_key);
+CREATE INDEX directory_users_org_created ON directory_users (org_id, created_at, id);
+CREATE TABLE directory_groups (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+  source TEXT NOT NULL,
+  external_id TEXT NOT NULL DEFAULT '',
+  display_name TEXT NOT NULL,
+  display_name_key TEXT NOT NULL,
+  attributes TEXT NOT NULL DEFAULT '{}',
+  version BIGINT NOT NULL DEFAULT 1,
+  snapshot BIGINT NOT NULL DEFAULT 0,
+  created_at {{ts}} NOT NULL,
+  updated_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX directory_groups_display_name ON directory_groups (org_id, display_name_key);
+CREATE UNIQUE INDEX directory_groups_external_id ON directory_groups (org_id, external_id) WHERE external_id <> '';
+CREATE INDEX directory_groups_org_created ON directory_groups (org_id, created_at, id);
+CREATE TABLE directory_group_members (
+  org_id TEXT NOT NULL,
+  group_id TEXT NOT NULL REFERENCES directory_groups(id) ON DELETE CASCADE,
+  user_id TEXT NOT NULL REFERENCES directory_users(id) ON DELETE CASCADE,
+  snapshot BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (group_id, user_id)
+);
+CREATE INDEX directory_group_members_user ON directory_group_members (org_id, user_id);
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  email TEXT NOT NULL,
+  email_key TEXT NOT NULL UNIQUE,
+  created_at {{ts}} NOT NULL,
+  updated_at {{ts}} NOT NULL
+);
+CREATE TABLE org_memberships (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+  user_id TEXT NOT NULL REFERENCES users(id),
+  directory_user_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  role TEXT NOT NULL DEFAULT 'member',
+  email TEXT NOT NULL DEFAULT '',
+  first_name TEXT NOT NULL DEFAULT '',
+  last_name TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT '',
+  external_id TEXT NOT NULL DEFAULT '',
+  invite_sends INTEGER NOT NULL DEFAULT 0,
+  last_invited_at {{ts}},
+  deprovisioned_at {{ts}},
+  created_at {{ts}} NOT NULL,
+  updated_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX org_memberships_user ON org_memberships (org_id, user_id);
+CREATE UNIQUE INDEX org_memberships_directory_user ON org_memberships (org_id, directory_user_id);
+CREATE INDEX org_memberships_status ON org_memberships (org_id, status);
+CREATE TABLE local_groups (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+  directory_group_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  external_id TEXT NOT NULL DEFAULT '',
+  created_at {{ts}} NOT NULL,
+  updated_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX local_groups_directory_group ON local_groups (org_id, directory_group_id);
+CREATE TABLE local_group_members (
+  org_id TEXT NOT NULL,
+  group_id TEXT NOT NULL REFERENCES local_groups(id) ON DELETE CASCADE,
+  membership_id TEXT NOT NULL REFERENCES org_memberships(id) ON DELETE CASCADE,
+  created_at {{ts}} NOT NULL,
+  PRIMARY KEY (group_id, membership_id)
+);
+CREATE INDEX local_group_members_membership ON local_group_members (org_id, membership_id);
+CREATE TABLE invites (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+  membership_id TEXT NOT NULL REFERENCES org_memberships(id) ON DELETE CASCADE,
+  token_hash TEXT NOT NULL UNIQUE,
+  send_number INTEGER NOT NULL,
+  created_at {{ts}} NOT NULL,
+  expires_at {{ts}} NOT NULL,
+  sent_at {{ts}},
+  accepted_at {{ts}},
+  superseded_at {{ts}}
+);
+CREATE UNIQUE INDEX invites_send ON invites (membership_id, send_number);
+CREATE TABLE outbox (
+  id {{serial}},
+  org_id TEXT NOT NULL,
+  task_type TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  queue TEXT NOT NULL DEFAULT 'default',
+  payload {{bytes}} NOT NULL,
+  created_at {{ts}} NOT NULL,
+  sent_at {{ts}},
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at IS NULL;
+CREATE TABLE sync_runs (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+  status TEXT NOT NULL,
+  dry_run BOOLEAN NOT NULL DEFAULT FALSE,
+  allow_mass_deprovision BOOLEAN NOT NULL DEFAULT FALSE,
+  trigger_kind TEXT NOT NULL,
+  plan TEXT NOT NULL DEFAULT '{}',
+  pages_fetched INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  created_at {{ts}} NOT NULL,
+  started_at {{ts}},
+  finished_at {{ts}}
+);
+CREATE INDEX sync_runs_org ON sync_runs (org_id, created_at);
+CREATE TABLE sync_run_items (
+  id {{serial}},
+  run_id TEXT NOT NULL REFERENCES sync_runs(id) ON DELETE CASCADE,
+  org_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  entity_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX sync_run_items_run ON sync_run_items (run_id, id);
+CREATE TABLE audit_events (
+  id {{serial}},
+  org_id TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  entity_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  outcome TEXT NOT NULL DEFAULT '',
+  detail TEXT NOT NULL DEFAULT '',
+  created_at {{ts}} NOT NULL
+);
+CREATE INDEX audit_events_org ON audit_events (org_id, id);
+CREATE TABLE mail_log (
+  id {{serial}},
+  org_id TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL UNIQUE,
+  recipient TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  text_body TEXT NOT NULL,
+  html_body TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at {{ts}} NOT NULL
+);
+`},
+}
+
+func (s *Store) expand(sql string) string {
+	r := strings.NewReplacer(
+		"{{serial}}", map[bool]string{true: "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", false: "INTEGER PRIMARY KEY AUTOINCREMENT"}[s.postgres],
+		"{{ts}}", map[bool]string{true: "TIMESTAMPTZ", false: "TIMESTAMP"}[s.postgres],
+		"{{bytes}}", map[bool]string{true: "BYTEA", false: "BLOB"}[s.postgres],
+	)
+	return r.Replace(sql)
+}
+
+// migrationLockKey is the Postgres advisory lock that keeps two processes
+// starting at once from migrating together.
+const migrationLockKey = 0x5c1a5e
+
+// Migrate applies every migration not yet applied, each in its own
+// transaction, and returns how many it applied.
+func (s *Store) Migrate(ctx context.Context) (int, error) {
+	db := s.db.WithContext(ctx)
+	if s.postgres {
+		// A session-level lock needs one connection for lock and unlock.
+		conn, err := s.sqlDB.Conn(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("migrate: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLockKey); err != nil {
+			return 0, fmt.Errorf("migrate: lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockKey)
+	}
+	if err := db.Exec(s.expand(`CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at {{ts}} NOT NULL
+)`)).Error; err != nil {
+		return 0, fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	n := 0
+	for _, m := range migrations {
+		applied := false
+		// The check runs in the migration's own transaction: on SQLite that
+		// transaction holds the write lock from its start, so concurrent
+		// migrators serialise without an advisory lock.
+		err := db.Transaction(func(tx *gorm.DB) error {
+			var count int64
+			if err := tx.Raw("SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&count).Error; err != nil {
+				return fmt.Errorf("read applied versions: %w", err)
+			}
+			if count > 0 {
+				return nil
+			}
+			for _, stmt := range splitStatements(s.expand(m.sql)) {
+				if err := tx.Exec(stmt).Error; err != nil {
+					return fmt.Errorf("%s: %w", firstLine(stmt), err)
+				}
+			}
+			applied = true
+			return tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", m.version, m.name, time.Now().UTC()).Error
+		})
+		if err != nil {
+			return n, fmt.Errorf("migrate: version %d (%s): %w", m.version, m.name, err)
+		}
+		if applied {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// SchemaVersion returns the highest applied migration, or 0.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v *int
+	if err := s.db.WithContext(ctx).Raw("SELECT MAX(version) FROM schema_migrations").Scan(&v).Error; err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	if v == nil {
+		return 0, nil
+	}
+	return *v, nil
+}
+
+// LatestSchemaVersion is the version Migrate brings a database to.
+func LatestSchemaVersion() int { return migrations[len(migrations)-1].version }
+
+func splitStatements(sql string) []string {
+	var out []string
+	for _, s := range strings.Split(sql, ";") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}

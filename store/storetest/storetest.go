@@ -1,0 +1,110 @@
+// Package storetest gives tests a migrated, isolated store on every backend:
+// embedded SQLite always, and Postgres whenever TEST_DATABASE_URL is set. A
+// Postgres store lives in a schema of its own that is dropped at cleanup, so
+// tests run in parallel against one database.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scimsync/scimsync/store"
+)
+
+// Backend names a database a test can run on.
+type Backend struct {
+	Name string
+	// URL is the DATABASE_URL, or "" for a fresh SQLite file.
+	URL string
+}
+
+// Backends lists SQLite, and Postgres when TEST_DATABASE_URL is set.
+func Backends() []Backend {
+	b := []Backend{{Name: "sqlite"}}
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		b = append(b, Backend{Name: "postgres", URL: u})
+	}
+	return b
+}
+
+// Each runs fn as a subtest on every backend, with a fresh store.
+func Each(t *testing.T, fn func(t *testing.T, s *store.Store)) {
+	t.Helper()
+	for _, b := range Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			fn(t, Open(t, b, store.Options{}))
+		})
+	}
+}
+
+// Open returns a fresh migrated store on backend b, closed at cleanup.
+func Open(t testing.TB, b Backend, opts store.Options) *store.Store {
+	t.Helper()
+	u := DatabaseURL(t, b)
+	ctx := context.Background()
+	s, err := store.Open(ctx, u, opts)
+	if err != nil {
+		t.Fatalf("open %s store: %v", b.Name, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate %s store: %v", b.Name, err)
+	}
+	return s
+}
+
+// DatabaseURL returns a DATABASE_URL for an empty database on backend b: a
+// SQLite file in a temporary directory, or a new Postgres schema that is
+// dropped at cleanup.
+func DatabaseURL(t testing.TB, b Backend) string {
+	t.Helper()
+	if b.URL == "" {
+		return "sqlite://" + filepath.Join(t.TempDir(), "test.db")
+	}
+	var r [6]byte
+	rand.Read(r[:])
+	schema := "t_" + hex.EncodeToString(r[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, b.URL)
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL is set but Postgres is unreachable: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create test schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, b.URL)
+		if err != nil {
+			t.Errorf("drop test schema: %v", err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop test schema: %v", err)
+		}
+	})
+	pu, err := url.Parse(b.URL)
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL: %v", err)
+	}
+	q := pu.Query()
+	q.Set("search_path", schema)
+	pu.RawQuery = q.Encode()
+	if !strings.HasPrefix(pu.Scheme, "postgres") {
+		t.Fatalf("TEST_DATABASE_URL must be postgres://…, got scheme %q", pu.Scheme)
+	}
+	return pu.String()
+}
