@@ -20,7 +20,7 @@ func (s *Store) Org(ctx context.Context, id string) (Org, error) {
 	var o Org
 	err := s.conn(ctx).Where("id = ?", id).Take(&o).Error
 	if err != nil {
-		return Org{}, notFound(err, "get org")
+		return Org{}, notFound(err, "organization")
 	}
 	return o, nil
 }

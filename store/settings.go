@@ -14,7 +14,7 @@ const SettingAdminTokenHash = "admin_token_hash"
 func (s *Store) Setting(ctx context.Context, key string) (string, error) {
 	var st setting
 	if err := s.conn(ctx).Where("key = ?", key).Take(&st).Error; err != nil {
-		return "", notFound(err, "get setting")
+		return "", notFound(err, "setting")
 	}
 	return st.Value, nil
 }

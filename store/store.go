@@ -188,11 +188,13 @@ func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
+// notFound names what was missing ("organization not found"), or wraps
+// another failure with the operation.
 func notFound(err error, what string) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
+		return fmt.Errorf("%s %w", what, ErrNotFound)
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return fmt.Errorf("get %s: %w", what, err)
 }
 
 // JSONMap is a string map kept as a JSON text column.

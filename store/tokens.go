@@ -32,7 +32,7 @@ func (s *Store) SCIMTokens(ctx context.Context, orgID string) ([]SCIMToken, erro
 func (s *Store) SCIMTokenByHash(ctx context.Context, tokenHash string) (SCIMToken, error) {
 	var t SCIMToken
 	if err := s.conn(ctx).Where("token_hash = ?", tokenHash).Take(&t).Error; err != nil {
-		return SCIMToken{}, notFound(err, "get scim token")
+		return SCIMToken{}, notFound(err, "SCIM token")
 	}
 	return t, nil
 }
@@ -46,7 +46,7 @@ func (s *Store) RevokeSCIMToken(ctx context.Context, orgID, id string) error {
 		return fmt.Errorf("revoke scim token: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("revoke scim token: %w", ErrNotFound)
+		return fmt.Errorf("SCIM token %w", ErrNotFound)
 	}
 	return nil
 }

@@ -1,0 +1,246 @@
+package admin
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/scimsync/scimsync/internal/httpjson"
+	"github.com/scimsync/scimsync/store"
+)
+
+// API serves /api/v1 behind the admin token.
+type API struct {
+	Service *Service
+	Auth    *Auth
+	Log     *slog.Logger
+}
+
+// Handler returns the admin API, mounted at /api/v1/ by the caller's mux.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/orgs", a.createOrg)
+	mux.HandleFunc("GET /api/v1/orgs", a.listOrgs)
+	mux.HandleFunc("GET /api/v1/orgs/{org}", a.getOrg)
+	mux.HandleFunc("PATCH /api/v1/orgs/{org}", a.patchOrg)
+	mux.HandleFunc("POST /api/v1/orgs/{org}/scim-tokens", a.createToken)
+	mux.HandleFunc("GET /api/v1/orgs/{org}/scim-tokens", a.listTokens)
+	mux.HandleFunc("DELETE /api/v1/orgs/{org}/scim-tokens/{id}", a.revokeToken)
+	mux.HandleFunc("GET /api/v1/orgs/{org}/audit-events", a.auditEvents)
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		httpjson.Error(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return a.Auth.Require(mux, false)
+}
+
+// OrgView is an organization as the admin API shows it.
+type OrgView struct {
+	ID                string            `json:"id"`
+	Name              string            `json:"name"`
+	SCIMEnabled       bool              `json:"scimEnabled"`
+	SCIMURL           string            `json:"scimUrl"`
+	ReconcileSchedule string            `json:"reconcileSchedule"`
+	RoleMapping       map[string]string `json:"roleMapping"`
+	CreatedAt         time.Time         `json:"createdAt"`
+	UpdatedAt         time.Time         `json:"updatedAt"`
+}
+
+// ViewOrg renders an organization.
+func (s *Service) ViewOrg(o store.Org) OrgView {
+	rm := map[string]string(o.RoleMapping)
+	if rm == nil {
+		rm = map[string]string{}
+	}
+	return OrgView{ID: o.ID, Name: o.Name, SCIMEnabled: o.SCIMEnabled, SCIMURL: s.SCIMURL(), ReconcileSchedule: o.ReconcileSchedule, RoleMapping: rm, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
+}
+
+func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	if !a.decode(w, r, &body) {
+		return
+	}
+	o, err := a.Service.CreateOrg(r.Context(), body.Name)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/orgs/"+o.ID)
+	httpjson.Write(w, http.StatusCreated, "", a.Service.ViewOrg(o))
+}
+
+func (a *API) listOrgs(w http.ResponseWriter, r *http.Request) {
+	orgs, err := a.Service.Store.Orgs(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]OrgView, len(orgs))
+	for i, o := range orgs {
+		out[i] = a.Service.ViewOrg(o)
+	}
+	httpjson.Write(w, http.StatusOK, "", map[string]any{"orgs": out})
+}
+
+func (a *API) getOrg(w http.ResponseWriter, r *http.Request) {
+	o, err := a.Service.Store.Org(r.Context(), r.PathValue("org"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, "", a.Service.ViewOrg(o))
+}
+
+func (a *API) patchOrg(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name              *string            `json:"name"`
+		SCIMEnabled       *bool              `json:"scimEnabled"`
+		ReconcileSchedule *string            `json:"reconcileSchedule"`
+		RoleMapping       *map[string]string `json:"roleMapping"`
+	}
+	if !a.decode(w, r, &body) {
+		return
+	}
+	p := store.OrgPatch{Name: body.Name, SCIMEnabled: body.SCIMEnabled, ReconcileSchedule: body.ReconcileSchedule}
+	if body.RoleMapping != nil {
+		m := store.JSONMap(*body.RoleMapping)
+		p.RoleMapping = &m
+	}
+	o, err := a.Service.UpdateOrg(r.Context(), r.PathValue("org"), p)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, "", a.Service.ViewOrg(o))
+}
+
+func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Description string `json:"description"`
+		TTLDays     int    `json:"ttlDays"`
+	}
+	if !a.decode(w, r, &body) {
+		return
+	}
+	t, err := a.Service.CreateSCIMToken(r.Context(), r.PathValue("org"), body.Description, body.TTLDays)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusCreated, "", t)
+}
+
+// TokenView is a SCIM token as listed: never its secret.
+type TokenView struct {
+	ID          string     `json:"id"`
+	Description string     `json:"description"`
+	Status      string     `json:"status"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	ExpiresAt   *time.Time `json:"expiresAt"`
+	LastUsedAt  *time.Time `json:"lastUsedAt"`
+	RevokedAt   *time.Time `json:"revokedAt,omitempty"`
+}
+
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	orgID := r.PathValue("org")
+	if _, err := a.Service.Store.Org(ctx, orgID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	toks, err := a.Service.Store.SCIMTokens(ctx, orgID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	now := a.Service.Store.Now()
+	out := make([]TokenView, len(toks))
+	for i, t := range toks {
+		status := "active"
+		switch {
+		case t.RevokedAt != nil:
+			status = "revoked"
+		case !t.Usable(now):
+			status = "expired"
+		}
+		out[i] = TokenView{ID: t.ID, Description: t.Description, Status: status, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt}
+	}
+	httpjson.Write(w, http.StatusOK, "", map[string]any{"tokens": out})
+}
+
+func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
+	if err := a.Service.RevokeSCIMToken(r.Context(), r.PathValue("org"), r.PathValue("id")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	orgID := r.PathValue("org")
+	if _, err := a.Service.Store.Org(ctx, orgID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			httpjson.Error(w, http.StatusBadRequest, "invalid_request", "limit must be 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	var before int64
+	if v := r.URL.Query().Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			httpjson.Error(w, http.StatusBadRequest, "invalid_request", "before must be an event id")
+			return
+		}
+		before = n
+	}
+	evs, err := a.Service.Store.AuditEvents(ctx, orgID, before, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if evs == nil {
+		evs = []store.AuditEvent{}
+	}
+	httpjson.Write(w, http.StatusOK, "", map[string]any{"events": evs})
+}
+
+func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := httpjson.Decode(w, r, v); err != nil {
+		a.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
+// fail maps an error to its status. Only here do store and service errors
+// become HTTP.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, httpjson.ErrTooLarge):
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
+	case errors.Is(err, httpjson.ErrSyntax):
+		httpjson.Error(w, http.StatusBadRequest, "invalid_json", err.Error())
+	case errors.Is(err, ErrInvalid):
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		httpjson.Error(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		httpjson.Error(w, http.StatusConflict, "conflict", "conflict")
+	default:
+		if a.Log != nil {
+			a.Log.ErrorContext(r.Context(), "admin api", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		httpjson.Error(w, http.StatusInternalServerError, "internal", "internal error")
+	}
+}

@@ -1,0 +1,95 @@
+// Package httpjson reads and writes the JSON bodies of scimsync's HTTP APIs,
+// with the body size limit and the error shape they share.
+package httpjson
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// MaxBody is the largest request body accepted.
+const MaxBody = 1 << 20
+
+// Errors returned by Decode, for callers to map to their own error shape.
+var (
+	ErrTooLarge = errors.New("request body is larger than 1 MiB")
+	ErrSyntax   = errors.New("malformed JSON")
+)
+
+// Decode reads one JSON value from r's body into v, allowing at most MaxBody
+// bytes. Unknown fields are allowed: clients may send more than we read.
+func Decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, MaxBody)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return ErrTooLarge
+		case errors.Is(err, io.EOF):
+			return fmt.Errorf("%w: empty body", ErrSyntax)
+		default:
+			return fmt.Errorf("%w: %s", ErrSyntax, jsonDetail(err))
+		}
+	}
+	// Trailing garbage after the value is malformed too.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return ErrTooLarge
+		}
+		return fmt.Errorf("%w: unexpected data after the JSON value", ErrSyntax)
+	}
+	return nil
+}
+
+// jsonDetail describes a decode error without echoing the input.
+func jsonDetail(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("%s must be %s", strings.TrimPrefix(te.Field, "."), te.Type)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of input"
+	}
+	return "cannot decode"
+}
+
+// Write sends v as JSON with the given status and content type
+// (application/json when empty).
+func Write(w http.ResponseWriter, status int, contentType string, v any) {
+	if contentType == "" {
+		contentType = "application/json"
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if v != nil {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(v)
+	}
+}
+
+// Problem is the error body of the admin API.
+type Problem struct {
+	Error ProblemDetail `json:"error"`
+}
+
+// ProblemDetail is a machine code and a human message.
+type ProblemDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error writes a Problem.
+func Error(w http.ResponseWriter, status int, code, message string) {
+	Write(w, status, "", Problem{ProblemDetail{Code: code, Message: message}})
+}

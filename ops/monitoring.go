@@ -1,0 +1,24 @@
+package ops
+
+import (
+	"net/http"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+)
+
+// MonitoringPath is where the dashboard is mounted.
+const MonitoringPath = "/monitoring/"
+
+// requirer wraps a handler behind the admin token.
+type requirer interface {
+	Require(next http.Handler, allowBasic bool) http.Handler
+}
+
+// Monitoring returns the asynq dashboard. asynqmon has no auth of its own,
+// so it is wrapped to need the admin token, as Bearer or as the HTTP Basic
+// password so a browser can log in.
+func Monitoring(opt asynq.RedisConnOpt, auth requirer) (http.Handler, func() error) {
+	h := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: opt})
+	return auth.Require(h, true), h.Close
+}
