@@ -8,18 +8,14 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/scimsync/scimsync/jobs/task"
 )
 
-// Queue names. Weights make deprovisions go before provisioning and invite
-// mail when the queues are busy.
-const (
-	QueueCritical = "critical" // deprovisions, removals
-	QueueDefault  = "default"  // converge and group changes
-	QueueLow      = "low"      // invite mail, reconcile runs
-)
-
-// QueueWeights is asynq's weighted priority for the queues.
-var QueueWeights = map[string]int{QueueCritical: 6, QueueDefault: 3, QueueLow: 1}
+// QueueWeights is asynq's weighted priority for the queues: deprovisions
+// go before provisioning, and provisioning before invite mail, when the
+// queues are busy.
+var QueueWeights = map[string]int{task.QueueCritical: 6, task.QueueDefault: 3, task.QueueLow: 1}
 
 // ServerConfig returns the asynq server configuration for a worker.
 func ServerConfig(log *slog.Logger, concurrency int, shutdownTimeout time.Duration) asynq.Config {

@@ -1,0 +1,63 @@
+// Package task names scimsync's job types and their payloads, and builds
+// the outbox rows that carry them. Writers of directory state (SCIM, the
+// reconciler) and the job handlers agree through this package alone.
+package task
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/scimsync/scimsync/store"
+)
+
+// Task types.
+const (
+	TypeConvergeUser  = "converge:user"
+	TypeConvergeGroup = "converge:group"
+	TypeSendInvite    = "invite:send"
+	TypeReconcile     = "reconcile:org"
+)
+
+// Queue names. Weights (see jobs) put removals before provisioning and
+// provisioning before mail.
+const (
+	QueueCritical = "critical"
+	QueueDefault  = "default"
+	QueueLow      = "low"
+)
+
+// ConvergeUser asks to make an organization's local member match one
+// directory user (which may no longer exist).
+type ConvergeUser struct {
+	OrgID           string `json:"orgId"`
+	DirectoryUserID string `json:"directoryUserId"`
+}
+
+// ConvergeGroup asks to make a local group match one directory group.
+type ConvergeGroup struct {
+	OrgID            string `json:"orgId"`
+	DirectoryGroupID string `json:"directoryGroupId"`
+}
+
+// ConvergeUserRow is the outbox row for a converge of one directory user.
+// urgent puts it on the critical queue (deactivations and deletions).
+func ConvergeUserRow(orgID, directoryUserID string, urgent bool) store.OutboxRow {
+	q := QueueDefault
+	if urgent {
+		q = QueueCritical
+	}
+	return row(orgID, TypeConvergeUser, q, ConvergeUser{OrgID: orgID, DirectoryUserID: directoryUserID})
+}
+
+// ConvergeGroupRow is the outbox row for a converge of one directory group.
+func ConvergeGroupRow(orgID, directoryGroupID string) store.OutboxRow {
+	return row(orgID, TypeConvergeGroup, QueueDefault, ConvergeGroup{OrgID: orgID, DirectoryGroupID: directoryGroupID})
+}
+
+func row(orgID, typ, queue string, payload any) store.OutboxRow {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		panic(fmt.Sprintf("task: marshal %s payload: %v", typ, err)) // plain structs of strings always marshal
+	}
+	return store.OutboxRow{OrgID: orgID, TaskType: typ, Queue: queue, Payload: b}
+}
