@@ -1,0 +1,269 @@
+package okta_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/scimsync/scimsync/connectors"
+	"github.com/scimsync/scimsync/connectors/connectortest"
+	"github.com/scimsync/scimsync/connectors/okta"
+	"github.com/scimsync/scimsync/connectors/okta/oktafake"
+)
+
+// fake adapts oktafake to the contract suite.
+type fake struct{ *oktafake.Server }
+
+func newFake(t *testing.T, env connectortest.Env) connectortest.Fake {
+	return fake{oktafake.New(t, oktafake.WithClock(env.Now))}
+}
+
+func (f fake) Type() string                { return okta.Type }
+func (f fake) Settings() map[string]any    { return map[string]any{"orgUrl": f.URL()} }
+func (f fake) Credentials() map[string]any { return map[string]any{"apiToken": f.Token()} }
+func (f fake) BadCredentials() map[string]any {
+	return map[string]any{"apiToken": "00wrong-token-okta-refuses-12345"}
+}
+func (f fake) UnauthorizedMessage() string         { return oktafake.UnauthorizedSummary }
+func (f fake) PageSize(connectortest.Endpoint) int { return 200 }
+func (f fake) DeleteUser(id string)                { f.Server.DeleteUser(id) }
+func (f fake) AddGroup(name string) string         { return f.Server.AddGroup(name).ID }
+func (f fake) AddMember(groupID, userID string)    { f.Server.AddMember(groupID, userID) }
+
+func (f fake) Statuses() []connectortest.Status {
+	return []connectortest.Status{
+		{Raw: oktafake.StatusActive, Active: true},
+		{Raw: oktafake.StatusProvisioned, Active: true},
+		{Raw: oktafake.StatusRecovery, Active: true},
+		{Raw: oktafake.StatusLockedOut, Active: true},
+		{Raw: oktafake.StatusPasswordExpired, Active: true},
+		{Raw: oktafake.StatusStaged, Active: false},
+		{Raw: oktafake.StatusSuspended, Active: false},
+		{Raw: oktafake.StatusDeprovisioned, Active: false, Hidden: true},
+	}
+}
+
+func (f fake) AddUser(u connectors.User) string {
+	return f.Server.AddUser(oktafake.User{Status: u.RawStatus, Login: u.UserName, Email: u.Email, FirstName: u.GivenName, LastName: u.FamilyName}).ID
+}
+
+func (f fake) UpdateUser(u connectors.User) {
+	f.Server.UpdateUser(u.ExternalID, func(x *oktafake.User) {
+		x.Login, x.Email, x.FirstName, x.LastName = u.UserName, u.Email, u.GivenName, u.FamilyName
+		if u.RawStatus != "" {
+			x.Status = u.RawStatus
+		}
+	})
+}
+
+func route(ep connectortest.Endpoint) string {
+	switch ep {
+	case connectortest.Users:
+		return oktafake.RouteUsers
+	case connectortest.Groups:
+		return oktafake.RouteGroups
+	}
+	return oktafake.RouteGroupUsers
+}
+
+func (f fake) Fail(ep connectortest.Endpoint, page int, flt connectortest.Fault) {
+	if flt.Hang {
+		f.HangPage(route(ep), page, flt.Times)
+		return
+	}
+	f.FailPage(route(ep), page, flt.Status, flt.Times)
+}
+
+func (f fake) Requests(ep connectortest.Endpoint) int { return f.Server.Requests(route(ep)) }
+
+func TestContract(t *testing.T) { connectortest.Run(t, newFake) }
+
+func testOptions(clock *connectortest.Clock) connectors.Options {
+	return connectors.Options{Retry: connectors.RetryPolicy{Sleep: clock.Sleep, Now: clock.Now}}
+}
+
+func newClock() *connectortest.Clock {
+	return connectortest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+}
+
+func listUsers(t *testing.T, d connectors.Directory) []connectors.User {
+	t.Helper()
+	var all []connectors.User
+	if err := d.ListUsers(context.Background(), func(p []connectors.User) error { all = append(all, p...); return nil }); err != nil {
+		t.Fatalf("ListUsers: %v", err)
+	}
+	return all
+}
+
+// The SDK loads ~/.okta/okta.yaml and OKTA_* variables before our settings;
+// none of them may override what the connector was configured with.
+func TestSDKEnvironmentDoesNotOverrideConfig(t *testing.T) {
+	for k, v := range map[string]string{
+		"OKTA_CLIENT_ORGURL":                 "https://attacker.example.com",
+		"OKTA_CLIENT_TOKEN":                  "env-token-that-the-fake-refuses",
+		"OKTA_CLIENT_AUTHORIZATIONMODE":      "Bearer",
+		"OKTA_CLIENT_CACHE_ENABLED":          "true",
+		"OKTA_CLIENT_CACHE_DEFAULT_TTL":      "3600",
+		"OKTA_CLIENT_RATE_LIMIT_MAX_RETRIES": "9",
+		"OKTA_CLIENT_REQUESTTIMEOUT":         "1",
+		"OKTA_TESTING_DISABLE_HTTPS_CHECK":   "true",
+	} {
+		t.Setenv(k, v)
+	}
+	clock := newClock()
+	srv := oktafake.New(t, oktafake.WithClock(clock.Now))
+	u := srv.AddUser(oktafake.User{Email: "ada@example.com", FirstName: "Ada"})
+	d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), testOptions(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := listUsers(t, d); len(got) != 1 || got[0].GivenName != "Ada" {
+		t.Fatalf("first listing: %+v", got)
+	}
+	// With the cache back on, the second listing would be the first one.
+	srv.UpdateUser(u.ID, func(x *oktafake.User) { x.FirstName = "Grace" })
+	if got := listUsers(t, d); len(got) != 1 || got[0].GivenName != "Grace" {
+		t.Fatalf("second listing is stale: %+v", got)
+	}
+	// Nor does the environment relax the https rule.
+	_, err = okta.Config{OrgURL: "http://acme.okta.com", APIToken: "t0ken-value"}.Open(context.Background(), connectors.Options{})
+	if !errors.Is(err, connectors.ErrInvalidConfig) {
+		t.Errorf("plain http to a remote host: got %v, want ErrInvalidConfig", err)
+	}
+}
+
+func TestRateLimitWaitFollowsOktaHeaders(t *testing.T) {
+	clock := newClock()
+	srv := oktafake.New(t, oktafake.WithClock(clock.Now))
+	srv.AddUser(oktafake.User{Email: "a@example.com"})
+	d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), testOptions(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.FailNext(oktafake.RouteUsers, http.StatusTooManyRequests, 1) // resets 2 s after Date
+	listUsers(t, d)
+	// X-Rate-Limit-Reset − Date + 1 s, as Okta's SDK computes it.
+	if slept, n := clock.Slept(); slept != 3*time.Second || n != 1 {
+		t.Errorf("waited %v in %d sleeps, want 3s in 1", slept, n)
+	}
+}
+
+func TestPacingKeepsWithinShare(t *testing.T) {
+	tests := []struct {
+		name      string
+		share     float64
+		wantSleep bool
+	}{
+		{"default half", 0, true},
+		{"whole budget", 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newClock()
+			srv := oktafake.New(t, oktafake.WithClock(clock.Now))
+			srv.RateLimit(oktafake.RouteGroupUsers, 10, time.Minute)
+			user := srv.AddUser(oktafake.User{Email: "a@example.com"})
+			var groups []string
+			for i := range 8 {
+				g := srv.AddGroup(fmt.Sprintf("g%d", i))
+				srv.AddMember(g.ID, user.ID)
+				groups = append(groups, g.ID)
+			}
+			opts := testOptions(clock)
+			opts.Retry.RateLimitShare = tt.share
+			d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range groups {
+				if err := d.ListGroupMembers(context.Background(), g, func([]string) error { return nil }); err != nil {
+					t.Fatalf("ListGroupMembers(%s): %v", g, err)
+				}
+			}
+			slept, _ := clock.Slept()
+			if tt.wantSleep && (slept < time.Minute-5*time.Second || slept > time.Minute+5*time.Second) {
+				t.Errorf("paced for %v, want about the rest of the one-minute window", slept)
+			}
+			if !tt.wantSleep && slept != 0 {
+				t.Errorf("paced for %v with the whole budget allowed", slept)
+			}
+			// 8 requests against a budget of 10 never need a 429 either way.
+			if got := srv.Requests(oktafake.RouteGroupUsers); got != len(groups) {
+				t.Errorf("fake served %d requests, want %d", got, len(groups))
+			}
+		})
+	}
+}
+
+// The SDK dereferences what it parsed from a Link header without checking; a
+// malformed one must end the listing with an error, not a panic.
+func TestMalformedLinkHeaderIsAnError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Add("Link", `<http://[::1%zz/api/v1/users?after=x>; rel="next"`)
+		_ = json.NewEncoder(w).Encode([]map[string]any{{"id": "00u1", "status": "ACTIVE", "profile": map[string]any{"login": "a"}}})
+	}))
+	t.Cleanup(srv.Close)
+	d, err := okta.Config{OrgURL: srv.URL, APIToken: "t0ken-value"}.Open(context.Background(), connectors.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.ListUsers(context.Background(), func([]connectors.User) error { return nil })
+	if err == nil {
+		t.Fatal("ListUsers succeeded on a malformed Link header")
+	}
+}
+
+func TestOpenValidation(t *testing.T) {
+	tests := []struct {
+		name      string
+		settings  string
+		creds     string
+		wantField string // "" means valid
+	}{
+		{"valid https", `{"orgUrl":"https://acme.okta.com"}`, `{"apiToken":"t0ken"}`, ""},
+		{"trailing slash", `{"orgUrl":"https://acme.okta.com/"}`, `{"apiToken":"t0ken"}`, ""},
+		{"loopback http", `{"orgUrl":"http://127.0.0.1:8080"}`, `{"apiToken":"t0ken"}`, ""},
+		{"localhost http", `{"orgUrl":"http://localhost:8080"}`, `{"apiToken":"t0ken"}`, ""},
+		{"ipv6 loopback http", `{"orgUrl":"http://[::1]:8080"}`, `{"apiToken":"t0ken"}`, ""},
+		{"with groups", `{"orgUrl":"https://acme.okta.com","groups":["Engineering"]}`, `{"apiToken":"t0ken"}`, ""},
+		{"missing orgUrl", `{}`, `{"apiToken":"t0ken"}`, "settings.orgUrl"},
+		{"remote http", `{"orgUrl":"http://acme.okta.com"}`, `{"apiToken":"t0ken"}`, "settings.orgUrl"},
+		{"private address http", `{"orgUrl":"http://10.0.0.1"}`, `{"apiToken":"t0ken"}`, "settings.orgUrl"},
+		{"other scheme", `{"orgUrl":"ftp://acme.okta.com"}`, `{"apiToken":"t0ken"}`, "settings.orgUrl"},
+		{"with path", `{"orgUrl":"https://acme.okta.com/api/v1"}`, `{"apiToken":"t0ken"}`, "settings.orgUrl"},
+		{"admin console", `{"orgUrl":"https://acme-admin.okta.com"}`, `{"apiToken":"t0ken"}`, "settings.orgUrl"},
+		{"user info", `{"orgUrl":"https://u:p@acme.okta.com"}`, `{"apiToken":"t0ken"}`, "settings.orgUrl"},
+		{"missing token", `{"orgUrl":"https://acme.okta.com"}`, `{}`, "credentials.apiToken"},
+		{"token in settings", `{"orgUrl":"https://acme.okta.com","apiToken":"t0ken"}`, `{"apiToken":"t0ken"}`, "settings.apiToken"},
+		{"token not a string", `{"orgUrl":"https://acme.okta.com"}`, `{"apiToken":42}`, "credentials.apiToken"},
+		{"settings not an object", `["x"]`, `{"apiToken":"t0ken"}`, "settings"},
+		{"empty group name", `{"orgUrl":"https://acme.okta.com","groups":[""]}`, `{"apiToken":"t0ken"}`, "settings.groups"},
+		{"groups not a list", `{"orgUrl":"https://acme.okta.com","groups":"Eng"}`, `{"apiToken":"t0ken"}`, "settings.groups"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := connectors.Open(context.Background(), okta.Type, json.RawMessage(tt.settings), json.RawMessage(tt.creds), connectors.Options{})
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatalf("Open: %v", err)
+				}
+				return
+			}
+			var ce *connectors.ConfigError
+			if !errors.As(err, &ce) || !errors.Is(err, connectors.ErrInvalidConfig) {
+				t.Fatalf("got %v, want a *ConfigError", err)
+			}
+			if diff := cmp.Diff(tt.wantField, ce.Field); diff != "" {
+				t.Errorf("field (-want +got): %s (error %q)", diff, err)
+			}
+		})
+	}
+}
