@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -29,6 +30,9 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/orgs/{org}/scim-tokens", a.listTokens)
 	mux.HandleFunc("DELETE /api/v1/orgs/{org}/scim-tokens/{id}", a.revokeToken)
 	mux.HandleFunc("GET /api/v1/orgs/{org}/audit-events", a.auditEvents)
+	mux.HandleFunc("PUT /api/v1/orgs/{org}/connector", a.putConnector)
+	mux.HandleFunc("GET /api/v1/orgs/{org}/connector", a.getConnector)
+	mux.HandleFunc("DELETE /api/v1/orgs/{org}/connector", a.deleteConnector)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -231,6 +235,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
 	case errors.Is(err, httpjson.ErrSyntax):
 		httpjson.Error(w, http.StatusBadRequest, "invalid_json", err.Error())
+	case errors.Is(err, ErrConnection):
+		httpjson.Error(w, http.StatusBadRequest, "connection_failed", err.Error())
 	case errors.Is(err, ErrInvalid):
 		httpjson.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, store.ErrNotFound):
@@ -243,4 +249,38 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		httpjson.Error(w, http.StatusInternalServerError, "internal", "internal error")
 	}
+}
+
+func (a *API) putConnector(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Type        string          `json:"type"`
+		Settings    json.RawMessage `json:"settings"`
+		Credentials json.RawMessage `json:"credentials"`
+	}
+	if !a.decode(w, r, &body) {
+		return
+	}
+	v, err := a.Service.PutConnector(r.Context(), r.PathValue("org"), body.Type, body.Settings, body.Credentials)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, "", v)
+}
+
+func (a *API) getConnector(w http.ResponseWriter, r *http.Request) {
+	v, err := a.Service.Connector(r.Context(), r.PathValue("org"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, "", v)
+}
+
+func (a *API) deleteConnector(w http.ResponseWriter, r *http.Request) {
+	if err := a.Service.DeleteConnector(r.Context(), r.PathValue("org")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/store"
 )
@@ -21,6 +22,10 @@ type Service struct {
 	Store *store.Store
 	// PublicURL is the base of the SCIM URL handed out with tokens.
 	PublicURL string
+	// Box seals IdP credentials at rest.
+	Box *secret.Box
+	// ConnectorOptions tune connectors (transport, retries); zero is fine.
+	ConnectorOptions connectors.Options
 }
 
 const actorAdmin = "admin"

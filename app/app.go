@@ -21,6 +21,7 @@ import (
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/broker"
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs"
 	"github.com/scimsync/scimsync/ops"
@@ -119,7 +120,7 @@ func (a *App) Close() {
 
 // AdminService is the operator actions bound to this app.
 func (a *App) AdminService() *admin.Service {
-	return &admin.Service{Store: a.Store, PublicURL: a.Cfg.PublicURL}
+	return &admin.Service{Store: a.Store, PublicURL: a.Cfg.PublicURL, Box: a.Box, ConnectorOptions: connectors.Options{Logger: a.Log.With("component", "connector")}}
 }
 
 // Handler is the whole HTTP surface: SCIM, admin API, dashboard, metrics,

@@ -289,3 +289,12 @@ func TestAdminTokenBootstrap(t *testing.T) {
 		t.Error("a configured token must replace the generated one")
 	}
 }
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
