@@ -157,3 +157,17 @@ func redactURLError(err error) error {
 	}
 	return err
 }
+
+// slogPrinter adapts slog to go-redis's logger.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(ctx context.Context, format string, v ...any) {
+	p.log.WarnContext(ctx, fmt.Sprintf(format, v...))
+}
+
+// RouteLibraryLogs sends go-redis's own messages (dial failures and the
+// like) to log instead of the standard logger. go-redis keeps one logger per
+// process, so the command line calls this once at start.
+func RouteLibraryLogs(log *slog.Logger) {
+	redis.SetLogger(slogPrinter{log.With("component", "redis")})
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/app"
+	"github.com/scimsync/scimsync/broker"
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/store"
 )
@@ -128,6 +129,7 @@ func roleCommand(name string, roles app.Roles) func(context.Context, []string, i
 			return err
 		}
 		log := newLogger(errOut, cfg.LogLevel)
+		broker.RouteLibraryLogs(log)
 		a, err := app.Open(ctx, cfg, log)
 		if err != nil {
 			return err
