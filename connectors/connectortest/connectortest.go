@@ -93,6 +93,42 @@ type Fake interface {
 	Requests(Endpoint) int
 }
 
+// Routes names a fake's routes for the suite's listings, for a fake that
+// injects failures and counts requests by route, as the fakes built on
+// fakeidp do. Its Fail and Requests then serve as the Fake's.
+type Routes struct{ Users, Groups, Members string }
+
+// RouteFake injects failures and counts requests by route.
+type RouteFake interface {
+	FailPage(route string, page, status, count int)
+	HangPage(route string, page, count int)
+	Requests(route string) int
+}
+
+// Route is the route of the listing ep.
+func (r Routes) Route(ep Endpoint) string {
+	switch ep {
+	case Users:
+		return r.Users
+	case Groups:
+		return r.Groups
+	}
+	return r.Members
+}
+
+// Fail injects flt into page of ep's route on f, as Fake.Fail does.
+func (r Routes) Fail(f RouteFake, ep Endpoint, page int, flt Fault) {
+	if flt.Hang {
+		f.HangPage(r.Route(ep), page, flt.Times)
+		return
+	}
+	f.FailPage(r.Route(ep), page, flt.Status, flt.Times)
+}
+
+// Requests is how many requests ep's route on f has received, as
+// Fake.Requests counts them.
+func (r Routes) Requests(f RouteFake, ep Endpoint) int { return f.Requests(r.Route(ep)) }
+
 // Env is what the suite hands a new fake.
 type Env struct {
 	// Now is the suite's clock, which the fake's Date and rate-limit headers
@@ -161,6 +197,51 @@ func (c *Clock) Slept() (time.Duration, int) {
 	return c.slept, c.sleeps
 }
 
+// Options are connector options whose retries wait and read time on c, so
+// that a test never sleeps for real.
+func (c *Clock) Options() connectors.Options {
+	return connectors.Options{Retry: connectors.RetryPolicy{Sleep: c.Sleep, Now: c.Now}}
+}
+
+// start is when the suite's clocks start.
+var start = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// Open opens cfg, a connector's Config, with the options of a fresh Clock,
+// for a connector test outside the suite. It fails the test if Open fails.
+func Open[D connectors.Directory](t testing.TB, cfg interface {
+	Open(context.Context, connectors.Options) (D, error)
+}) D {
+	t.Helper()
+	d, err := cfg.Open(context.Background(), NewClock(start).Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// CheckConfig opens a connector of type typ from raw JSON settings and
+// credentials. With wantField "" it must open; otherwise it must fail with a
+// *connectors.ConfigError, matching ErrInvalidConfig, that blames wantField.
+// It returns Open's error for the caller's own checks.
+func CheckConfig(t testing.TB, typ, settings, credentials, wantField string) error {
+	t.Helper()
+	_, err := connectors.Open(context.Background(), typ, json.RawMessage(settings), json.RawMessage(credentials), connectors.Options{})
+	if wantField == "" {
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return nil
+	}
+	var ce *connectors.ConfigError
+	if !errors.As(err, &ce) || !errors.Is(err, connectors.ErrInvalidConfig) {
+		t.Fatalf("got %v, want a *ConfigError", err)
+	}
+	if diff := cmp.Diff(wantField, ce.Field); diff != "" {
+		t.Errorf("field (-want +got): %s (error %q)", diff, err)
+	}
+	return err
+}
+
 // harness is one subtest's fake, clock and log, and the checks they share.
 type harness struct {
 	t       *testing.T
@@ -173,7 +254,7 @@ type harness struct {
 
 func newHarness(t *testing.T, newFake func(*testing.T, Env) Fake) *harness {
 	t.Helper()
-	clock := NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	clock := NewClock(start)
 	h := &harness{t: t, clock: clock, logs: &syncBuffer{}, timeout: 10 * time.Second}
 	h.fake = newFake(t, Env{Now: clock.Now})
 	for _, creds := range []map[string]any{h.fake.Credentials(), h.fake.BadCredentials()} {

@@ -2,14 +2,12 @@ package entra_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -19,7 +17,8 @@ import (
 	"github.com/scimsync/scimsync/connectors/entra/entrafake"
 )
 
-// fake adapts entrafake to the contract suite.
+// fake adapts entrafake to the contract suite; DeleteUser and AddMember
+// are the Server's own.
 type fake struct{ *entrafake.Server }
 
 func newFake(t *testing.T, env connectortest.Env) connectortest.Fake {
@@ -38,9 +37,7 @@ func (f fake) BadCredentials() map[string]any {
 }
 func (f fake) UnauthorizedMessage() string         { return entrafake.WrongSecretMessage }
 func (f fake) PageSize(connectortest.Endpoint) int { return 999 }
-func (f fake) DeleteUser(id string)                { f.Server.DeleteUser(id) }
 func (f fake) AddGroup(name string) string         { return f.Server.AddGroup(name).ID }
-func (f fake) AddMember(groupID, userID string)    { f.Server.AddMember(groupID, userID) }
 
 func (f fake) Statuses() []connectortest.Status {
 	return []connectortest.Status{{Raw: "enabled", Active: true}, {Raw: "disabled", Active: false}}
@@ -60,25 +57,17 @@ func (f fake) UpdateUser(u connectors.User) {
 	})
 }
 
-func route(ep connectortest.Endpoint) string {
-	switch ep {
-	case connectortest.Users:
-		return entrafake.RouteUsers
-	case connectortest.Groups:
-		return entrafake.RouteGroups
-	}
-	return entrafake.RouteGroupMembers
+// routes are the fake's routes of the suite's listings.
+var routes = connectortest.Routes{
+	Users:   entrafake.RouteUsers,
+	Groups:  entrafake.RouteGroups,
+	Members: entrafake.RouteGroupMembers,
 }
 
 func (f fake) Fail(ep connectortest.Endpoint, page int, flt connectortest.Fault) {
-	if flt.Hang {
-		f.HangPage(route(ep), page, flt.Times)
-		return
-	}
-	f.FailPage(route(ep), page, flt.Status, flt.Times)
+	routes.Fail(f.Server, ep, page, flt)
 }
-
-func (f fake) Requests(ep connectortest.Endpoint) int { return f.Server.Requests(route(ep)) }
+func (f fake) Requests(ep connectortest.Endpoint) int { return routes.Requests(f.Server, ep) }
 
 func TestContract(t *testing.T) { connectortest.Run(t, newFake) }
 
@@ -89,16 +78,6 @@ func config(srv *entrafake.Server) entra.Config {
 	}
 }
 
-func open(t *testing.T, cfg entra.Config) *entra.Directory {
-	t.Helper()
-	clock := connectortest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	d, err := cfg.Open(context.Background(), connectors.Options{Retry: connectors.RetryPolicy{Sleep: clock.Sleep, Now: clock.Now}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func discard[T any]([]T) error { return nil }
 
 // Following a nextLink off the Graph host would hand it the bearer token.
@@ -107,7 +86,7 @@ func TestNextLinkOffGraphHostIsRefused(t *testing.T) {
 	for range 1000 { // two pages
 		srv.AddUser(entrafake.User{UserPrincipalName: "u@example.com"})
 	}
-	err := open(t, config(srv)).ListUsers(context.Background(), discard)
+	err := connectortest.Open(t, config(srv)).ListUsers(context.Background(), discard)
 	if err == nil || !strings.Contains(err.Error(), "refusing @odata.nextLink") {
 		t.Fatalf("got %v, want the nextLink refused", err)
 	}
@@ -119,7 +98,7 @@ func TestNextLinkOffGraphHostIsRefused(t *testing.T) {
 func TestTokenReusedAndRenewedAfter401(t *testing.T) {
 	srv := entrafake.New(t)
 	srv.AddUser(entrafake.User{UserPrincipalName: "u@example.com"})
-	d := open(t, config(srv))
+	d := connectortest.Open(t, config(srv))
 	ctx := context.Background()
 	for range 2 {
 		if err := d.ListUsers(ctx, discard); err != nil {
@@ -146,7 +125,7 @@ func TestMembersKeepOnlyUsers(t *testing.T) {
 	srv.AddMemberObject(g.ID, srv.AddGroup("Nested").ID, entrafake.TypeGroup)
 	srv.AddMemberObject(g.ID, "99999999-0000-4000-8000-000000000001", entrafake.TypeDevice)
 	var got []string
-	err := open(t, config(srv)).ListGroupMembers(context.Background(), g.ID, func(ids []string) error {
+	err := connectortest.Open(t, config(srv)).ListGroupMembers(context.Background(), g.ID, func(ids []string) error {
 		got = append(got, ids...)
 		return nil
 	})
@@ -162,7 +141,7 @@ func TestUnknownTenantIsUnauthorized(t *testing.T) {
 	srv := entrafake.New(t)
 	cfg := config(srv)
 	cfg.TenantID = "contoso.onmicrosoft.com"
-	err := open(t, cfg).TestConnection(context.Background())
+	err := connectortest.Open(t, cfg).TestConnection(context.Background())
 	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "AADSTS90002") {
 		t.Errorf("got %v, want ErrUnauthorized carrying AADSTS90002", err)
 	}
@@ -231,21 +210,8 @@ func TestOpenValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := connectors.Open(context.Background(), entra.Type, json.RawMessage(tt.settings), json.RawMessage(tt.creds), connectors.Options{})
-			if tt.wantField == "" {
-				if err != nil {
-					t.Fatalf("Open: %v", err)
-				}
-				return
-			}
-			var ce *connectors.ConfigError
-			if !errors.As(err, &ce) {
-				t.Fatalf("got %v, want a *ConfigError", err)
-			}
-			if diff := cmp.Diff(tt.wantField, ce.Field); diff != "" {
-				t.Errorf("field (-want +got): %s", diff)
-			}
-			if strings.Contains(err.Error(), "s3cret-value") {
+			err := connectortest.CheckConfig(t, entra.Type, tt.settings, tt.creds, tt.wantField)
+			if err != nil && strings.Contains(err.Error(), "s3cret-value") {
 				t.Errorf("config error carries the secret: %v", err)
 			}
 		})

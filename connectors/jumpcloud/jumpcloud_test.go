@@ -2,14 +2,10 @@ package jumpcloud_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/connectors/connectortest"
@@ -17,7 +13,8 @@ import (
 	"github.com/scimsync/scimsync/connectors/jumpcloud/jumpcloudfake"
 )
 
-// fake adapts jumpcloudfake to the contract suite.
+// fake adapts jumpcloudfake to the contract suite; DeleteUser and AddMember
+// are the Server's own.
 type fake struct{ *jumpcloudfake.Server }
 
 func newFake(t *testing.T, env connectortest.Env) connectortest.Fake {
@@ -32,9 +29,7 @@ func (f fake) BadCredentials() map[string]any {
 }
 func (f fake) UnauthorizedMessage() string         { return jumpcloudfake.UnauthorizedMessage }
 func (f fake) PageSize(connectortest.Endpoint) int { return 100 }
-func (f fake) DeleteUser(id string)                { f.Server.DeleteUser(id) }
 func (f fake) AddGroup(name string) string         { return f.Server.AddGroup(name).ID }
-func (f fake) AddMember(groupID, userID string)    { f.Server.AddMember(groupID, userID) }
 
 func (f fake) Statuses() []connectortest.Status {
 	return []connectortest.Status{
@@ -62,37 +57,19 @@ func (f fake) UpdateUser(u connectors.User) {
 	})
 }
 
-func route(ep connectortest.Endpoint) string {
-	switch ep {
-	case connectortest.Users:
-		return jumpcloudfake.RouteUsers
-	case connectortest.Groups:
-		return jumpcloudfake.RouteGroups
-	}
-	return jumpcloudfake.RouteGroupMembers
+// routes are the fake's routes of the suite's listings.
+var routes = connectortest.Routes{
+	Users:   jumpcloudfake.RouteUsers,
+	Groups:  jumpcloudfake.RouteGroups,
+	Members: jumpcloudfake.RouteGroupMembers,
 }
 
 func (f fake) Fail(ep connectortest.Endpoint, page int, flt connectortest.Fault) {
-	if flt.Hang {
-		f.HangPage(route(ep), page, flt.Times)
-		return
-	}
-	f.FailPage(route(ep), page, flt.Status, flt.Times)
+	routes.Fail(f.Server, ep, page, flt)
 }
-
-func (f fake) Requests(ep connectortest.Endpoint) int { return f.Server.Requests(route(ep)) }
+func (f fake) Requests(ep connectortest.Endpoint) int { return routes.Requests(f.Server, ep) }
 
 func TestContract(t *testing.T) { connectortest.Run(t, newFake) }
-
-func open(t *testing.T, cfg jumpcloud.Config) *jumpcloud.Directory {
-	t.Helper()
-	clock := connectortest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	d, err := cfg.Open(context.Background(), connectors.Options{Retry: connectors.RetryPolicy{Sleep: clock.Sleep, Now: clock.Now}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
 
 // Offset paging misses a user when an earlier one is deleted mid-listing; the
 // listing must fail rather than look complete without that user.
@@ -102,7 +79,7 @@ func TestUserDeletedDuringListingFails(t *testing.T) {
 	for i := range 250 {
 		ids = append(ids, srv.AddUser(jumpcloudfake.User{Username: fmt.Sprintf("user%d", i)}).ID)
 	}
-	d := open(t, jumpcloud.Config{BaseURL: srv.URL(), APIKey: connectors.Secret(srv.APIKey())})
+	d := connectortest.Open(t, jumpcloud.Config{BaseURL: srv.URL(), APIKey: connectors.Secret(srv.APIKey())})
 	pages := 0
 	err := d.ListUsers(context.Background(), func([]connectors.User) error {
 		pages++
@@ -120,11 +97,11 @@ func TestOrgIDHeader(t *testing.T) {
 	const org = "5f0000000000000000000abc"
 	srv := jumpcloudfake.New(t, jumpcloudfake.WithOrgID(org))
 	srv.AddUser(jumpcloudfake.User{Username: "ada"})
-	withOrg := open(t, jumpcloud.Config{BaseURL: srv.URL(), OrgID: org, APIKey: connectors.Secret(srv.APIKey())})
+	withOrg := connectortest.Open(t, jumpcloud.Config{BaseURL: srv.URL(), OrgID: org, APIKey: connectors.Secret(srv.APIKey())})
 	if err := withOrg.TestConnection(context.Background()); err != nil {
 		t.Errorf("with orgId: %v", err)
 	}
-	withoutOrg := open(t, jumpcloud.Config{BaseURL: srv.URL(), APIKey: connectors.Secret(srv.APIKey())})
+	withoutOrg := connectortest.Open(t, jumpcloud.Config{BaseURL: srv.URL(), APIKey: connectors.Secret(srv.APIKey())})
 	err := withoutOrg.TestConnection(context.Background())
 	if !errors.Is(err, connectors.ErrUnauthorized) || !strings.Contains(err.Error(), "no organization selected") {
 		t.Errorf("without orgId: got %v, want ErrUnauthorized with JumpCloud's message", err)
@@ -149,20 +126,7 @@ func TestOpenValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := connectors.Open(context.Background(), jumpcloud.Type, json.RawMessage(tt.settings), json.RawMessage(tt.creds), connectors.Options{})
-			if tt.wantField == "" {
-				if err != nil {
-					t.Fatalf("Open: %v", err)
-				}
-				return
-			}
-			var ce *connectors.ConfigError
-			if !errors.As(err, &ce) {
-				t.Fatalf("got %v, want a *ConfigError", err)
-			}
-			if diff := cmp.Diff(tt.wantField, ce.Field); diff != "" {
-				t.Errorf("field (-want +got): %s", diff)
-			}
+			connectortest.CheckConfig(t, jumpcloud.Type, tt.settings, tt.creds, tt.wantField)
 		})
 	}
 }

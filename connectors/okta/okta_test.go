@@ -10,15 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/connectors/connectortest"
 	"github.com/scimsync/scimsync/connectors/okta"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 )
 
-// fake adapts oktafake to the contract suite.
+// fake adapts oktafake to the contract suite; DeleteUser and AddMember
+// are the Server's own.
 type fake struct{ *oktafake.Server }
 
 func newFake(t *testing.T, env connectortest.Env) connectortest.Fake {
@@ -33,9 +32,7 @@ func (f fake) BadCredentials() map[string]any {
 }
 func (f fake) UnauthorizedMessage() string         { return oktafake.UnauthorizedSummary }
 func (f fake) PageSize(connectortest.Endpoint) int { return 200 }
-func (f fake) DeleteUser(id string)                { f.Server.DeleteUser(id) }
 func (f fake) AddGroup(name string) string         { return f.Server.AddGroup(name).ID }
-func (f fake) AddMember(groupID, userID string)    { f.Server.AddMember(groupID, userID) }
 
 func (f fake) Statuses() []connectortest.Status {
 	return []connectortest.Status{
@@ -63,31 +60,19 @@ func (f fake) UpdateUser(u connectors.User) {
 	})
 }
 
-func route(ep connectortest.Endpoint) string {
-	switch ep {
-	case connectortest.Users:
-		return oktafake.RouteUsers
-	case connectortest.Groups:
-		return oktafake.RouteGroups
-	}
-	return oktafake.RouteGroupUsers
+// routes are the fake's routes of the suite's listings.
+var routes = connectortest.Routes{
+	Users:   oktafake.RouteUsers,
+	Groups:  oktafake.RouteGroups,
+	Members: oktafake.RouteGroupUsers,
 }
 
 func (f fake) Fail(ep connectortest.Endpoint, page int, flt connectortest.Fault) {
-	if flt.Hang {
-		f.HangPage(route(ep), page, flt.Times)
-		return
-	}
-	f.FailPage(route(ep), page, flt.Status, flt.Times)
+	routes.Fail(f.Server, ep, page, flt)
 }
-
-func (f fake) Requests(ep connectortest.Endpoint) int { return f.Server.Requests(route(ep)) }
+func (f fake) Requests(ep connectortest.Endpoint) int { return routes.Requests(f.Server, ep) }
 
 func TestContract(t *testing.T) { connectortest.Run(t, newFake) }
-
-func testOptions(clock *connectortest.Clock) connectors.Options {
-	return connectors.Options{Retry: connectors.RetryPolicy{Sleep: clock.Sleep, Now: clock.Now}}
-}
 
 func newClock() *connectortest.Clock {
 	return connectortest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
@@ -120,7 +105,7 @@ func TestSDKEnvironmentDoesNotOverrideConfig(t *testing.T) {
 	clock := newClock()
 	srv := oktafake.New(t, oktafake.WithClock(clock.Now))
 	u := srv.AddUser(oktafake.User{Email: "ada@example.com", FirstName: "Ada"})
-	d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), testOptions(clock))
+	d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), clock.Options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +128,7 @@ func TestRateLimitWaitFollowsOktaHeaders(t *testing.T) {
 	clock := newClock()
 	srv := oktafake.New(t, oktafake.WithClock(clock.Now))
 	srv.AddUser(oktafake.User{Email: "a@example.com"})
-	d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), testOptions(clock))
+	d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), clock.Options())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +161,7 @@ func TestPacingKeepsWithinShare(t *testing.T) {
 				srv.AddMember(g.ID, user.ID)
 				groups = append(groups, g.ID)
 			}
-			opts := testOptions(clock)
+			opts := clock.Options()
 			opts.Retry.RateLimitShare = tt.share
 			d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), opts)
 			if err != nil {
@@ -250,20 +235,7 @@ func TestOpenValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := connectors.Open(context.Background(), okta.Type, json.RawMessage(tt.settings), json.RawMessage(tt.creds), connectors.Options{})
-			if tt.wantField == "" {
-				if err != nil {
-					t.Fatalf("Open: %v", err)
-				}
-				return
-			}
-			var ce *connectors.ConfigError
-			if !errors.As(err, &ce) || !errors.Is(err, connectors.ErrInvalidConfig) {
-				t.Fatalf("got %v, want a *ConfigError", err)
-			}
-			if diff := cmp.Diff(tt.wantField, ce.Field); diff != "" {
-				t.Errorf("field (-want +got): %s (error %q)", diff, err)
-			}
+			connectortest.CheckConfig(t, okta.Type, tt.settings, tt.creds, tt.wantField)
 		})
 	}
 }

@@ -13,9 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -87,13 +85,17 @@ func WithNextLinkBase(base string) Option { return func(s *Server) { s.nextBase 
 
 // Server is a running fake. Its methods are safe for concurrent use.
 type Server struct {
-	srv      *httptest.Server
+	// Controls inject failures and count requests by route: FailNext,
+	// FailPage, HangPage, RateLimit and Requests. A 429, injected or from a
+	// spent rate limit, comes with Retry-After.
+	fakeidp.Controls
+
 	core     *fakeidp.Server
 	tb       testing.TB
 	tenant   string
 	clientID string
 	secret   string
-	now      func() time.Time
+	now      func() time.Time // set by WithClock; nil means real time
 	nextBase string
 
 	mu     sync.Mutex
@@ -122,17 +124,14 @@ func New(tb testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	s.core = fakeidp.NewServer(s.now)
-	s.srv = httptest.NewServer(s)
+	s.core = fakeidp.Start(s, s.now, fakeidp.Dialect{Throttle: fakeidp.RetryAfter(2), WriteError: writeFault})
+	s.Controls = s.core.Controls()
 	tb.Cleanup(s.Close)
 	return s
 }
 
 // URL serves as both the Graph URL and the login URL.
-func (s *Server) URL() string { return s.srv.URL }
+func (s *Server) URL() string { return s.core.URL() }
 
 // TenantID, ClientID and ClientSecret are the credentials the fake accepts.
 func (s *Server) TenantID() string     { return s.tenant }
@@ -140,10 +139,7 @@ func (s *Server) ClientID() string     { return s.clientID }
 func (s *Server) ClientSecret() string { return s.secret }
 
 // Close stops the fake.
-func (s *Server) Close() {
-	s.core.Close()
-	s.srv.Close()
-}
+func (s *Server) Close() { s.core.Close() }
 
 // RevokeTokens makes Graph refuse every token issued so far, as when one
 // expires early.
@@ -238,34 +234,6 @@ func (s *Server) RemoveMember(groupID, id string) {
 	g.members = slices.DeleteFunc(g.members, func(m member) bool { return m.id == id })
 }
 
-// FailNext makes the next count requests to route answer status (429 comes
-// with Retry-After).
-func (s *Server) FailNext(route string, status, count int) {
-	s.core.FailPage(route, 0, fakeidp.Fault{Status: status, Times: count})
-}
-
-// FailPage makes the next count requests for page (1-based) of route answer
-// status.
-func (s *Server) FailPage(route string, page, status, count int) {
-	s.core.FailPage(route, page, fakeidp.Fault{Status: status, Times: count})
-}
-
-// HangPage makes the next count requests for page of route hang until the
-// client gives up.
-func (s *Server) HangPage(route string, page, count int) {
-	s.core.FailPage(route, page, fakeidp.Fault{Hang: true, Times: count})
-}
-
-// RateLimit gives route a budget of limit requests per window; once spent,
-// requests get 429 with Retry-After until the window resets on the fake's
-// clock. A limit of 0 lifts it.
-func (s *Server) RateLimit(route string, limit int, window time.Duration) {
-	s.core.RateLimit(route, limit, window)
-}
-
-// Requests is how many requests route has received.
-func (s *Server) Requests(route string) int { return s.core.Requests(route) }
-
 func (s *Server) mustUser(op, id string) *User {
 	u, ok := s.byID[id]
 	if !ok {
@@ -289,7 +257,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveToken(w, r)
 		return
 	}
-	route, groupID := routeOf(r.URL.Path)
+	route, groupID := fakeidp.Match(r.URL.Path, RouteUsers, RouteGroups, RouteGroupMembers)
 	if route == "" || r.Method != http.MethodGet {
 		graphError(w, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+r.URL.Path+"'.")
 		return
@@ -321,7 +289,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
 		return
 	}
-	if s.fault(w, r, v) {
+	if s.core.Fail(w, r, v) {
 		return
 	}
 
@@ -364,31 +332,22 @@ func odataQuery(q url.Values) string {
 	return strings.NewReplacer("%24", "$", "%2C", ",").Replace(q.Encode())
 }
 
-// fault answers with an injected failure or the rate limit, if any applies.
-func (s *Server) fault(w http.ResponseWriter, r *http.Request, v fakeidp.Verdict) bool {
-	switch {
-	case v.Fault != nil && v.Fault.Hang:
-		s.core.Hang(r)
-	case v.Fault != nil && v.Fault.Status == http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", "2")
-		graphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
-	case v.Limited:
-		wait := math.Ceil(v.ResetsAt.Sub(s.now()).Seconds())
-		w.Header().Set("Retry-After", strconv.Itoa(max(int(wait), 1)))
-		graphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
-	case v.Fault != nil && v.Fault.Status == http.StatusServiceUnavailable:
-		graphError(w, v.Fault.Status, "serviceNotAvailable", "The service is temporarily unavailable.")
-	case v.Fault != nil:
-		graphError(w, v.Fault.Status, "generalException", "General exception while processing.")
+// writeFault writes Graph's error for a 429 or an injected failure, on the
+// token endpoint too.
+func writeFault(w http.ResponseWriter, status int) {
+	switch status {
+	case http.StatusTooManyRequests:
+		graphError(w, status, "TooManyRequests", "Too many requests.")
+	case http.StatusServiceUnavailable:
+		graphError(w, status, "serviceNotAvailable", "The service is temporarily unavailable.")
 	default:
-		return false
+		graphError(w, status, "generalException", "General exception while processing.")
 	}
-	return true
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	v := s.core.Admit(RouteToken, 1)
-	if s.fault(w, r, v) {
+	if s.core.Fail(w, r, v) {
 		return
 	}
 	tenant := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/oauth2/v2.0/token")
@@ -421,39 +380,25 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func routeOf(path string) (route, groupID string) {
-	switch {
-	case path == RouteUsers:
-		return RouteUsers, ""
-	case path == RouteGroups:
-		return RouteGroups, ""
-	case strings.HasPrefix(path, "/v1.0/groups/") && strings.HasSuffix(path, "/members"):
-		id := strings.TrimSuffix(strings.TrimPrefix(path, "/v1.0/groups/"), "/members")
-		if id != "" && !strings.Contains(id, "/") {
-			return RouteGroupMembers, id
-		}
-	}
-	return "", ""
-}
-
 // pageOf tells which page (1-based) a cursor starts, for FailPage.
 func (s *Server) pageOf(route, groupID, after string, top int) int {
-	if after == "" {
-		return 1
-	}
-	var i int
 	switch route {
 	case RouteUsers:
-		i, _ = slices.BinarySearchFunc(s.users, after, func(u *User, id string) int { return strings.Compare(u.ID, id) })
+		return fakeidp.PageAfter(s.users, userKey, after, top)
 	case RouteGroups:
-		i, _ = slices.BinarySearchFunc(s.groups, after, func(g *group, id string) int { return strings.Compare(g.ID, id) })
-	case RouteGroupMembers:
-		if g, ok := s.gByID[groupID]; ok {
-			i, _ = slices.BinarySearchFunc(g.members, after, func(m member, id string) int { return strings.Compare(m.id, id) })
-		}
+		return fakeidp.PageAfter(s.groups, groupKey, after, top)
 	}
-	return (i+1)/top + 1
+	var members []member // none for an unknown group
+	if g, ok := s.gByID[groupID]; ok {
+		members = g.members
+	}
+	return fakeidp.PageAfter(members, memberKey, after, top)
 }
+
+// Listings are sorted by these ids, which are also their cursors.
+func userKey(u *User) string    { return u.ID }
+func groupKey(g *group) string  { return g.ID }
+func memberKey(m member) string { return m.id }
 
 // cursorPage returns the items after the one with id after, and the cursor
 // of the next page ("" on the last).
@@ -477,7 +422,7 @@ func orNull(s string) any {
 }
 
 func (s *Server) usersPage(after string, top int) ([]map[string]any, string) {
-	page, next := cursorPage(s.users, func(u *User) string { return u.ID }, after, top)
+	page, next := cursorPage(s.users, userKey, after, top)
 	out := make([]map[string]any, 0, len(page))
 	for _, u := range page {
 		out = append(out, map[string]any{
@@ -489,7 +434,7 @@ func (s *Server) usersPage(after string, top int) ([]map[string]any, string) {
 }
 
 func (s *Server) groupsPage(after string, top int) ([]map[string]any, string) {
-	page, next := cursorPage(s.groups, func(g *group) string { return g.ID }, after, top)
+	page, next := cursorPage(s.groups, groupKey, after, top)
 	out := make([]map[string]any, 0, len(page))
 	for _, g := range page {
 		out = append(out, map[string]any{"id": g.ID, "displayName": g.DisplayName})
@@ -498,7 +443,7 @@ func (s *Server) groupsPage(after string, top int) ([]map[string]any, string) {
 }
 
 func (s *Server) membersPage(g *group, after string, top int) ([]map[string]any, string) {
-	page, next := cursorPage(g.members, func(m member) string { return m.id }, after, top)
+	page, next := cursorPage(g.members, memberKey, after, top)
 	out := make([]map[string]any, 0, len(page))
 	for _, m := range page {
 		out = append(out, map[string]any{"@odata.type": m.typ, "id": m.id})

@@ -12,9 +12,7 @@ package jumpcloudfake
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,12 +72,16 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 
 // Server is a running fake. Its methods are safe for concurrent use.
 type Server struct {
-	srv   *httptest.Server
+	// Controls inject failures and count requests by route: FailNext,
+	// FailPage, HangPage, RateLimit and Requests. A 429, injected or from a
+	// spent rate limit, comes with Retry-After.
+	fakeidp.Controls
+
 	core  *fakeidp.Server
 	tb    testing.TB
 	key   string
 	orgID string
-	now   func() time.Time
+	now   func() time.Time // set by WithClock; nil means real time
 
 	mu     sync.Mutex
 	seq    int
@@ -101,26 +103,20 @@ func New(tb testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	s.core = fakeidp.NewServer(s.now)
-	s.srv = httptest.NewServer(s)
+	s.core = fakeidp.Start(s, s.now, fakeidp.Dialect{Throttle: fakeidp.RetryAfter(1), WriteError: writeFault})
+	s.Controls = s.core.Controls()
 	tb.Cleanup(s.Close)
 	return s
 }
 
 // URL is the base URL to configure the connector with.
-func (s *Server) URL() string { return s.srv.URL }
+func (s *Server) URL() string { return s.core.URL() }
 
 // APIKey is the API key the fake accepts.
 func (s *Server) APIKey() string { return s.key }
 
 // Close stops the fake.
-func (s *Server) Close() {
-	s.core.Close()
-	s.srv.Close()
-}
+func (s *Server) Close() { s.core.Close() }
 
 func (s *Server) nextID() string {
 	s.seq++
@@ -204,34 +200,6 @@ func (s *Server) RemoveMember(groupID, userID string) {
 	g.members = slices.DeleteFunc(g.members, func(m string) bool { return m == userID })
 }
 
-// FailNext makes the next count requests to route answer status (429 comes
-// with Retry-After).
-func (s *Server) FailNext(route string, status, count int) {
-	s.core.FailPage(route, 0, fakeidp.Fault{Status: status, Times: count})
-}
-
-// FailPage makes the next count requests for page (1-based) of route answer
-// status.
-func (s *Server) FailPage(route string, page, status, count int) {
-	s.core.FailPage(route, page, fakeidp.Fault{Status: status, Times: count})
-}
-
-// HangPage makes the next count requests for page of route hang until the
-// client gives up.
-func (s *Server) HangPage(route string, page, count int) {
-	s.core.FailPage(route, page, fakeidp.Fault{Hang: true, Times: count})
-}
-
-// RateLimit gives route a budget of limit requests per window; once spent,
-// requests get 429 with Retry-After until the window resets on the fake's
-// clock. A limit of 0 lifts it.
-func (s *Server) RateLimit(route string, limit int, window time.Duration) {
-	s.core.RateLimit(route, limit, window)
-}
-
-// Requests is how many requests route has received.
-func (s *Server) Requests(route string) int { return s.core.Requests(route) }
-
 func (s *Server) mustUser(op, id string) *User {
 	u, ok := s.byID[id]
 	if !ok {
@@ -251,7 +219,7 @@ func (s *Server) mustGroup(op, id string) *group {
 // ServeHTTP answers the JumpCloud listings.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.core.SetDate(w)
-	route, groupID := routeOf(r.URL.Path)
+	route, groupID := fakeidp.Match(r.URL.Path, RouteUsers, RouteGroups, RouteGroupMembers)
 	if route == "" || r.Method != http.MethodGet {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return
@@ -272,21 +240,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "Unauthorized: no organization selected")
 		return
 	}
-	switch {
-	case v.Fault != nil && v.Fault.Hang:
-		s.core.Hang(r)
-		return
-	case v.Fault != nil && v.Fault.Status == http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusTooManyRequests, "Too Many Requests")
-		return
-	case v.Limited:
-		wait := math.Ceil(v.ResetsAt.Sub(s.now()).Seconds())
-		w.Header().Set("Retry-After", strconv.Itoa(max(int(wait), 1)))
-		writeError(w, http.StatusTooManyRequests, "Too Many Requests")
-		return
-	case v.Fault != nil:
-		writeError(w, v.Fault.Status, http.StatusText(v.Fault.Status))
+	if s.core.Fail(w, r, v) {
 		return
 	}
 
@@ -349,20 +303,8 @@ func window[T any](all []T, skip, limit int) []T {
 	return all[skip:min(skip+limit, len(all))]
 }
 
-func routeOf(path string) (route, groupID string) {
-	switch {
-	case path == RouteUsers:
-		return RouteUsers, ""
-	case path == RouteGroups:
-		return RouteGroups, ""
-	case strings.HasPrefix(path, "/api/v2/usergroups/") && strings.HasSuffix(path, "/members"):
-		id := strings.TrimSuffix(strings.TrimPrefix(path, "/api/v2/usergroups/"), "/members")
-		if id != "" && !strings.Contains(id, "/") {
-			return RouteGroupMembers, id
-		}
-	}
-	return "", ""
-}
+// writeFault writes JumpCloud's error for a 429 or an injected failure.
+func writeFault(w http.ResponseWriter, status int) { writeError(w, status, http.StatusText(status)) }
 
 func writeError(w http.ResponseWriter, status int, message string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,11 +84,16 @@ func WithMaxLimit(n int) Option { return func(s *Server) { s.maxLimit = n } }
 
 // Server is a running fake. Its methods are safe for concurrent use.
 type Server struct {
-	srv      *httptest.Server
+	// Controls inject failures and count requests by route: FailNext,
+	// FailPage, HangPage, RateLimit and Requests. A rate limit's budget is
+	// advertised in X-Rate-Limit-* headers; a 429, injected or from a spent
+	// rate limit, comes with them and Okta's error body.
+	fakeidp.Controls
+
 	core     *fakeidp.Server
 	tb       testing.TB
 	token    string
-	now      func() time.Time
+	now      func() time.Time // set by WithClock; nil means real time
 	maxLimit int
 
 	mu     sync.Mutex
@@ -124,11 +128,8 @@ func start(tb testing.TB, opts []Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	s.core = fakeidp.NewServer(s.now)
-	s.srv = httptest.NewServer(s)
+	s.core = fakeidp.Start(s, s.now, fakeidp.Dialect{Throttle: throttle, WriteError: writeFault})
+	s.Controls = s.core.Controls()
 	return s
 }
 
@@ -140,16 +141,13 @@ func (s *Server) fatalf(format string, args ...any) {
 }
 
 // URL is the org URL to configure the connector with.
-func (s *Server) URL() string { return s.srv.URL }
+func (s *Server) URL() string { return s.core.URL() }
 
 // Token is the API token the fake accepts.
 func (s *Server) Token() string { return s.token }
 
 // Close stops the fake.
-func (s *Server) Close() {
-	s.core.Close()
-	s.srv.Close()
-}
+func (s *Server) Close() { s.core.Close() }
 
 // AddUser adds u and returns it as stored, with its ID and defaults filled.
 func (s *Server) AddUser(u User) User {
@@ -218,7 +216,7 @@ func (s *Server) AddGroup(name string) Group {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
-	g := &group{Group: Group{ID: fmt.Sprintf("00g%017d", s.seq), Name: name, Type: "OKTA_GROUP"}, created: s.now()}
+	g := &group{Group: Group{ID: fmt.Sprintf("00g%017d", s.seq), Name: name, Type: "OKTA_GROUP"}, created: s.core.Now()}
 	s.groups = append(s.groups, g)
 	s.gByID[g.ID] = g
 	return g.Group
@@ -251,34 +249,6 @@ func (s *Server) RemoveMember(groupID, userID string) {
 	g.members = slices.DeleteFunc(g.members, func(m string) bool { return m == userID })
 }
 
-// FailNext makes the next count requests to route answer status (429 comes
-// with Okta's rate-limit headers and body).
-func (s *Server) FailNext(route string, status, count int) {
-	s.core.FailPage(route, 0, fakeidp.Fault{Status: status, Times: count})
-}
-
-// FailPage makes the next count requests for page (1-based) of route answer
-// status.
-func (s *Server) FailPage(route string, page, status, count int) {
-	s.core.FailPage(route, page, fakeidp.Fault{Status: status, Times: count})
-}
-
-// HangPage makes the next count requests for page of route hang until the
-// client gives up.
-func (s *Server) HangPage(route string, page, count int) {
-	s.core.FailPage(route, page, fakeidp.Fault{Hang: true, Times: count})
-}
-
-// RateLimit gives route a budget of limit requests per window, advertised in
-// X-Rate-Limit-* headers; once spent, requests get Okta's 429 until the
-// window resets on the fake's clock. A limit of 0 lifts it.
-func (s *Server) RateLimit(route string, limit int, window time.Duration) {
-	s.core.RateLimit(route, limit, window)
-}
-
-// Requests is how many requests route has received.
-func (s *Server) Requests(route string) int { return s.core.Requests(route) }
-
 func (s *Server) mustUser(op, id string) *User {
 	u, ok := s.byID[id]
 	if !ok {
@@ -299,7 +269,7 @@ func (s *Server) mustGroup(op, id string) *group {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.core.SetDate(w)
 	w.Header().Set("X-Okta-Request-Id", "fake-"+rand.Text()[:16])
-	route, groupID := routeOf(r.URL.Path)
+	route, groupID := fakeidp.Match(r.URL.Path, RouteUsers, RouteGroups, RouteGroupUsers)
 	if route == "" {
 		writeError(w, http.StatusNotFound, "E0000007", "Not found: Resource not found: "+r.URL.Path+" (Resource)")
 		return
@@ -319,27 +289,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	v := s.core.Admit(route, page)
 	if v.Limit > 0 {
-		setRateHeaders(w, v.Limit, v.Left, v.ResetsAt)
+		setRateHeaders(w.Header(), v.Limit, v.Left, v.ResetsAt)
 	}
 	if r.Header.Get("Authorization") != "SSWS "+s.token {
 		writeError(w, http.StatusUnauthorized, "E0000011", UnauthorizedSummary)
 		return
 	}
-	switch {
-	case v.Fault != nil && v.Fault.Hang:
-		s.core.Hang(r)
-		return
-	case v.Fault != nil && v.Fault.Status == http.StatusTooManyRequests, v.Limited:
-		reset := v.ResetsAt
-		if v.Limit == 0 {
-			reset = s.now().Add(2 * time.Second)
-			setRateHeaders(w, 600, 0, reset)
-		}
-		w.Header().Set("X-Rate-Limit-Remaining", "0")
-		writeError(w, http.StatusTooManyRequests, "E0000047", "API call exceeded rate limit due to too many requests.")
-		return
-	case v.Fault != nil:
-		writeError(w, v.Fault.Status, "E0000009", http.StatusText(v.Fault.Status))
+	if s.core.Fail(w, r, v) {
 		return
 	}
 
@@ -380,38 +336,19 @@ func pageURL(base, after string, limit int) string {
 	return fmt.Sprintf("%s?after=%s&limit=%d", base, after, limit)
 }
 
-func routeOf(path string) (route, groupID string) {
-	switch {
-	case path == RouteUsers:
-		return RouteUsers, ""
-	case path == RouteGroups:
-		return RouteGroups, ""
-	case strings.HasPrefix(path, "/api/v1/groups/") && strings.HasSuffix(path, "/users"):
-		id := strings.TrimSuffix(strings.TrimPrefix(path, "/api/v1/groups/"), "/users")
-		if id != "" && !strings.Contains(id, "/") {
-			return RouteGroupUsers, id
-		}
-	}
-	return "", ""
-}
-
 // pageOf tells which page (1-based) a cursor starts, for FailPage.
 func (s *Server) pageOf(route, groupID, after string, limit int) int {
-	if after == "" {
-		return 1
-	}
-	var i int
 	switch route {
 	case RouteUsers:
-		i, _ = slices.BinarySearchFunc(s.users, after, func(u *User, id string) int { return strings.Compare(u.ID, id) })
+		return fakeidp.PageAfter(s.users, func(u *User) string { return u.ID }, after, limit)
 	case RouteGroups:
-		i, _ = slices.BinarySearchFunc(s.groups, after, func(g *group, id string) int { return strings.Compare(g.ID, id) })
-	case RouteGroupUsers:
-		if g, ok := s.gByID[groupID]; ok {
-			i, _ = slices.BinarySearch(g.members, after)
-		}
+		return fakeidp.PageAfter(s.groups, func(g *group) string { return g.ID }, after, limit)
 	}
-	return (i+1)/limit + 1
+	var members []string // none for an unknown group
+	if g, ok := s.gByID[groupID]; ok {
+		members = g.members
+	}
+	return fakeidp.PageAfter(members, func(id string) string { return id }, after, limit)
 }
 
 func (s *Server) usersPage(after string, limit int) ([]userJSON, string) {
@@ -528,10 +465,30 @@ func (s *Server) userJSON(u *User) userJSON {
 	}
 }
 
-func setRateHeaders(w http.ResponseWriter, limit, left int, reset time.Time) {
-	w.Header().Set("X-Rate-Limit-Limit", strconv.Itoa(limit))
-	w.Header().Set("X-Rate-Limit-Remaining", strconv.Itoa(max(left, 0)))
-	w.Header().Set("X-Rate-Limit-Reset", strconv.FormatInt(reset.Unix(), 10))
+func setRateHeaders(h http.Header, limit, left int, reset time.Time) {
+	h.Set("X-Rate-Limit-Limit", strconv.Itoa(limit))
+	h.Set("X-Rate-Limit-Remaining", strconv.Itoa(max(left, 0)))
+	h.Set("X-Rate-Limit-Reset", strconv.FormatInt(reset.Unix(), 10))
+}
+
+// throttle marks a 429 as Okta does, with no budget left. A route with a
+// rate limit already carries its X-Rate-Limit-* headers; an injected 429 on
+// one without gets a budget of 600 that resets 2 s from now, since Okta
+// limits every route.
+func throttle(h http.Header, v fakeidp.Verdict, now time.Time) {
+	if v.Limit == 0 {
+		setRateHeaders(h, 600, 0, now.Add(2*time.Second))
+	}
+	h.Set("X-Rate-Limit-Remaining", "0")
+}
+
+// writeFault writes Okta's error for a 429 or an injected failure.
+func writeFault(w http.ResponseWriter, status int) {
+	if status == http.StatusTooManyRequests {
+		writeError(w, status, "E0000047", "API call exceeded rate limit due to too many requests.")
+		return
+	}
+	writeError(w, status, "E0000009", http.StatusText(status))
 }
 
 func writeError(w http.ResponseWriter, status int, code, summary string) {
