@@ -1,0 +1,176 @@
+package inbound
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/scimsync/scimsync/inbound/filter"
+	"github.com/scimsync/scimsync/inbound/project"
+	"github.com/scimsync/scimsync/inbound/schema"
+)
+
+// lister answers GET on a collection for one kind of resource (rows of T).
+type lister[T any] struct {
+	rt *schema.ResourceType
+	// byIndex answers an equality filter on an indexed attribute; ok is
+	// false when the attribute has no index for this resource type.
+	byIndex func(ctx context.Context, orgID, attr, value string) (rows []T, ok bool, err error)
+	page    func(ctx context.Context, orgID string, offset, limit int) ([]T, int64, error)
+	each    func(ctx context.Context, orgID string, fn func(T) error) error
+	// resource renders one row without the joined attribute.
+	resource func(T) (map[string]any, error)
+	// join adds the joined attribute to rendered rows, with one query for
+	// them all.
+	join func(ctx context.Context, orgID string, rows []T, res []map[string]any) error
+	// joined is the attribute that costs a query to render ("groups" of a
+	// user, "members" of a group): added only when the response keeps it
+	// or a filter names it.
+	joined string
+}
+
+// render renders rows, joining when asked.
+func (l *lister[T]) render(ctx context.Context, org string, rows []T, join bool) ([]map[string]any, error) {
+	out := make([]map[string]any, len(rows))
+	for i, row := range rows {
+		m, err := l.resource(row)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = m
+	}
+	if join && len(rows) > 0 {
+		if err := l.join(ctx, org, rows, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (l *lister[T]) serve(s *Server, w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	org := principalFrom(ctx).OrgID
+	q := r.URL.Query()
+	start, count, err := paging(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	proj, err := project.New(l.rt, q.Get("attributes"), q.Get("excludedAttributes"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var expr filter.Expr
+	if f := q.Get("filter"); f != "" {
+		if expr, err = filter.Parse(f, l.rt); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+
+	wantJoined := proj.Returns(l.joined)
+	var res []map[string]any
+	total := 0
+	switch {
+	case expr == nil:
+		rows, n, err := l.page(ctx, org, start-1, count)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if res, err = l.render(ctx, org, rows, wantJoined); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		total = int(n)
+	default:
+		// Matching already rendered the page; join only what it left out.
+		var rows []T
+		var joined bool
+		rows, res, total, joined, err = l.filtered(ctx, org, expr, start, count)
+		if err == nil && wantJoined && !joined && len(rows) > 0 {
+			err = l.join(ctx, org, rows, res)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	items := make([]any, len(res))
+	for i, m := range res {
+		items[i] = proj.Apply(m)
+	}
+	s.write(w, http.StatusOK, newList(total, start, items))
+}
+
+// filtered evaluates expr: by index when it is one equality on an indexed
+// attribute, else by scanning the organization's resources in list order.
+// Either way every candidate is checked against the whole filter. It
+// returns the page's rows with their renderings, the number of matches,
+// and whether the renderings carry the joined attribute.
+func (l *lister[T]) filtered(ctx context.Context, org string, expr filter.Expr, start, count int) (page []T, res []map[string]any, total int, joined bool, err error) {
+	joined = mentions(expr, l.joined)
+	if attr, value, ok := filter.IndexedEq(expr); ok {
+		cands, indexed, err := l.byIndex(ctx, org, attr, value)
+		if err != nil {
+			return nil, nil, 0, false, err
+		}
+		if indexed {
+			rendered, err := l.render(ctx, org, cands, joined)
+			if err != nil {
+				return nil, nil, 0, false, err
+			}
+			for i, m := range rendered {
+				if filter.Match(expr, m) {
+					page, res = append(page, cands[i]), append(res, m)
+				}
+			}
+			// The e-mail index holds one address per user; a miss there
+			// may still match another of the user's addresses.
+			if len(page) > 0 || attr != filter.IndexedEmail {
+				lo, hi := window(len(page), start, count)
+				return page[lo:hi], res[lo:hi], len(page), joined, nil
+			}
+			page, res = nil, nil
+		}
+	}
+	err = l.each(ctx, org, func(row T) error {
+		rendered, err := l.render(ctx, org, []T{row}, joined)
+		if err != nil || !filter.Match(expr, rendered[0]) {
+			return err
+		}
+		total++
+		if total >= start && len(page) < count {
+			page, res = append(page, row), append(res, rendered[0])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, 0, false, err
+	}
+	return page, res, total, joined, nil
+}
+
+// window returns the bounds of the 1-based page [start, start+count) of n
+// items.
+func window(n, start, count int) (lo, hi int) {
+	if start > n {
+		return n, n
+	}
+	return start - 1, min(start-1+count, n)
+}
+
+// mentions reports whether a filter compares the top-level attribute name.
+func mentions(e filter.Expr, name string) bool {
+	switch e := e.(type) {
+	case *filter.Logical:
+		return mentions(e.Left, name) || mentions(e.Right, name)
+	case *filter.Not:
+		return mentions(e.X, name)
+	case *filter.Compare:
+		return e.Path.Extension == "" && e.Path.Attribute != nil && e.Path.Attribute.Name == name
+	case *filter.ValuePath:
+		return e.Path.Extension == "" && e.Path.Attribute != nil && e.Path.Attribute.Name == name
+	}
+	return false
+}

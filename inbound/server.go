@@ -1,0 +1,166 @@
+package inbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/scimsync/scimsync/inbound/schema"
+	"github.com/scimsync/scimsync/internal/httpjson"
+	"github.com/scimsync/scimsync/store"
+)
+
+// Prefix is where the service provider is mounted.
+const Prefix = "/scim/v2"
+
+// MaxResults caps one page of a list; advertised in ServiceProviderConfig.
+const MaxResults = 1000
+
+// DefaultCount is the page size when a client names none.
+const DefaultCount = 100
+
+// Server serves /scim/v2 for every organization; the bearer token picks the
+// organization.
+type Server struct {
+	Store *store.Store
+	Log   *slog.Logger
+	// PublicURL is the base of meta.location.
+	PublicURL string
+	// Notify, when set, is called after a write commits outbox work, so a
+	// relay can pick it up at once instead of at its next poll.
+	Notify func()
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// AuthCacheTTL is how long a token verdict is reused (default 2s; a
+	// negative value disables the cache).
+	AuthCacheTTL time.Duration
+
+	auth *authenticator
+}
+
+// Handler returns the SCIM service provider, to be mounted at Prefix+"/".
+func (s *Server) Handler() http.Handler {
+	s.Log = orDiscard(s.Log)
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	ttl := s.AuthCacheTTL
+	if ttl == 0 {
+		ttl = 2 * time.Second
+	}
+	s.auth = newAuthenticator(s.Store, s.Now, ttl)
+
+	mux := http.NewServeMux()
+	p := Prefix
+	mux.HandleFunc("GET "+p+"/ServiceProviderConfig", s.serviceProviderConfig)
+	mux.HandleFunc("GET "+p+"/ResourceTypes", s.resourceTypes)
+	mux.HandleFunc("GET "+p+"/ResourceTypes/{id}", s.resourceType)
+	mux.HandleFunc("GET "+p+"/Schemas", s.schemas)
+	mux.HandleFunc("GET "+p+"/Schemas/{id}", s.schemaByID)
+
+	mux.HandleFunc("GET "+p+"/Users", s.listUsers)
+	mux.HandleFunc("POST "+p+"/Users", s.createUser)
+	mux.HandleFunc("GET "+p+"/Users/{id}", s.getUser)
+	mux.HandleFunc("PUT "+p+"/Users/{id}", s.replaceUser)
+	mux.HandleFunc("PATCH "+p+"/Users/{id}", s.patchUser)
+	mux.HandleFunc("DELETE "+p+"/Users/{id}", s.deleteUser)
+
+	mux.HandleFunc("GET "+p+"/Groups", s.listGroups)
+	mux.HandleFunc("POST "+p+"/Groups", s.createGroup)
+	mux.HandleFunc("GET "+p+"/Groups/{id}", s.getGroup)
+	mux.HandleFunc("PUT "+p+"/Groups/{id}", s.replaceGroup)
+	mux.HandleFunc("PATCH "+p+"/Groups/{id}", s.patchGroup)
+	mux.HandleFunc("DELETE "+p+"/Groups/{id}", s.deleteGroup)
+
+	mux.HandleFunc(catchAll, func(w http.ResponseWriter, r *http.Request) {
+		if allowedElsewhere(mux, r) {
+			writeError(w, http.StatusMethodNotAllowed, "", r.Method+" is not supported on "+r.URL.Path)
+			return
+		}
+		writeError(w, http.StatusNotFound, "", "no such SCIM endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return s.require(mux)
+}
+
+// catchAll answers requests no resource route matches: a SCIM 404, or a
+// SCIM 405 when the path exists under another method (instead of
+// ServeMux's plain-text answers).
+const catchAll = Prefix + "/"
+
+// allowedElsewhere reports whether r's path has a route under another
+// method. Only requests that reach the catch-all pay for the probe.
+func allowedElsewhere(mux *http.ServeMux, r *http.Request) bool {
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != catchAll {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) baseURL() string { return strings.TrimRight(s.PublicURL, "/") + Prefix }
+
+func (s *Server) write(w http.ResponseWriter, status int, v any) {
+	httpjson.Write(w, status, ContentType, v)
+}
+
+// decode reads a JSON object body.
+func decode(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+	var m map[string]any
+	if err := httpjson.Decode(w, r, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, schema.Errorf(schema.ScimTypeInvalidSyntax, "the body must be a JSON object")
+	}
+	return m, nil
+}
+
+// notify tells the relay new outbox work committed.
+func (s *Server) notify() {
+	if s.Notify != nil {
+		s.Notify()
+	}
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// tx runs fn in a transaction.
+func (s *Server) tx(ctx context.Context, fn func(tx *store.Store) error) error {
+	return s.Store.Tx(ctx, fn)
+}
+
+// maxStaleRetries bounds txRetry. Each round of contention lets one writer
+// through, so this many concurrent writers to one resource all succeed.
+const maxStaleRetries = 64
+
+// txRetry runs a read-modify-write transaction. When a concurrent writer
+// changed the resource in between (ErrStale) and the client did not pin a
+// version with If-Match, it runs again on the fresh row, after a short
+// random pause that spreads the contenders out; with If-Match the stale
+// version is the client's 412.
+func (s *Server) txRetry(ctx context.Context, r *http.Request, fn func(tx *store.Store) error) error {
+	pinned := r.Header.Get("If-Match") != ""
+	for attempt := 1; ; attempt++ {
+		err := s.tx(ctx, fn)
+		if !errors.Is(err, store.ErrStale) || pinned || attempt >= maxStaleRetries {
+			return err
+		}
+		pause := time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("retry stale write: %w", ctx.Err())
+		case <-time.After(pause):
+		}
+	}
+}

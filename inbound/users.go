@@ -1,0 +1,362 @@
+package inbound
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/scimsync/scimsync/inbound/filter"
+	"github.com/scimsync/scimsync/inbound/patch"
+	"github.com/scimsync/scimsync/inbound/project"
+	"github.com/scimsync/scimsync/inbound/schema"
+	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/store"
+)
+
+// sourceSCIM marks directory rows written by SCIM pushes.
+const sourceSCIM = "scim"
+
+// userFields fills the indexed columns of a directory user from its
+// normalized SCIM resource.
+func userFields(u *store.DirectoryUser, res map[string]any) error {
+	name := strings.TrimSpace(str(res["userName"]))
+	if name == "" {
+		return schema.Errorf(schema.ScimTypeInvalidValue, "userName is required")
+	}
+	u.UserName = name
+	u.ExternalID = str(res["externalId"])
+	u.Active = true
+	if a, ok := res["active"].(bool); ok {
+		u.Active = a
+	}
+	u.RawStatus = map[bool]string{true: "active", false: "inactive"}[u.Active]
+	u.DisplayName = str(res["displayName"])
+	if n, ok := res["name"].(map[string]any); ok {
+		u.GivenName, u.FamilyName = str(n["givenName"]), str(n["familyName"])
+	} else {
+		u.GivenName, u.FamilyName = "", ""
+	}
+	u.Email = memberEmail(res, name)
+	attrs, err := encodeAttributes(res, "groups", "password")
+	if err != nil {
+		return err
+	}
+	u.Attributes = attrs
+	return nil
+}
+
+// memberEmail picks a member's e-mail: the primary one, else the first
+// work one, else the first, else the userName when it is an address.
+func memberEmail(res map[string]any, userName string) string {
+	emails, _ := res["emails"].([]any)
+	var first, work string
+	for _, e := range emails {
+		m, _ := e.(map[string]any)
+		v := strings.TrimSpace(str(m["value"]))
+		if v == "" {
+			continue
+		}
+		if p, _ := m["primary"].(bool); p {
+			return v
+		}
+		if work == "" && strings.EqualFold(str(m["type"]), "work") {
+			work = v
+		}
+		if first == "" {
+			first = v
+		}
+	}
+	switch {
+	case work != "":
+		return work
+	case first != "":
+		return first
+	case strings.Contains(userName, "@"):
+		return userName
+	}
+	return ""
+}
+
+// userResource renders a directory user without its groups.
+func (s *Server) userResource(u store.DirectoryUser) (map[string]any, error) {
+	m, err := decodeAttributes(u.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	rt := schema.User()
+	m["id"] = u.ID
+	// The row's flag is the truth: a user created without "active" is
+	// active, and filters and IdPs must see it so.
+	m["active"] = u.Active
+	withSchemas(m, rt)
+	m["meta"] = meta(rt.Name, s.baseURL()+"/Users/"+u.ID, u.CreatedAt, u.UpdatedAt, u.Version)
+	return m, nil
+}
+
+// joinUserGroups adds each user's groups to its rendering, with one query
+// for them all.
+func (s *Server) joinUserGroups(ctx context.Context, org string, rows []store.DirectoryUser, res []map[string]any) error {
+	ids := make([]string, len(rows))
+	for i, u := range rows {
+		ids[i] = u.ID
+	}
+	refs, err := s.Store.DirectoryGroupsOfUsers(ctx, org, ids...)
+	if err != nil {
+		return err
+	}
+	byUser := map[string][]any{}
+	for _, g := range refs {
+		byUser[g.UserID] = append(byUser[g.UserID], map[string]any{
+			"value": g.GroupID, "display": g.DisplayName, "$ref": s.baseURL() + "/Groups/" + g.GroupID, "type": "direct",
+		})
+	}
+	for i, id := range ids {
+		if gs := byUser[id]; len(gs) > 0 {
+			res[i]["groups"] = gs
+		}
+	}
+	return nil
+}
+
+func (s *Server) users() *lister[store.DirectoryUser] {
+	return &lister[store.DirectoryUser]{
+		rt: schema.User(),
+		byIndex: func(ctx context.Context, org, attr, value string) ([]store.DirectoryUser, bool, error) {
+			field, ok := map[string]store.UserField{
+				"userName": store.ByUserName, "externalId": store.ByExternalID, "id": store.ByID, filter.IndexedEmail: store.ByEmail,
+			}[attr]
+			if !ok {
+				return nil, false, nil
+			}
+			rows, err := s.Store.DirectoryUsersBy(ctx, org, field, value)
+			return rows, true, err
+		},
+		page:     s.Store.DirectoryUserPage,
+		each:     s.Store.EachDirectoryUser,
+		resource: s.userResource,
+		join:     s.joinUserGroups,
+		joined:   "groups",
+	}
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) { s.users().serve(s, w, r) }
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	org := principalFrom(ctx).OrgID
+	u, err := s.Store.DirectoryUser(ctx, org, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.respondUser(w, r, http.StatusOK, u)
+}
+
+// respondUser writes one user, projected as the query asks. A user just
+// created belongs to no group yet (groups is read-only), so its groups are
+// not looked up.
+func (s *Server) respondUser(w http.ResponseWriter, r *http.Request, status int, u store.DirectoryUser) {
+	q := r.URL.Query()
+	proj, err := project.New(schema.User(), q.Get("attributes"), q.Get("excludedAttributes"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.userResource(u)
+	if err == nil && status != http.StatusCreated && proj.Returns("groups") {
+		err = s.joinUserGroups(r.Context(), u.OrgID, []store.DirectoryUser{u}, []map[string]any{res})
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", etag(u.Version))
+	if status == http.StatusCreated {
+		w.Header().Set("Location", s.baseURL()+"/Users/"+u.ID)
+	}
+	s.write(w, status, proj.Apply(res))
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	body, err := decode(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := patch.Normalize(body, schema.User())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u := store.DirectoryUser{OrgID: p.OrgID, Source: sourceSCIM}
+	if err := userFields(&u, res); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	err = s.tx(ctx, func(tx *store.Store) error {
+		if err := tx.CreateDirectoryUser(ctx, &u); err != nil {
+			return err
+		}
+		return s.recordUser(ctx, tx, p, "user.create", u, !u.Active)
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notify()
+	s.respondUser(w, r, http.StatusCreated, u)
+}
+
+// recordUser writes, in the caller's transaction, the audit event and the
+// outbox row of a change to a directory user.
+func (s *Server) recordUser(ctx context.Context, tx *store.Store, p principal, action string, u store.DirectoryUser, urgent bool) error {
+	if err := tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: p.OrgID, Actor: p.Actor(), Action: action, EntityType: "directory_user", EntityID: u.ID}); err != nil {
+		return err
+	}
+	return tx.AddOutbox(ctx, task.ConvergeUserRow(p.OrgID, u.ID, urgent))
+}
+
+// updateUser runs a read-modify-write of one user (see txRetry).
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, action string, change func(cur map[string]any) (map[string]any, error)) {
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	id := r.PathValue("id")
+	var out store.DirectoryUser
+	var changed bool
+	err := s.txRetry(ctx, r, func(tx *store.Store) error {
+		cur, err := tx.DirectoryUser(ctx, p.OrgID, id)
+		if err != nil {
+			return err
+		}
+		if err := checkIfMatch(r, cur.Version); err != nil {
+			return err
+		}
+		res, err := decodeAttributes(cur.Attributes)
+		if err != nil {
+			return err
+		}
+		next, err := change(res)
+		if err != nil {
+			return err
+		}
+		u := cur
+		if err := userFields(&u, next); err != nil {
+			return err
+		}
+		out, changed = cur, false
+		if u == cur {
+			return nil // nothing differs: no write, no job
+		}
+		if err := tx.UpdateDirectoryUser(ctx, &u, cur.Version); err != nil {
+			return err
+		}
+		out, changed = u, true
+		return s.recordUser(ctx, tx, p, action, u, cur.Active && !u.Active)
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if changed {
+		s.notify()
+	}
+	s.respondUser(w, r, http.StatusOK, out)
+}
+
+func (s *Server) replaceUser(w http.ResponseWriter, r *http.Request) {
+	body, err := decode(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := patch.Normalize(body, schema.User())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.updateUser(w, r, "user.replace", func(map[string]any) (map[string]any, error) { return res, nil })
+}
+
+func (s *Server) patchUser(w http.ResponseWriter, r *http.Request) {
+	ops, err := decodePatch(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.updateUser(w, r, "user.patch", func(cur map[string]any) (map[string]any, error) {
+		return patch.Apply(cur, ops, schema.User())
+	})
+}
+
+// decodePatch reads a PatchOp body.
+func decodePatch(w http.ResponseWriter, r *http.Request) ([]patch.Operation, error) {
+	body, err := decode(w, r)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := body["Operations"]
+	if !ok {
+		for k, v := range body { // some clients lower-case it
+			if strings.EqualFold(k, "Operations") {
+				raw, ok = v, true
+			}
+		}
+	}
+	if !ok || raw == nil {
+		return nil, nil
+	}
+	list, isList := raw.([]any)
+	if !isList {
+		return nil, schema.Errorf(schema.ScimTypeInvalidSyntax, "Operations must be a list")
+	}
+	ops := make([]patch.Operation, 0, len(list))
+	for _, x := range list {
+		m, isMap := x.(map[string]any)
+		if !isMap {
+			return nil, schema.Errorf(schema.ScimTypeInvalidSyntax, "each operation must be an object")
+		}
+		op := patch.Operation{Value: m["value"]}
+		for k, v := range m {
+			switch strings.ToLower(k) {
+			case "op":
+				op.Op = str(v)
+			case "path":
+				op.Path = str(v)
+			case "value":
+				op.Value = v
+			}
+		}
+		if op.Op == "" {
+			return nil, schema.Errorf(schema.ScimTypeInvalidSyntax, "an operation has no op")
+		}
+		ops = append(ops, op)
+	}
+	return ops, nil
+}
+
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	id := r.PathValue("id")
+	err := s.tx(ctx, func(tx *store.Store) error {
+		cur, err := tx.DirectoryUser(ctx, p.OrgID, id)
+		if err != nil {
+			return err
+		}
+		if err := checkIfMatch(r, cur.Version); err != nil {
+			return err
+		}
+		if err := tx.DeleteDirectoryUser(ctx, p.OrgID, id); err != nil {
+			return err
+		}
+		return s.recordUser(ctx, tx, p, "user.delete", cur, true)
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notify()
+	w.WriteHeader(http.StatusNoContent)
+}
