@@ -96,6 +96,8 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		// SQLite allows one writer; a small pool keeps readers concurrent
 		// under WAL while writers queue on the busy timeout.
 		sqlDB.SetMaxOpenConns(8)
+		// Keep them all idle between bursts: opening one re-runs the pragmas.
+		sqlDB.SetMaxIdleConns(8)
 	}
 	s.db, s.sqlDB = db, sqlDB
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
