@@ -33,6 +33,9 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("PUT /api/v1/orgs/{org}/connector", a.putConnector)
 	mux.HandleFunc("GET /api/v1/orgs/{org}/connector", a.getConnector)
 	mux.HandleFunc("DELETE /api/v1/orgs/{org}/connector", a.deleteConnector)
+	mux.HandleFunc("POST /api/v1/orgs/{org}/reconcile", a.requestReconcile)
+	mux.HandleFunc("GET /api/v1/orgs/{org}/sync-runs", a.listSyncRuns)
+	mux.HandleFunc("GET /api/v1/orgs/{org}/sync-runs/{id}", a.getSyncRun)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

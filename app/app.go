@@ -22,8 +22,10 @@ import (
 	"github.com/scimsync/scimsync/broker"
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/connectors"
+	"github.com/scimsync/scimsync/inbound"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs"
+	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/ops"
 	"github.com/scimsync/scimsync/store"
 )
@@ -60,6 +62,8 @@ type App struct {
 	Broker   *broker.Broker
 	Registry *prometheus.Registry
 	Box      *secret.Box
+
+	work jobParts
 }
 
 // Open connects to the database (migrating it) and to Redis, and loads the
@@ -139,6 +143,8 @@ func (a *App) Handler(auth *admin.Auth) (http.Handler, func() error) {
 	mon, closeMon := ops.Monitoring(a.Broker.Opt, auth)
 	mux.Handle(ops.MonitoringPath, mon)
 	mux.Handle("/api/v1/", (&admin.API{Service: a.AdminService(), Auth: auth, Log: a.Log}).Handler())
+	invite.Routes(mux, a.jobs().invites, a.Log.With("component", "invite")) // public: the token is the credential
+	mux.Handle(inbound.Prefix+"/", (&inbound.Server{Store: a.Store, Log: a.Log.With("component", "scim"), PublicURL: a.Cfg.PublicURL, Notify: a.NotifyOutbox}).Handler())
 	return httpm.Wrap(mux), closeMon
 }
 
@@ -204,6 +210,9 @@ func (a *App) Run(ctx context.Context, roles Roles, announce io.Writer) error {
 	if roles.Worker {
 		srv := asynq.NewServer(a.Broker.Opt, jobs.ServerConfig(a.Log, 0, a.Cfg.ShutdownTimeout))
 		mux := asynq.NewServeMux()
+		if err := a.registerJobs(mux); err != nil {
+			return err
+		}
 		if err := srv.Start(mux); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
@@ -217,8 +226,12 @@ func (a *App) Run(ctx context.Context, roles Roles, announce io.Writer) error {
 		}()
 	}
 
+	if roles.API || roles.Worker {
+		a.startRelay(ctx, &wg)
+	}
+
 	if roles.Scheduler {
-		a.Log.Info("scheduler started", "default_schedule", a.Cfg.ReconcileSchedule)
+		a.startScheduler(ctx, &wg)
 	}
 
 	<-ctx.Done()

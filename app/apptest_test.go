@@ -31,9 +31,19 @@ type testServer struct {
 
 func newTestServer(t *testing.T, b storetest.Backend, br *broker.Broker) *testServer {
 	t.Helper()
+	return newTestServerWith(t, b, br, nil)
+}
+
+// newTestServerWith lets a test change the configuration before the parts
+// are built.
+func newTestServerWith(t *testing.T, b storetest.Backend, br *broker.Broker, configure func(*config.Config)) *testServer {
+	t.Helper()
 	cfg, err := config.FromEnv(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if configure != nil {
+		configure(&cfg)
 	}
 	box, _ := secret.NewBox(bytes.Repeat([]byte{1}, 32))
 	a := &App{
@@ -77,7 +87,7 @@ func (s *testServer) do(t *testing.T, c call) (int, map[string]any, http.Header)
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	var m map[string]any
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") || strings.HasPrefix(ct, "application/scim+json") {
 		if err := json.Unmarshal(raw, &m); err != nil {
 			t.Fatalf("%s %s: body is not JSON: %v: %s", c.method, c.path, err, raw)
 		}

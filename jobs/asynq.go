@@ -28,6 +28,9 @@ func ServerConfig(log *slog.Logger, concurrency int, shutdownTimeout time.Durati
 		Logger:          NewAsynqLogger(log),
 		LogLevel:        asynq.InfoLevel,
 		ShutdownTimeout: shutdownTimeout,
+		// asynq polls when its queues are empty; the default 1s would add up
+		// to a second to every job that arrives while the worker is idle.
+		TaskCheckInterval: 100 * time.Millisecond,
 		// Task contexts must not outlive a graceful shutdown.
 		BaseContext: context.Background,
 	}

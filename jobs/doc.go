@@ -1,4 +1,21 @@
 // Package jobs owns the work that moves local state to match directory
-// state: the asynq queues and task handlers, the outbox relay that feeds
-// them, the converge functions, and invite e-mail.
+// state: the asynq queues and task handlers, and the outbox relay that feeds
+// them. The decisions live in its subpackages: converge (provisioning),
+// invite (invites and their acceptance) and mail (SMTP).
+//
+// Delivery, end to end:
+//
+//   - A directory change and its outbox row commit together; nothing
+//     acknowledged is lost while Redis is down, the row waits.
+//   - The relay delivers each row at least once. A repeat within the life of
+//     the queued task collapses on its task id; a later repeat runs the job
+//     again, which is harmless: converge is idempotent, and an invite's
+//     e-mail is keyed by its decision.
+//   - Task handlers may run more than once (asynq retries, lost acks).
+//     Converge re-reads state and writes only differences; an invite
+//     decision (membership, send number) is recorded once; its e-mail is
+//     sent at most once (a claim in the mail log precedes the send).
+//   - Terminal failures (an undecodable payload, a mail server's permanent
+//     rejection, a send whose outcome is unknown) are archived at once with
+//     asynq.SkipRetry; all others are retried with asynq's backoff.
 package jobs

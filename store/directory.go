@@ -464,7 +464,8 @@ func (s *Store) AddOutbox(ctx context.Context, rows ...OutboxRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := s.conn(ctx).Create(&rows).Error; err != nil {
+	// Batches keep each INSERT under Postgres's 65,535-parameter limit.
+	if err := s.conn(ctx).CreateInBatches(&rows, 1000).Error; err != nil {
 		return fmt.Errorf("add outbox: %w", err)
 	}
 	return nil

@@ -191,3 +191,26 @@ func TestDirectoryGroupMembers(t *testing.T) {
 		}
 	})
 }
+
+// TestAddOutboxManyRows writes more rows than one Postgres statement can
+// carry parameters for.
+func TestAddOutboxManyRows(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a, _ := s.CreateOrg(ctx, "A")
+		rows := make([]store.OutboxRow, 9000)
+		for i := range rows {
+			rows[i] = store.OutboxRow{OrgID: a.ID, TaskType: "t", TaskID: fmt.Sprintf("t-%d", i), Payload: []byte("{}")}
+		}
+		if err := s.Tx(ctx, func(tx *store.Store) error { return tx.AddOutbox(ctx, rows...) }); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := s.OutboxBacklog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 9000 {
+			t.Errorf("pending outbox rows = %d, want 9000", n)
+		}
+	})
+}

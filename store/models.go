@@ -202,18 +202,24 @@ func (OutboxRow) TableName() string { return "outbox" }
 
 // SyncRun is one reconciliation of an organization.
 type SyncRun struct {
-	ID                   string     `gorm:"column:id;primaryKey"`
-	OrgID                string     `gorm:"column:org_id"`
-	Status               string     `gorm:"column:status"`
-	DryRun               bool       `gorm:"column:dry_run"`
-	AllowMassDeprovision bool       `gorm:"column:allow_mass_deprovision"`
-	Trigger              string     `gorm:"column:trigger_kind"`
-	Plan                 string     `gorm:"column:plan"`
-	PagesFetched         int        `gorm:"column:pages_fetched"`
-	Error                string     `gorm:"column:error"`
-	CreatedAt            time.Time  `gorm:"column:created_at"`
-	StartedAt            *time.Time `gorm:"column:started_at"`
-	FinishedAt           *time.Time `gorm:"column:finished_at"`
+	ID                   string `gorm:"column:id;primaryKey"`
+	OrgID                string `gorm:"column:org_id"`
+	Status               string `gorm:"column:status"`
+	DryRun               bool   `gorm:"column:dry_run"`
+	AllowMassDeprovision bool   `gorm:"column:allow_mass_deprovision"`
+	Trigger              string `gorm:"column:trigger_kind"`
+	Plan                 string `gorm:"column:plan"`
+	PagesFetched         int    `gorm:"column:pages_fetched"`
+	Error                string `gorm:"column:error"`
+	// Snapshot numbers the organization's runs; the directory rows the
+	// run's pull writes carry it. 0 until the run starts.
+	Snapshot   int64      `gorm:"column:snapshot"`
+	CreatedAt  time.Time  `gorm:"column:created_at"`
+	StartedAt  *time.Time `gorm:"column:started_at"`
+	FinishedAt *time.Time `gorm:"column:finished_at"`
+	// HeartbeatAt is when a running run last showed progress; a run
+	// silent for long is taken to be abandoned.
+	HeartbeatAt *time.Time `gorm:"column:heartbeat_at"`
 }
 
 func (SyncRun) TableName() string { return "sync_runs" }

@@ -44,6 +44,7 @@ func commands() []command {
 		{"org", "manage organizations: org create --name NAME", orgCmd},
 		{"scim", "toggle an organization's SCIM endpoint: scim enable|disable --org ID", scimCmd},
 		{"scim-token", "create a SCIM bearer token: scim-token create --org ID [--description D] [--ttl-days N]", scimTokenCmd},
+		{"reconcile", "run one reconciliation now: " + reconcileUsage, reconcileCmd},
 	}
 }
 

@@ -54,6 +54,22 @@ func ConvergeGroupRow(orgID, directoryGroupID string) store.OutboxRow {
 	return row(orgID, TypeConvergeGroup, QueueDefault, ConvergeGroup{OrgID: orgID, DirectoryGroupID: directoryGroupID})
 }
 
+// SendInvite asks to e-mail one invite decision. The e-mail's token is
+// minted when it is sent, so the payload carries no secret.
+type SendInvite struct {
+	OrgID    string `json:"orgId"`
+	InviteID string `json:"inviteId"`
+}
+
+// SendInviteRow is the outbox row for one invite e-mail. Its task id is
+// the invite's, so the e-mail of one decision is queued once however often
+// the row is relayed.
+func SendInviteRow(orgID, inviteID string) store.OutboxRow {
+	r := row(orgID, TypeSendInvite, QueueLow, SendInvite{OrgID: orgID, InviteID: inviteID})
+	r.TaskID = "invite-" + inviteID
+	return r
+}
+
 func row(orgID, typ, queue string, payload any) store.OutboxRow {
 	b, err := json.Marshal(payload)
 	if err != nil {

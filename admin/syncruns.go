@@ -1,0 +1,170 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/scimsync/scimsync/internal/httpjson"
+	"github.com/scimsync/scimsync/reconciler"
+	"github.com/scimsync/scimsync/store"
+)
+
+// RequestReconcile queues a reconciliation of an organization for a worker
+// and returns the queued run. The run and its task are committed together
+// (through the outbox), so an accepted request is never lost.
+func (s *Service) RequestReconcile(ctx context.Context, orgID string, dryRun, allowMassDeprovision bool) (store.SyncRun, error) {
+	run := store.SyncRun{OrgID: orgID, Trigger: reconciler.TriggerAPI, DryRun: dryRun, AllowMassDeprovision: allowMassDeprovision}
+	err := s.Store.Tx(ctx, func(tx *store.Store) error {
+		if _, err := tx.Org(ctx, orgID); err != nil {
+			return err
+		}
+		if err := tx.CreateSyncRun(ctx, &run); err != nil {
+			return err
+		}
+		if err := tx.AddOutbox(ctx, reconciler.TaskRow(orgID, run.ID)); err != nil {
+			return err
+		}
+		return tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: orgID, Actor: actorAdmin, Action: "reconcile.request", EntityType: "sync_run", EntityID: run.ID,
+			Detail: fmt.Sprintf("dryRun=%t allowMassDeprovision=%t", dryRun, allowMassDeprovision)})
+	})
+	return run, err
+}
+
+// SyncRunView is a sync run as the admin API shows it. Plan is the run's
+// plan: the counts provision, update, deprovision, resendInvite and
+// groupChanges, and what explains them.
+type SyncRunView struct {
+	ID                   string          `json:"id"`
+	Status               string          `json:"status"`
+	DryRun               bool            `json:"dryRun"`
+	AllowMassDeprovision bool            `json:"allowMassDeprovision"`
+	Trigger              string          `json:"trigger"`
+	CreatedAt            time.Time       `json:"createdAt"`
+	StartedAt            *time.Time      `json:"startedAt"`
+	FinishedAt           *time.Time      `json:"finishedAt"`
+	PagesFetched         int             `json:"pagesFetched"`
+	Plan                 json.RawMessage `json:"plan"`
+	Error                string          `json:"error"`
+}
+
+// ViewSyncRun renders a run.
+func ViewSyncRun(r store.SyncRun) SyncRunView {
+	plan := json.RawMessage(r.Plan)
+	if !json.Valid(plan) {
+		plan = json.RawMessage("{}")
+	}
+	return SyncRunView{ID: r.ID, Status: r.Status, DryRun: r.DryRun, AllowMassDeprovision: r.AllowMassDeprovision, Trigger: r.Trigger,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, PagesFetched: r.PagesFetched, Plan: plan, Error: r.Error}
+}
+
+// SyncRunItemView is one planned change.
+type SyncRunItemView struct {
+	Action     string `json:"action"`
+	EntityType string `json:"entityType"`
+	EntityID   string `json:"entityId"`
+	Detail     string `json:"detail"`
+}
+
+func (a *API) requestReconcile(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		DryRun               bool `json:"dryRun"`
+		AllowMassDeprovision bool `json:"allowMassDeprovision"`
+	}
+	if r.ContentLength != 0 && !a.decode(w, r, &body) {
+		return
+	}
+	orgID := r.PathValue("org")
+	run, err := a.Service.RequestReconcile(r.Context(), orgID, body.DryRun, body.AllowMassDeprovision)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/orgs/"+orgID+"/sync-runs/"+run.ID)
+	httpjson.Write(w, http.StatusAccepted, "", map[string]string{"runId": run.ID})
+}
+
+func (a *API) listSyncRuns(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	orgID := r.PathValue("org")
+	if _, err := a.Service.Store.Org(ctx, orgID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			httpjson.Error(w, http.StatusBadRequest, "invalid_request", "limit must be 1 to 100")
+			return
+		}
+		limit = n
+	}
+	runs, err := a.Service.Store.SyncRuns(ctx, orgID, r.URL.Query().Get("before"), limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]SyncRunView, len(runs))
+	for i, run := range runs {
+		out[i] = ViewSyncRun(run)
+	}
+	httpjson.Write(w, http.StatusOK, "", map[string]any{"runs": out})
+}
+
+// getSyncRun shows one run; with ?items=true it streams the planned changes
+// too, so a plan of any size is served in flat memory.
+func (a *API) getSyncRun(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	orgID := r.PathValue("org")
+	run, err := a.Service.Store.SyncRun(ctx, orgID, r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	withItems, _ := strconv.ParseBool(r.URL.Query().Get("items"))
+	if !withItems {
+		httpjson.Write(w, http.StatusOK, "", ViewSyncRun(run))
+		return
+	}
+	head, err := json.Marshal(ViewSyncRun(run))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	// The run's object, reopened to append its items.
+	w.Write(bytes.TrimSuffix(head, []byte("}")))
+	w.Write([]byte(`,"items":[`))
+	first := true
+	err = a.Service.Store.EachSyncRunItem(ctx, orgID, run.ID, func(items []store.SyncRunItem) error {
+		var buf bytes.Buffer
+		for _, it := range items {
+			if !first {
+				buf.WriteByte(',')
+			}
+			first = false
+			b, err := json.Marshal(SyncRunItemView{Action: it.Action, EntityType: it.EntityType, EntityID: it.EntityID, Detail: it.Detail})
+			if err != nil {
+				return err
+			}
+			buf.Write(b)
+		}
+		_, err := w.Write(buf.Bytes())
+		return err
+	})
+	if err != nil {
+		// The status is sent; a body cut short is how the client learns.
+		if a.Log != nil {
+			a.Log.ErrorContext(ctx, "admin api: streaming sync run items", "run", run.ID, "err", err)
+		}
+		return
+	}
+	w.Write([]byte("]}\n"))
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scimsync/scimsync/connectors/okta/oktafake"
+	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/store"
+)
+
+func TestReconcileCommand(t *testing.T) {
+	ctx := context.Background()
+	key := bytes.Repeat([]byte{7}, 32)
+	env := map[string]string{
+		"DATABASE_URL":        "sqlite://" + filepath.Join(t.TempDir(), "scimsync.db"),
+		"SCIMSYNC_SECRET_KEY": fmt.Sprintf("%x", key),
+	}
+	code, out, errOut := runCLI(t, env, "org", "create", "--name", "Acme")
+	if code != exitOK {
+		t.Fatalf("org create: %d %s", code, errOut)
+	}
+	var org struct{ ID string }
+	json.Unmarshal([]byte(out), &org)
+
+	st, err := store.Open(ctx, env["DATABASE_URL"], store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	idp := oktafake.New(t, oktafake.WithMaxLimit(20))
+	var users []oktafake.User
+	for i := range 50 {
+		users = append(users, idp.AddUser(oktafake.User{Email: fmt.Sprintf("u%02d@example.com", i), FirstName: "U", LastName: fmt.Sprint(i)}))
+	}
+	box, _ := secret.NewBox(key)
+	creds, _ := json.Marshal(map[string]string{"apiToken": idp.Token()})
+	settings, _ := json.Marshal(map[string]string{"orgUrl": idp.URL()})
+	if err := st.PutConnector(ctx, &store.Connector{OrgID: org.ID, Type: "okta", Settings: string(settings), Credentials: box.Seal(creds, []byte(org.ID))}); err != nil {
+		t.Fatal(err)
+	}
+	outbox := func() int {
+		n, _, err := st.OutboxBacklog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(n)
+	}
+
+	t.Run("usage", func(t *testing.T) {
+		if code, _, errOut := runCLI(t, env, "reconcile", "--help"); code != exitOK || !strings.Contains(errOut, "Usage: scimsync reconcile --org ID") {
+			t.Errorf("--help: %d %q", code, errOut)
+		}
+		if code, _, _ := runCLI(t, env, "reconcile"); code != exitUsage {
+			t.Errorf("no --org: exit %d", code)
+		}
+		if code, _, errOut := runCLI(t, env, "reconcile", "--org", "nope"); code != exitError || !strings.Contains(errOut, "not found") {
+			t.Errorf("unknown org: %d %q", code, errOut)
+		}
+	})
+
+	code, out, errOut = runCLI(t, env, "reconcile", "--org", org.ID, "--dry-run")
+	if code != exitOK {
+		t.Fatalf("dry run: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"succeeded (dry run: nothing was changed)", "Pulled from okta: 3 pages, 50 users", "provision     50", "ACTION", "provision  directory_user", "u00@example.com"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "pages fetched") {
+		t.Errorf("no progress on stderr: %q", errOut)
+	}
+	if n := outbox(); n != 0 {
+		t.Fatalf("a dry run queued %d rows", n)
+	}
+
+	code, out, errOut = runCLI(t, env, "reconcile", "--org", org.ID, "--json")
+	if code != exitOK {
+		t.Fatalf("run: exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Run struct {
+			Status string
+			Plan   struct{ Provision int }
+		}
+		Items []struct{ Action, EntityType, EntityID, Detail string }
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("--json output %q: %v", out, err)
+	}
+	if res.Run.Status != store.RunSucceeded || res.Run.Plan.Provision != 50 || len(res.Items) != 50 {
+		t.Errorf("--json: %+v with %d items", res.Run, len(res.Items))
+	}
+	if n := outbox(); n != 50 {
+		t.Errorf("outbox has %d rows, want 50 converges", n)
+	}
+
+	// Members as converge would have made them; then the IdP empties.
+	err = st.EachDirectoryUser(ctx, org.ID, func(d store.DirectoryUser) error {
+		u, err := st.EnsureUser(ctx, d.Email)
+		if err != nil {
+			return err
+		}
+		return st.CreateMembership(ctx, &store.Membership{OrgID: org.ID, UserID: u.ID, DirectoryUserID: d.ID, Status: store.StatusActive,
+			Email: d.Email, FirstName: d.GivenName, LastName: d.FamilyName, Source: d.Source, ExternalID: d.ExternalID})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		idp.DeleteUser(u.ID)
+	}
+	code, out, errOut = runCLI(t, env, "reconcile", "--org", org.ID)
+	if code != exitError || !strings.Contains(errOut, "blocked") || !strings.Contains(out, "remove        50") {
+		t.Fatalf("mass removal: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if code, _, errOut = runCLI(t, env, "reconcile", "--org", org.ID, "--allow-mass-deprovision"); code != exitOK {
+		t.Fatalf("confirmed: exit %d: %s", code, errOut)
+	}
+	if n := outbox(); n != 100 {
+		t.Errorf("outbox has %d rows, want 50 more", n)
+	}
+
+	// Refused credentials are not retried, so nothing sleeps.
+	idp.FailNext(oktafake.RouteUsers, 401, 1)
+	if code, _, errOut = runCLI(t, env, "reconcile", "--org", org.ID); code != exitError || !strings.Contains(errOut, "failed") {
+		t.Errorf("failing IdP: exit %d: %s", code, errOut)
+	}
+}

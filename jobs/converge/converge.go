@@ -1,0 +1,134 @@
+// Package converge makes an organization's local state (memberships, local
+// groups) match its directory state (what the IdP says), one entity at a
+// time. It is the one place where provisioning is decided: the job
+// handlers apply its decisions and the reconciler previews them.
+//
+// Every call reads both sides and writes only what differs, so it acts on
+// the state it finds, never on the event that caused the call: running it
+// twice, late, out of order or concurrently leaves the same state. Each call
+// is split into a pure decision (a Plan, which a dry run can show) and its
+// application inside one transaction that holds the rows it decided on.
+package converge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/scimsync/scimsync/store"
+)
+
+// Outcome sums up what a converge changed.
+type Outcome string
+
+const (
+	Unchanged Outcome = "unchanged"
+	Created   Outcome = "created"
+	Updated   Outcome = "updated"
+	Removed   Outcome = "removed"
+)
+
+// Action names a decision; it is also the audit event's action.
+type Action string
+
+// Actions. A directory user that cannot be provisioned is skipped with an
+// audit event, because nothing else would tell an operator why the person
+// never got an invite.
+const (
+	None              Action = ""
+	MemberProvision   Action = "member.provision"
+	MemberReprovision Action = "member.reprovision"
+	MemberUpdate      Action = "member.update"
+	MemberInvite      Action = "member.invite"
+	MemberDeprovision Action = "member.deprovision"
+	MemberRemove      Action = "member.remove"
+	MemberSkip        Action = "member.skip"
+	GroupCreate       Action = "group.create"
+	GroupUpdate       Action = "group.update"
+	GroupMembers      Action = "group.members"
+	GroupDelete       Action = "group.delete"
+)
+
+// Actor is the audit actor of every converge change.
+const Actor = "converge"
+
+// Inviter decides an invite inside converge's transaction, queueing its
+// e-mail through the outbox. It reports false when the decision (membership,
+// sendNumber) is already recorded.
+type Inviter interface {
+	Issue(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) (bool, error)
+}
+
+// Converger converges users and groups.
+type Converger struct {
+	Store   *store.Store
+	Invites Inviter
+	// Notify, when set, is called after a commit that queued an invite in
+	// the outbox, so the relay need not wait for its next poll.
+	Notify func()
+}
+
+// maxAttempts bounds the retries of a transaction that lost a race on a
+// unique key (a concurrent converge created the row first) or hit a
+// deadlock: the next attempt reads the winner's rows and decides again.
+const maxAttempts = 5
+
+// inTx runs fn in a transaction, again when it lost a race. Converge
+// commits do not wait for the disk: a converge lost to a database crash is
+// made again by the next converge of the entity or by the reconciler, and
+// whatever depended on it (an invite e-mail's claim) commits durably and so
+// flushes it first.
+func (c *Converger) inTx(ctx context.Context, fn func(tx *store.Store) error) error {
+	for attempt := 1; ; attempt++ {
+		err := c.Store.Tx(ctx, func(tx *store.Store) error {
+			if err := tx.RelaxDurability(ctx); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+		if err == nil || attempt == maxAttempts || ctx.Err() != nil ||
+			!(errors.Is(err, store.ErrConflict) || store.IsTransient(err)) {
+			return err
+		}
+	}
+}
+
+func audit(ctx context.Context, tx *store.Store, orgID string, a Action, o Outcome, entityType, entityID string, detail ...string) error {
+	var parts []string
+	for _, d := range detail {
+		if d != "" {
+			parts = append(parts, d)
+		}
+	}
+	return tx.AddAuditEvent(ctx, store.AuditEvent{
+		OrgID: orgID, Actor: Actor, Action: string(a), EntityType: entityType, EntityID: entityID,
+		Outcome: string(o), Detail: strings.Join(parts, "; "),
+	})
+}
+
+func changedDetail(fields []string) string {
+	if len(fields) == 0 {
+		return ""
+	}
+	return "changed " + strings.Join(fields, ", ")
+}
+
+// notFoundAsNil turns ErrNotFound into a nil pointer: absence is a state
+// converge acts on, not a failure.
+func notFoundAsNil[T any](v T, err error) (*T, error) {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

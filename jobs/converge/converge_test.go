@@ -1,0 +1,387 @@
+package converge_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/scimsync/scimsync/jobs/converge"
+	"github.com/scimsync/scimsync/jobs/internal/jobstest"
+	"github.com/scimsync/scimsync/jobs/invite"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/storetest"
+)
+
+func newConverger(s *store.Store) *converge.Converger {
+	inv := &invite.Service{Store: s, Log: jobstest.Discard, Config: invite.Config{PublicURL: "https://app.test", TTL: 7 * 24 * time.Hour, ResendAfter: 24 * time.Hour, MaxSends: 5}}
+	return &converge.Converger{Store: s, Invites: inv}
+}
+
+func mustUser(t *testing.T, c *converge.Converger, org *jobstest.Org, id string, want converge.Outcome) {
+	t.Helper()
+	got, err := c.ConvergeUser(context.Background(), org.ID, id)
+	if err != nil {
+		t.Fatalf("ConvergeUser: %v", err)
+	}
+	if got != want {
+		t.Fatalf("ConvergeUser outcome = %q, want %q", got, want)
+	}
+}
+
+func mustGroup(t *testing.T, c *converge.Converger, org *jobstest.Org, id string, want converge.Outcome) {
+	t.Helper()
+	got, err := c.ConvergeGroup(context.Background(), org.ID, id)
+	if err != nil {
+		t.Fatalf("ConvergeGroup: %v", err)
+	}
+	if got != want {
+		t.Fatalf("ConvergeGroup outcome = %q, want %q", got, want)
+	}
+}
+
+// inviteView is an invite without its random and time fields.
+type inviteView struct {
+	SendNumber           int
+	Accepted, Superseded bool
+}
+
+func invites(org *jobstest.Org, membershipID string) []inviteView {
+	var out []inviteView
+	for _, i := range org.Invites(membershipID) {
+		out = append(out, inviteView{i.SendNumber, i.AcceptedAt != nil, i.SupersededAt != nil})
+	}
+	return out
+}
+
+func TestUserLifecycle(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		c := newConverger(s)
+		org := jobstest.NewOrg(t, s)
+		u := org.AddUser("ada", "Ada@Example.com")
+		g := org.AddGroup("Engineering", u.ID)
+		mustGroup(t, c, org, g.ID, converge.Created)
+
+		mustUser(t, c, org, u.ID, converge.Created)
+		m := org.MustMember(u.ID)
+		want := store.Membership{Status: store.StatusPendingSetup, Email: "Ada@Example.com", FirstName: "Given ada", LastName: "Family", Source: "scim", InviteSends: 1}
+		got := store.Membership{Status: m.Status, Email: m.Email, FirstName: m.FirstName, LastName: m.LastName, Source: m.Source, InviteSends: m.InviteSends}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("new membership (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]inviteView{{SendNumber: 1}}, invites(org, m.ID)); diff != "" {
+			t.Errorf("invites (-want +got):\n%s", diff)
+		}
+		// The group converged first; the user converge linked the member.
+		if diff := cmp.Diff([]string{m.ID}, org.GroupMembers(g.ID)); diff != "" {
+			t.Errorf("group members (-want +got):\n%s", diff)
+		}
+		mustUser(t, c, org, u.ID, converge.Unchanged)
+
+		org.UpdateUser(u.ID, func(d *store.DirectoryUser) { d.Email, d.GivenName = "ada@new.example", "Augusta" })
+		mustUser(t, c, org, u.ID, converge.Updated)
+		if m := org.MustMember(u.ID); m.Email != "ada@new.example" || m.FirstName != "Augusta" {
+			t.Errorf("after drift: email %q first name %q", m.Email, m.FirstName)
+		}
+
+		org.SetActive(u.ID, false)
+		mustUser(t, c, org, u.ID, converge.Updated)
+		m = org.MustMember(u.ID)
+		if m.Status != store.StatusDeprovisioned || m.DeprovisionedAt == nil {
+			t.Errorf("after deactivation: status %q, deprovisionedAt %v", m.Status, m.DeprovisionedAt)
+		}
+		if diff := cmp.Diff([]inviteView{{SendNumber: 1, Superseded: true}}, invites(org, m.ID)); diff != "" {
+			t.Errorf("invites after deprovision (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{m.ID}, org.GroupMembers(g.ID)); diff != "" {
+			t.Errorf("deprovisioned member must stay in its groups (-want +got):\n%s", diff)
+		}
+		mustGroup(t, c, org, g.ID, converge.Unchanged)
+		mustUser(t, c, org, u.ID, converge.Unchanged)
+
+		org.SetActive(u.ID, true)
+		mustUser(t, c, org, u.ID, converge.Updated)
+		m = org.MustMember(u.ID)
+		if m.Status != store.StatusPendingSetup || m.DeprovisionedAt != nil || m.InviteSends != 2 {
+			t.Errorf("after re-activation: status %q, deprovisionedAt %v, sends %d", m.Status, m.DeprovisionedAt, m.InviteSends)
+		}
+		if diff := cmp.Diff([]inviteView{{SendNumber: 1, Superseded: true}, {SendNumber: 2}}, invites(org, m.ID)); diff != "" {
+			t.Errorf("invites after re-activation (-want +got):\n%s", diff)
+		}
+
+		org.DeleteUser(u.ID)
+		mustUser(t, c, org, u.ID, converge.Removed)
+		if _, ok := org.Member(u.ID); ok {
+			t.Error("membership still there after the directory user was deleted")
+		}
+		if got := org.GroupMembers(g.ID); len(got) != 0 {
+			t.Errorf("group members after removal = %v, want none", got)
+		}
+		if got, _ := s.Invites(ctx, org.ID, m.ID); len(got) != 0 {
+			t.Errorf("invites after removal = %d, want none", len(got))
+		}
+		mustUser(t, c, org, u.ID, converge.Unchanged)
+
+		wantAudit := []string{"group.create", "member.provision", "member.update", "member.deprovision", "member.reprovision", "member.remove"}
+		if diff := cmp.Diff(wantAudit, org.Audit()); diff != "" {
+			t.Errorf("audit (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// state is what converge controls, without ids and times that differ
+// from run to run.
+type state struct {
+	Status      string
+	InviteSends int
+	Invites     []inviteView
+	Groups      int
+}
+
+func snapshot(t *testing.T, s *store.Store, org *jobstest.Org, dirUserID string) state {
+	t.Helper()
+	m, ok := org.Member(dirUserID)
+	if !ok {
+		return state{}
+	}
+	groups, err := s.MembershipGroupIDs(context.Background(), org.ID, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state{Status: m.Status, InviteSends: m.InviteSends, Invites: invites(org, m.ID), Groups: len(groups)}
+}
+
+func TestUserConvergeIsIdempotent(t *testing.T) {
+	want := state{Status: store.StatusPendingSetup, InviteSends: 1, Invites: []inviteView{{SendNumber: 1}}, Groups: 1}
+	run := map[string]func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string){
+		"twice": func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string) {
+			mustGroup(t, c, org, groupID, converge.Created)
+			mustUser(t, c, org, userID, converge.Created)
+			mustUser(t, c, org, userID, converge.Unchanged)
+			mustGroup(t, c, org, groupID, converge.Unchanged)
+		},
+		"user then group": func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string) {
+			mustUser(t, c, org, userID, converge.Created)
+			mustGroup(t, c, org, groupID, converge.Created)
+		},
+		"group then user": func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string) {
+			mustGroup(t, c, org, groupID, converge.Created)
+			mustUser(t, c, org, userID, converge.Created)
+		},
+		"concurrently": func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string) {
+			var wg sync.WaitGroup
+			for i := range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var err error
+					if i%4 == 0 {
+						_, err = c.ConvergeGroup(context.Background(), org.ID, groupID)
+					} else {
+						_, err = c.ConvergeUser(context.Background(), org.ID, userID)
+					}
+					if err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+		},
+	}
+	for name, fn := range run {
+		t.Run(name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, s *store.Store) {
+				c := newConverger(s)
+				org := jobstest.NewOrg(t, s)
+				u := org.AddUser("ada", "ada@example.com")
+				g := org.AddGroup("Engineering", u.ID)
+				fn(t, c, org, u.ID, g.ID)
+				if diff := cmp.Diff(want, snapshot(t, s, org, u.ID)); diff != "" {
+					t.Errorf("state (-want +got):\n%s", diff)
+				}
+				if len(org.Audit()) != 2 {
+					t.Errorf("audit events = %v, want one provision and one group.create", org.Audit())
+				}
+			})
+		})
+	}
+}
+
+func TestUserSkips(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		c := newConverger(s)
+		org := jobstest.NewOrg(t, s)
+
+		noMail := org.AddUser("no-mail", "")
+		mustUser(t, c, org, noMail.ID, converge.Unchanged)
+		if _, ok := org.Member(noMail.ID); ok {
+			t.Error("a directory user without e-mail got a membership")
+		}
+
+		first := org.AddUser("ada", "ada@example.com")
+		mustUser(t, c, org, first.ID, converge.Created)
+		second := org.AddUser("ada2", "ADA@example.com")
+		p, err := c.ApplyUser(context.Background(), org.ID, second.ID)
+		if err != nil || p.Action != converge.MemberSkip || p.Reason != converge.ReasonEmailTaken {
+			t.Errorf("second user with the same e-mail: action %q reason %q err %v", p.Action, p.Reason, err)
+		}
+
+		// Once its e-mail arrives, a skipped user is provisioned.
+		org.UpdateUser(noMail.ID, func(d *store.DirectoryUser) { d.Email = "late@example.com" })
+		mustUser(t, c, org, noMail.ID, converge.Created)
+
+		want := []string{"member.skip", "member.provision", "member.skip", "member.provision"}
+		if diff := cmp.Diff(want, org.Audit()); diff != "" {
+			t.Errorf("audit (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestUserRecreatedUnderNewID(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		c := newConverger(s)
+		org := jobstest.NewOrg(t, s)
+		old := org.AddUser("ada", "ada@example.com")
+		mustUser(t, c, org, old.ID, converge.Created)
+		org.DeleteUser(old.ID)
+		recreated := org.AddUser("ada", "ada@example.com")
+
+		// The new user's job runs before the old one's: it removes the
+		// stale membership itself.
+		mustUser(t, c, org, recreated.ID, converge.Created)
+		mustUser(t, c, org, old.ID, converge.Unchanged)
+		if _, ok := org.Member(old.ID); ok {
+			t.Error("stale membership kept")
+		}
+		m := org.MustMember(recreated.ID)
+		if diff := cmp.Diff([]inviteView{{SendNumber: 1}}, invites(org, m.ID)); diff != "" {
+			t.Errorf("invites (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestGroupLifecycle(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		c := newConverger(s)
+		org := jobstest.NewOrg(t, s)
+		a, b, d := org.AddUser("a", "a@example.com"), org.AddUser("b", "b@example.com"), org.AddUser("d", "d@example.com")
+		for _, u := range []store.DirectoryUser{a, b, d} {
+			mustUser(t, c, org, u.ID, converge.Created)
+		}
+		ma, mb, md := org.MustMember(a.ID), org.MustMember(b.ID), org.MustMember(d.ID)
+		g := org.AddGroup("Engineering", a.ID, b.ID)
+		mustGroup(t, c, org, g.ID, converge.Created)
+		if diff := cmp.Diff(sorted(ma.ID, mb.ID), org.GroupMembers(g.ID)); diff != "" {
+			t.Errorf("members (-want +got):\n%s", diff)
+		}
+		lg, err := s.LocalGroupByDirectoryGroup(ctx, org.ID, g.ID)
+		if err != nil || lg.Name != "Engineering" {
+			t.Fatalf("local group %+v, %v", lg, err)
+		}
+
+		org.SetActive(b.ID, false)
+		mustUser(t, c, org, b.ID, converge.Updated)
+		org.UpdateGroup(g.ID, "Eng", b.ID, d.ID)
+		mustGroup(t, c, org, g.ID, converge.Updated)
+		if diff := cmp.Diff(sorted(mb.ID, md.ID), org.GroupMembers(g.ID)); diff != "" {
+			t.Errorf("members after update (-want +got):\n%s", diff)
+		}
+		if lg, _ := s.LocalGroupByDirectoryGroup(ctx, org.ID, g.ID); lg.Name != "Eng" {
+			t.Errorf("name = %q, want Eng", lg.Name)
+		}
+		mustGroup(t, c, org, g.ID, converge.Unchanged)
+
+		org.DeleteGroup(g.ID)
+		mustGroup(t, c, org, g.ID, converge.Removed)
+		if _, err := s.LocalGroupByDirectoryGroup(ctx, org.ID, g.ID); err == nil {
+			t.Error("local group kept after its directory group was deleted")
+		}
+		mustGroup(t, c, org, g.ID, converge.Unchanged)
+	})
+}
+
+func TestPlanChangesNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		c := newConverger(s)
+		org := jobstest.NewOrg(t, s)
+		u := org.AddUser("ada", "ada@example.com")
+		g := org.AddGroup("Engineering", u.ID)
+
+		up, err := c.PlanUser(ctx, org.ID, u.ID)
+		if err != nil || up.Action != converge.MemberProvision || up.Invite != 1 {
+			t.Errorf("PlanUser = %+v, %v", up, err)
+		}
+		gp, err := c.PlanGroup(ctx, org.ID, g.ID)
+		if err != nil || gp.Action != converge.GroupCreate {
+			t.Errorf("PlanGroup = %+v, %v", gp, err)
+		}
+		if _, ok := org.Member(u.ID); ok {
+			t.Error("planning created a membership")
+		}
+		if got := org.Audit(); len(got) != 0 {
+			t.Errorf("planning wrote audit events %v", got)
+		}
+		// The plan is what applying does.
+		applied, err := c.ApplyUser(ctx, org.ID, u.ID)
+		if err != nil || applied.Action != up.Action || applied.Outcome != up.Outcome {
+			t.Errorf("ApplyUser = %+v, %v; planned %+v", applied, err, up)
+		}
+	})
+}
+
+func TestTenantsNeverMeet(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		c := newConverger(s)
+		acme, globex := jobstest.NewOrg(t, s), jobstest.NewOrg(t, s)
+		u := acme.AddUser("ada", "ada@example.com")
+		g := acme.AddGroup("Engineering", u.ID)
+		// Another organization's ids reach nothing.
+		mustUser(t, c, globex, u.ID, converge.Unchanged)
+		mustGroup(t, c, globex, g.ID, converge.Unchanged)
+		mustUser(t, c, acme, u.ID, converge.Created)
+		mustUser(t, c, globex, u.ID, converge.Unchanged)
+		if _, ok := globex.Member(u.ID); ok {
+			t.Error("membership created in the wrong organization")
+		}
+		// The same person in two organizations shares one user.
+		v := globex.AddUser("ada", "ada@example.com")
+		mustUser(t, c, globex, v.ID, converge.Created)
+		if acme.MustMember(u.ID).UserID != globex.MustMember(v.ID).UserID {
+			t.Error("one person, two users")
+		}
+	})
+}
+
+func sorted(ids ...string) []string {
+	slices.Sort(ids)
+	return ids
+}
+
+func TestRoleMapping(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		c := newConverger(s)
+		org := jobstest.NewOrg(t, s)
+		mapping := store.JSONMap{"Admins": store.RoleAdmin}
+		if _, err := s.UpdateOrg(ctx, org.ID, store.OrgPatch{RoleMapping: &mapping}); err != nil {
+			t.Fatal(err)
+		}
+		u := org.AddUser("ada", "ada@example.com")
+		g := org.AddGroup("admins", u.ID)
+		mustUser(t, c, org, u.ID, converge.Created)
+		if m := org.MustMember(u.ID); m.Role != store.RoleAdmin {
+			t.Errorf("role %q, want admin", m.Role)
+		}
+		org.UpdateGroup(g.ID, "admins")
+		mustUser(t, c, org, u.ID, converge.Updated)
+		if m := org.MustMember(u.ID); m.Role != store.RoleMember {
+			t.Errorf("role %q after leaving the admin group, want member", m.Role)
+		}
+	})
+}

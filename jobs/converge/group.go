@@ -1,0 +1,175 @@
+package converge
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/scimsync/scimsync/store"
+)
+
+// GroupPlan is what converging one directory group does.
+type GroupPlan struct {
+	OrgID            string
+	DirectoryGroupID string
+	Action           Action
+	Outcome          Outcome
+	// Before is the local group as found, After as converge leaves it; nil
+	// for none.
+	Before, After *store.Group
+	// Changed lists the group fields that change.
+	Changed []string
+	// Add and Remove are the memberships to link into and unlink from the
+	// group. Deprovisioned members stay linked while the directory keeps
+	// them in the group.
+	Add, Remove []string
+}
+
+type groupFacts struct {
+	orgID, directoryGroupID string
+	dir                     *store.DirectoryGroup
+	local                   *store.Group
+	add, remove             []string
+}
+
+// ConvergeGroup makes the organization's local group match one directory
+// group (which may no longer exist): its name and its member set.
+func (c *Converger) ConvergeGroup(ctx context.Context, orgID, directoryGroupID string) (Outcome, error) {
+	p, err := c.ApplyGroup(ctx, orgID, directoryGroupID)
+	return p.Outcome, err
+}
+
+// PlanGroup says what ConvergeGroup would do now, changing nothing.
+func (c *Converger) PlanGroup(ctx context.Context, orgID, directoryGroupID string) (GroupPlan, error) {
+	f, err := loadGroup(ctx, c.Store, orgID, directoryGroupID, false)
+	if err != nil {
+		return GroupPlan{}, wrap("plan group converge", err)
+	}
+	return decideGroup(f), nil
+}
+
+// ApplyGroup is ConvergeGroup returning the plan it applied.
+func (c *Converger) ApplyGroup(ctx context.Context, orgID, directoryGroupID string) (GroupPlan, error) {
+	var p GroupPlan
+	err := c.inTx(ctx, func(tx *store.Store) error {
+		f, err := loadGroup(ctx, tx, orgID, directoryGroupID, true)
+		if err != nil {
+			return err
+		}
+		p = decideGroup(f)
+		return applyGroup(ctx, tx, p)
+	})
+	if err != nil {
+		return GroupPlan{OrgID: orgID, DirectoryGroupID: directoryGroupID, Outcome: Unchanged}, wrap("converge group", err)
+	}
+	return p, nil
+}
+
+// loadGroup reads the facts. With lock, the directory group row is held
+// exclusively first: converges of one group then run one after the other,
+// and a user converge linking a new member into the group (which
+// share-locks the same row) runs wholly before or after.
+func loadGroup(ctx context.Context, s *store.Store, orgID, directoryGroupID string, lock bool) (groupFacts, error) {
+	f := groupFacts{orgID: orgID, directoryGroupID: directoryGroupID}
+	var err error
+	if lock {
+		f.dir, err = notFoundAsNil(s.LockDirectoryGroup(ctx, orgID, directoryGroupID))
+	} else {
+		f.dir, err = notFoundAsNil(s.DirectoryGroup(ctx, orgID, directoryGroupID))
+	}
+	if err != nil {
+		return f, err
+	}
+	if f.local, err = notFoundAsNil(s.LocalGroupByDirectoryGroup(ctx, orgID, directoryGroupID)); err != nil {
+		return f, err
+	}
+	if f.dir == nil {
+		return f, nil
+	}
+	localID := ""
+	if f.local != nil {
+		localID = f.local.ID
+	}
+	f.add, f.remove, err = s.LocalGroupDiff(ctx, orgID, localID, directoryGroupID)
+	return f, err
+}
+
+func decideGroup(f groupFacts) GroupPlan {
+	p := GroupPlan{OrgID: f.orgID, DirectoryGroupID: f.directoryGroupID, Outcome: Unchanged, Before: f.local}
+	switch {
+	case f.dir == nil && f.local == nil:
+		return p
+	case f.dir == nil:
+		p.Action, p.Outcome = GroupDelete, Removed
+		return p
+	case f.local == nil:
+		g := &store.Group{OrgID: f.orgID, DirectoryGroupID: f.dir.ID}
+		copyGroup(g, f.dir)
+		p.Action, p.Outcome, p.After, p.Add = GroupCreate, Created, g, f.add
+		return p
+	}
+	after := *f.local
+	p.Changed = copyGroup(&after, f.dir)
+	p.Add, p.Remove = f.add, f.remove
+	switch {
+	case len(p.Changed) > 0:
+		p.Action = GroupUpdate
+	case len(p.Add)+len(p.Remove) > 0:
+		p.Action = GroupMembers
+	default:
+		return p
+	}
+	p.After, p.Outcome = &after, Updated
+	return p
+}
+
+func copyGroup(g *store.Group, d *store.DirectoryGroup) []string {
+	var changed []string
+	set := func(name string, dst *string, v string) {
+		if *dst != v {
+			*dst = v
+			changed = append(changed, name)
+		}
+	}
+	set("name", &g.Name, d.DisplayName)
+	set("externalId", &g.ExternalID, d.ExternalID)
+	set("source", &g.Source, d.Source)
+	return changed
+}
+
+func applyGroup(ctx context.Context, tx *store.Store, p GroupPlan) error {
+	switch p.Action {
+	case None:
+		return nil
+	case GroupDelete:
+		if err := tx.DeleteLocalGroup(ctx, p.OrgID, p.Before.ID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, p.OrgID, p.Action, p.Outcome, "group", p.Before.ID, "directory group "+p.DirectoryGroupID+" is gone")
+	}
+	g := *p.After
+	switch {
+	case p.Action == GroupCreate:
+		if err := tx.CreateLocalGroup(ctx, &g); err != nil {
+			return err
+		}
+	case len(p.Changed) > 0:
+		if err := tx.UpdateLocalGroup(ctx, &g); err != nil {
+			return err
+		}
+	}
+	if err := tx.AddLocalGroupMembers(ctx, p.OrgID, g.ID, p.Add); err != nil {
+		return err
+	}
+	if err := tx.RemoveLocalGroupMembers(ctx, p.OrgID, g.ID, p.Remove); err != nil {
+		return err
+	}
+	return audit(ctx, tx, p.OrgID, p.Action, p.Outcome, "group", g.ID,
+		"directory group "+p.DirectoryGroupID, changedDetail(p.Changed), membersDetail(len(p.Add), len(p.Remove)))
+}
+
+func membersDetail(added, removed int) string {
+	if added+removed == 0 {
+		return ""
+	}
+	return fmt.Sprintf("members +%d -%d", added, removed)
+}

@@ -1,0 +1,177 @@
+package invite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/jobs/mail"
+	"github.com/scimsync/scimsync/store"
+)
+
+// SendOutcome says what Send did.
+type SendOutcome string
+
+const (
+	// Sent: the SMTP server accepted the e-mail.
+	Sent SendOutcome = "sent"
+	// Recorded: no SMTP server is configured; the e-mail is in the mail log.
+	Recorded SendOutcome = "recorded"
+	// Duplicate: this invite's e-mail was sent, recorded or attempted
+	// before; it is not sent again.
+	Duplicate SendOutcome = "duplicate"
+	// Obsolete: the invite was accepted or superseded, or its member is
+	// gone or no longer pending; there is nothing to send.
+	Obsolete SendOutcome = "obsolete"
+)
+
+// MailKey is the mail log's idempotency key of an invite's e-mail: one per
+// (membership, send number), the unit of an invite decision.
+func MailKey(inv store.Invite) string {
+	return "invite:" + inv.MembershipID + ":" + strconv.Itoa(inv.SendNumber)
+}
+
+// Send e-mails an invite, at most once per decision:
+//
+//  1. In one transaction it claims the decision's key in the mail log, mints
+//     the token and stores its hash. A key already claimed means an earlier
+//     attempt sent, or may have sent, the e-mail: Duplicate, nothing sent.
+//  2. It hands the e-mail to the SMTP server.
+//  3. Accepted: the claim becomes "sent". Rejected for good (5xx): the claim
+//     becomes "rejected", with an audit event, and the error wraps
+//     mail.ErrRejected (do not retry). Lost while the server answered the
+//     data: "uncertain", error wraps mail.ErrUncertain (do not retry: a
+//     duplicate invite is worse than a late one, which re-sending brings).
+//     Any other failure happened before the message was complete: the claim
+//     is released and the error is returned for a retry, which mints a new
+//     token.
+//
+// Without a mail sender, step 1 records the whole e-mail instead and that
+// is the end.
+func (s *Service) Send(ctx context.Context, orgID, inviteID string) (SendOutcome, error) {
+	var (
+		outcome SendOutcome
+		inv     store.Invite
+		msg     mail.Message
+	)
+	err := s.Store.Tx(ctx, func(tx *store.Store) error {
+		it, err := tx.InviteForSending(ctx, orgID, inviteID)
+		if errors.Is(err, store.ErrNotFound) {
+			outcome = Obsolete // removed with its membership
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		inv = it.Invite
+		if inv.AcceptedAt != nil || inv.SupersededAt != nil || it.MemberStatus != store.StatusPendingSetup || it.MemberEmail == "" {
+			outcome = Obsolete
+			return nil
+		}
+		token := secret.NewToken(secret.PrefixInvite)
+		expires := tx.Now().Add(s.Config.TTL)
+		msg, err = render(s.Config.PublicURL, token, it, expires)
+		if err != nil {
+			return err
+		}
+		rec := store.MailMessage{OrgID: orgID, IdempotencyKey: MailKey(inv), Recipient: it.MemberEmail, Subject: msg.Subject, Status: store.MailSending}
+		if s.Mail == nil {
+			// With no server, the log is the delivery: it keeps the e-mail.
+			rec.Status, rec.TextBody, rec.HTMLBody = store.MailRecorded, msg.Text, msg.HTML
+		}
+		claimed, err := tx.ClaimMail(ctx, &rec)
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			outcome = Duplicate
+			return nil
+		}
+		if err := tx.SetInviteToken(ctx, orgID, inv.ID, secret.Hash(token), expires); err != nil {
+			return err
+		}
+		if s.Mail != nil {
+			return nil
+		}
+		outcome = Recorded
+		return s.finish(ctx, tx, inv, store.MailRecorded, "")
+	})
+	if err != nil {
+		return "", fmt.Errorf("send invite: %w", err)
+	}
+	switch outcome {
+	case "":
+		return s.deliver(ctx, inv, msg)
+	case Recorded:
+		s.Log.InfoContext(ctx, "invite e-mail recorded in the mail log, not sent: SMTP_URL is not set",
+			"org", orgID, "invite", inv.ID, "mail_key", MailKey(inv))
+	case Duplicate:
+		s.Log.InfoContext(ctx, "invite e-mail already sent or attempted; not sending again",
+			"org", orgID, "invite", inv.ID, "mail_key", MailKey(inv))
+	}
+	return outcome, nil
+}
+
+// deliver does steps 2 and 3 of Send.
+func (s *Service) deliver(ctx context.Context, inv store.Invite, msg mail.Message) (SendOutcome, error) {
+	sendErr := s.Mail.Send(ctx, msg)
+	// Record the outcome even when ctx has ended: the send happened or not
+	// regardless.
+	rctx := context.WithoutCancel(ctx)
+	var status string
+	switch {
+	case sendErr == nil:
+		status = store.MailSent
+	case errors.Is(sendErr, mail.ErrRejected):
+		status = store.MailRejected
+	case errors.Is(sendErr, mail.ErrUncertain):
+		status = store.MailUncertain
+	default:
+		if err := s.Store.ReleaseMail(rctx, inv.OrgID, MailKey(inv)); err != nil {
+			// The claim stays: this decision's e-mail is lost rather than
+			// risked twice; the next re-send decision makes a new one.
+			return "", fmt.Errorf("send invite: %w (and releasing the claim: %w)", sendErr, err)
+		}
+		return "", fmt.Errorf("send invite: %w", sendErr)
+	}
+	err := s.Store.Tx(rctx, func(tx *store.Store) error {
+		detail := ""
+		if sendErr != nil {
+			detail = sendErr.Error()
+		}
+		return s.finish(rctx, tx, inv, status, detail)
+	})
+	if err != nil {
+		return "", fmt.Errorf("send invite: record outcome %q: %w", status, err)
+	}
+	if sendErr != nil {
+		s.Log.WarnContext(ctx, "invite e-mail not delivered; not retrying", "org", inv.OrgID, "invite", inv.ID, "status", status, "err", sendErr)
+		return "", fmt.Errorf("send invite: %w", sendErr)
+	}
+	return Sent, nil
+}
+
+// finish records how a claimed send ended, with its audit event.
+func (s *Service) finish(ctx context.Context, tx *store.Store, inv store.Invite, status, detail string) error {
+	if status != store.MailRecorded {
+		if err := tx.SetMailStatus(ctx, inv.OrgID, MailKey(inv), status); err != nil {
+			return err
+		}
+	}
+	// An uncertain send counts as sent: the e-mail may be in the inbox, and
+	// its link must then work.
+	if status != store.MailRejected {
+		if err := tx.MarkInviteSent(ctx, inv.OrgID, inv.ID); err != nil {
+			return err
+		}
+	}
+	if detail == "" {
+		detail = "invite #" + strconv.Itoa(inv.SendNumber)
+	} else {
+		detail = "invite #" + strconv.Itoa(inv.SendNumber) + ": " + detail
+	}
+	return tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: inv.OrgID, Actor: Actor, Action: "invite.send",
+		EntityType: "member", EntityID: inv.MembershipID, Outcome: status, Detail: detail})
+}

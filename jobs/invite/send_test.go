@@ -1,0 +1,136 @@
+package invite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/scimsync/scimsync/jobs/internal/jobstest"
+	"github.com/scimsync/scimsync/jobs/invite"
+	"github.com/scimsync/scimsync/jobs/mail"
+	"github.com/scimsync/scimsync/store"
+)
+
+// fakeSender fails with its queued errors, then accepts.
+type fakeSender struct {
+	mu   sync.Mutex
+	errs []error
+	sent []mail.Message
+}
+
+func (f *fakeSender) Send(_ context.Context, m mail.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.errs) > 0 {
+		err := f.errs[0]
+		f.errs = f.errs[1:]
+		return err
+	}
+	f.sent = append(f.sent, m)
+	return nil
+}
+
+func TestSend(t *testing.T) {
+	transient := errors.New("smtp: connect: connection refused")
+	tests := []struct {
+		name       string
+		errs       []error
+		want       []invite.SendOutcome // per attempt; "" for an error
+		wantStatus string
+		wantSent   int
+		wantErr    error
+	}{
+		{"accepted", nil, []invite.SendOutcome{invite.Sent, invite.Duplicate}, store.MailSent, 1, nil},
+		{"transient failure is retried with a new token", []error{transient}, []invite.SendOutcome{"", invite.Sent}, store.MailSent, 1, nil},
+		{"rejected is final", []error{fmt.Errorf("smtp: %w: 550", mail.ErrRejected)}, []invite.SendOutcome{"", invite.Duplicate}, store.MailRejected, 0, mail.ErrRejected},
+		{"uncertain is final", []error{fmt.Errorf("smtp: %w", mail.ErrUncertain)}, []invite.SendOutcome{"", invite.Duplicate}, store.MailUncertain, 0, mail.ErrUncertain},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := &fakeSender{errs: tt.errs}
+			eachEnv(t, func() mail.Sender { fs.sent = nil; fs.errs = tt.errs; return fs }, func(t *testing.T, e *env) {
+				ctx := context.Background()
+				m, inv := e.provision(t, "ada")
+				var got []invite.SendOutcome
+				var firstErr error
+				for range tt.want {
+					out, err := e.inv.Send(ctx, e.org.ID, inv.ID)
+					if err != nil && firstErr == nil {
+						firstErr = err
+					}
+					got = append(got, out)
+				}
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("outcomes (-want +got):\n%s", diff)
+				}
+				if tt.wantErr != nil && !errors.Is(firstErr, tt.wantErr) {
+					t.Errorf("error %v, want %v", firstErr, tt.wantErr)
+				}
+				rec, err := e.store.MailByKey(ctx, e.org.ID, invite.MailKey(inv))
+				if err != nil || rec.Status != tt.wantStatus || rec.Recipient != "ada@example.com" {
+					t.Errorf("mail log %+v, %v; want status %q", rec, err, tt.wantStatus)
+				}
+				if rec.TextBody != "" || rec.HTMLBody != "" {
+					t.Error("mail log keeps the body (and its token) of an e-mail sent over SMTP")
+				}
+				if len(fs.sent) != tt.wantSent {
+					t.Fatalf("sent %d e-mails, want %d", len(fs.sent), tt.wantSent)
+				}
+				if tt.wantSent == 1 {
+					msg := fs.sent[0]
+					tok := jobstest.Token(t, msg.Text)
+					if !strings.Contains(msg.Text, invite.Link("https://app.test", tok)) || !strings.Contains(msg.HTML, tok) || msg.To != m.Email {
+						t.Errorf("message %+v", msg)
+					}
+					if _, err := e.inv.Accept(ctx, tok); err != nil {
+						t.Errorf("the token in the e-mail does not work: %v", err)
+					}
+				}
+				if tt.wantStatus == store.MailRejected {
+					audit := e.org.Audit()
+					if audit[len(audit)-1] != "invite.send" {
+						t.Errorf("audit %v, want invite.send last", audit)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestSendObsolete(t *testing.T) {
+	eachEnv(t, func() mail.Sender { return &fakeSender{} }, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		m, first := e.provision(t, "ada")
+		mustIssue(t, e, m.ID, 2)
+		if out, err := e.inv.Send(ctx, e.org.ID, first.ID); err != nil || out != invite.Obsolete {
+			t.Errorf("Send of a superseded invite = %q, %v", out, err)
+		}
+		e.org.DeleteUser(m.DirectoryUserID)
+		if _, err := e.conv.ConvergeUser(ctx, e.org.ID, m.DirectoryUserID); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := e.inv.Send(ctx, e.org.ID, first.ID); err != nil || out != invite.Obsolete {
+			t.Errorf("Send for a removed member = %q, %v", out, err)
+		}
+	})
+}
+
+func TestRecordedMailHidesTokenFromLogs(t *testing.T) {
+	eachEnv(t, nil, func(t *testing.T, e *env) {
+		var logs strings.Builder
+		e.inv.Log = jobstest.TextLogger(&logs)
+		_, inv := e.provision(t, "ada")
+		tok := e.send(t, inv)
+		if strings.Contains(logs.String(), tok) || strings.Contains(logs.String(), "token=") {
+			t.Errorf("log shows the token:\n%s", logs.String())
+		}
+		if !strings.Contains(logs.String(), "not sent") {
+			t.Errorf("log does not say the e-mail was not sent:\n%s", logs.String())
+		}
+	})
+}

@@ -1,0 +1,337 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scimsync/scimsync/store"
+)
+
+// Enqueuer puts tasks into the job queue; *asynq.Client is one.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// pinger is an Enqueuer that can check Redis cheaply (*asynq.Client can).
+type pinger interface{ Ping() error }
+
+// RelayConfig tunes a Relay. Zero fields take the defaults.
+type RelayConfig struct {
+	// BatchSize is how many rows one transaction relays (500), and
+	// Parallel how many of them are enqueued at a time (8).
+	BatchSize, Parallel int
+	// PollInterval is the wait between empty polls (200ms); Notify cuts
+	// it short.
+	PollInterval time.Duration
+	// MinBackoff and MaxBackoff bound the doubling wait after a failure
+	// (200ms, 30s).
+	MinBackoff, MaxBackoff time.Duration
+	// Retention is how long sent rows are kept (24h), and PurgeEvery how
+	// often they are purged (10m).
+	Retention, PurgeEvery time.Duration
+	// After and Now are the clock (time.After, time.Now).
+	After func(time.Duration) <-chan time.Time
+	Now   func() time.Time
+}
+
+func (c *RelayConfig) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 8
+	}
+	def(&c.PollInterval, 200*time.Millisecond)
+	def(&c.MinBackoff, 200*time.Millisecond)
+	def(&c.MaxBackoff, 30*time.Second)
+	def(&c.Retention, 24*time.Hour)
+	def(&c.PurgeEvery, 10*time.Minute)
+	if c.After == nil {
+		c.After = time.After
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Relay moves committed outbox rows into the job queue.
+//
+// Delivery is at least once: a row is marked sent in the transaction that
+// claimed it, after its task is enqueued; if that commit fails the row is
+// relayed again. Its asynq task id (the row's TaskID, else "outbox-<id>")
+// makes a second enqueue collapse into the first while that task is still
+// queued (asynq.ErrTaskIDConflict counts as delivered); after the task has
+// finished, a repeat runs the job again, which the jobs tolerate. Any
+// number of relays may run against one database: each claims rows that
+// no other holds.
+//
+// When Redis is down, rows wait in the database and the relay retries with
+// a doubling backoff, logging once when the outage starts and once when it
+// ends.
+type Relay struct {
+	store  *store.Store
+	q      Enqueuer
+	log    *slog.Logger
+	cfg    RelayConfig
+	notify chan struct{}
+	// failing is set while passes fail; see RelayOnce.
+	failing atomic.Bool
+
+	relayed  prometheus.Counter
+	failures prometheus.Counter
+	lag      prometheus.Histogram
+}
+
+// NewRelay returns a relay from st to q. Its metrics, including the
+// backlog read at scrape time, are registered on reg when reg is not nil.
+func NewRelay(st *store.Store, q Enqueuer, log *slog.Logger, reg prometheus.Registerer, cfg RelayConfig) *Relay {
+	cfg.defaults()
+	r := &Relay{
+		store: st, q: q, log: log.With("component", "outbox-relay"), cfg: cfg,
+		notify: make(chan struct{}, 1),
+		relayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scimsync_outbox_relayed_total", Help: "Outbox rows moved into the job queue.",
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scimsync_outbox_relay_failures_total", Help: "Relay passes that failed (database or Redis unreachable).",
+		}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "scimsync_outbox_relay_lag_seconds", Help: "Time from an outbox row's commit to its enqueue.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(r.relayed, r.failures, r.lag, &backlogCollector{store: st, now: cfg.Now})
+	}
+	return r
+}
+
+// Notify wakes the relay now rather than at its next poll. Writers call it
+// after committing outbox rows; it never blocks.
+func (r *Relay) Notify() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Run relays until ctx ends, then returns nil.
+func (r *Relay) Run(ctx context.Context) error {
+	var (
+		backoff   time.Duration
+		downSince time.Time // zero while the last pass succeeded
+		lastPurge time.Time
+	)
+	for {
+		n, err := r.RelayOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := r.cfg.PollInterval
+		wake := r.notify
+		if err != nil {
+			r.failures.Inc()
+			backoff = min(max(2*backoff, r.cfg.MinBackoff), r.cfg.MaxBackoff)
+			wait = backoff
+			// A notification must not cut a backoff short, or every write
+			// would hammer a Redis that is down.
+			wake = nil
+			if downSince.IsZero() {
+				downSince = r.cfg.Now()
+				r.log.WarnContext(ctx, "outbox relay failing; rows wait in the database and will be relayed when it recovers", "err", err)
+			} else {
+				r.log.DebugContext(ctx, "outbox relay still failing", "err", err, "retry_in", wait)
+			}
+		} else {
+			if !downSince.IsZero() {
+				r.log.InfoContext(ctx, "outbox relay recovered", "down_for", r.cfg.Now().Sub(downSince).Round(time.Millisecond))
+				downSince = time.Time{}
+			}
+			backoff = 0
+			if now := r.cfg.Now(); now.Sub(lastPurge) >= r.cfg.PurgeEvery {
+				lastPurge = now
+				if _, err := r.Purge(ctx); err != nil && ctx.Err() == nil {
+					r.log.WarnContext(ctx, "outbox purge failed", "err", err)
+				}
+			}
+			if n == r.cfg.BatchSize {
+				continue // more rows are likely waiting
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-r.cfg.After(wait):
+		}
+	}
+}
+
+// RelayOnce relays up to one batch and returns how many rows it delivered.
+// Rows are enqueued several at a time, in no particular order (converge
+// acts on state, not on event order). The first failure stops the batch:
+// the rows delivered are marked sent, the failed ones get the error, the
+// rest wait untouched, and the error is returned.
+func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
+	n, err := r.relayOnce(ctx)
+	r.failing.Store(err != nil)
+	return n, err
+}
+
+func (r *Relay) relayOnce(ctx context.Context) (int, error) {
+	// While Redis is failing, check it before claiming rows: the claim's
+	// transaction would otherwise hold its locks (on SQLite, the database's
+	// write lock) for as long as a dead Redis takes to refuse.
+	if p, ok := r.q.(pinger); ok && r.failing.Load() {
+		if err := p.Ping(); err != nil {
+			return 0, fmt.Errorf("relay outbox: %w", err)
+		}
+	}
+	var (
+		sent   int
+		enqErr error
+	)
+	err := r.store.Tx(ctx, func(tx *store.Store) error {
+		rows, err := tx.ClaimOutbox(ctx, r.cfg.BatchSize)
+		if err != nil {
+			return err
+		}
+		errs := r.enqueueAll(ctx, rows)
+		ids := make([]int64, 0, len(rows))
+		for i, row := range rows {
+			switch {
+			case errs[i] == errNotTried:
+			case errs[i] != nil:
+				if enqErr == nil {
+					enqErr = errs[i]
+				}
+				if err := tx.MarkOutboxFailed(ctx, row.ID, errs[i].Error()); err != nil {
+					return err
+				}
+			default:
+				ids = append(ids, row.ID)
+			}
+		}
+		if err := tx.MarkOutboxSent(ctx, ids); err != nil {
+			return err
+		}
+		sent = len(ids)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("relay outbox: %w", err)
+	}
+	r.relayed.Add(float64(sent))
+	if enqErr != nil {
+		return sent, fmt.Errorf("relay outbox: %w", enqErr)
+	}
+	return sent, nil
+}
+
+// errNotTried marks a row left alone after another row's failure.
+var errNotTried = errors.New("not tried")
+
+// enqueueAll enqueues rows with up to Parallel at a time and returns each
+// row's error. After a failure no new row is tried.
+func (r *Relay) enqueueAll(ctx context.Context, rows []store.OutboxRow) []error {
+	errs := make([]error, len(rows))
+	for i := range errs {
+		errs[i] = errNotTried
+	}
+	var (
+		next   atomic.Int64
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	for range min(r.cfg.Parallel, len(rows)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= len(rows) {
+					return
+				}
+				if errs[i] = r.enqueue(ctx, rows[i]); errs[i] != nil {
+					failed.Store(true)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func (r *Relay) enqueue(ctx context.Context, row store.OutboxRow) error {
+	id := row.TaskID
+	if id == "" {
+		id = "outbox-" + strconv.FormatInt(row.ID, 10)
+	}
+	opts := append(TaskOptions(row.TaskType), asynq.TaskID(id), asynq.Queue(row.Queue))
+	_, err := r.q.EnqueueContext(ctx, asynq.NewTask(row.TaskType, row.Payload), opts...)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue %s task %s: %w", row.TaskType, id, err)
+	}
+	r.lag.Observe(r.cfg.Now().Sub(row.CreatedAt).Seconds())
+	return nil
+}
+
+// Purge deletes rows sent longer than Retention ago and returns how many.
+func (r *Relay) Purge(ctx context.Context) (int64, error) {
+	const batch = 5000
+	before := r.cfg.Now().Add(-r.cfg.Retention)
+	var total int64
+	for {
+		n, err := r.store.PurgeOutbox(ctx, before, batch)
+		total += n
+		if err != nil || n < batch {
+			return total, err
+		}
+	}
+}
+
+// backlogCollector reports the unsent rows at scrape time.
+type backlogCollector struct {
+	store *store.Store
+	now   func() time.Time
+}
+
+var (
+	backlogDesc = prometheus.NewDesc("scimsync_outbox_backlog", "Outbox rows not yet relayed.", nil, nil)
+	oldestDesc  = prometheus.NewDesc("scimsync_outbox_oldest_age_seconds", "Age of the oldest outbox row not yet relayed (0 when none).", nil, nil)
+)
+
+func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- backlogDesc
+	ch <- oldestDesc
+}
+
+func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, oldest, err := c.store.OutboxBacklog(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(backlogDesc, err)
+		return
+	}
+	age := 0.0
+	if n > 0 {
+		age = max(c.now().Sub(oldest).Seconds(), 0)
+	}
+	ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age)
+}

@@ -1,0 +1,368 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/jobs"
+	"github.com/scimsync/scimsync/jobs/internal/jobstest"
+	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/storetest"
+)
+
+func addRows(t *testing.T, s *store.Store, rows ...store.OutboxRow) {
+	t.Helper()
+	if err := s.AddOutbox(context.Background(), rows...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func backlog(t *testing.T, s *store.Store) int64 {
+	t.Helper()
+	n, _, err := s.OutboxBacklog(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// queued lists the task ids waiting in a queue.
+func queued(t *testing.T, insp *asynq.Inspector, queue string) []string {
+	t.Helper()
+	tasks, err := insp.ListPendingTasks(queue, asynq.PageSize(1000))
+	if err != nil && !strings.Contains(err.Error(), "does not exist") {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ti := range tasks {
+		ids = append(ids, ti.ID)
+	}
+	return ids
+}
+
+func TestRelayMovesRowsOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		br := brokertest.Open(t)
+		client := asynq.NewClient(br.Opt)
+		defer client.Close()
+		insp := asynq.NewInspector(br.Opt)
+		defer insp.Close()
+		reg := prometheus.NewRegistry()
+		r := jobs.NewRelay(s, client, jobstest.Discard, reg, jobs.RelayConfig{})
+
+		addRows(t, s,
+			task.ConvergeUserRow("o", "u1", false),
+			task.ConvergeUserRow("o", "u2", true),
+			task.SendInviteRow("o", "i1"),
+			task.SendInviteRow("o", "i1"), // the same decision relayed twice collapses
+		)
+		if got := metric(t, reg, "scimsync_outbox_backlog"); got != 4 {
+			t.Errorf("backlog metric = %v, want 4", got)
+		}
+		n, err := r.RelayOnce(ctx)
+		if err != nil || n != 4 {
+			t.Fatalf("RelayOnce = %d, %v; want 4", n, err)
+		}
+		if n, err := r.RelayOnce(ctx); err != nil || n != 0 {
+			t.Fatalf("second RelayOnce = %d, %v; want 0", n, err)
+		}
+		for queue, want := range map[string][]string{
+			task.QueueDefault:  {"outbox-1"},
+			task.QueueCritical: {"outbox-2"},
+			task.QueueLow:      {"invite-i1"},
+		} {
+			if diff := cmp.Diff(want, queued(t, insp, queue)); diff != "" {
+				t.Errorf("queue %s (-want +got):\n%s", queue, diff)
+			}
+		}
+		info, err := insp.GetTaskInfo(task.QueueDefault, "outbox-1")
+		if err != nil || info.Type != task.TypeConvergeUser || info.MaxRetry != 20 || info.Timeout != 30*time.Second {
+			t.Errorf("task info %+v, %v", info, err)
+		}
+		if backlog(t, s) != 0 || metric(t, reg, "scimsync_outbox_relayed_total") != 4 {
+			t.Error("rows not marked sent or not counted")
+		}
+	})
+}
+
+// metric reads the value of a metric without labels (or the first series).
+func metric(t *testing.T, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+func TestRelayWaitsOutRedisOutage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		direct, client, p := redisThroughProxy(t)
+		insp := asynq.NewInspector(direct)
+		defer insp.Close()
+		r := jobs.NewRelay(s, client, jobstest.Discard, nil, jobs.RelayConfig{})
+
+		p.down()
+		for i := range 5 {
+			addRows(t, s, task.ConvergeUserRow("o", fmt.Sprint("u", i), false))
+		}
+		if n, err := r.RelayOnce(ctx); err == nil || n != 0 {
+			t.Fatalf("RelayOnce with Redis down = %d, %v; want an error", n, err)
+		}
+		if got := backlog(t, s); got != 5 {
+			t.Fatalf("backlog = %d, want all 5 rows waiting", got)
+		}
+		p.up()
+		// The Redis client redials on its own schedule: retry until it does.
+		delivered := 0
+		eventually(t, 10*time.Second, "the rows to be relayed", func() bool {
+			n, _ := r.RelayOnce(ctx)
+			delivered += n
+			return delivered == 5
+		})
+		if got := backlog(t, s); got != 0 {
+			t.Errorf("backlog = %d after recovery", got)
+		}
+		if got := len(queued(t, insp, task.QueueDefault)); got != 5 {
+			t.Errorf("queued %d tasks, want 5", got)
+		}
+	})
+}
+
+// fakeClock hands out timers the test fires.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []fakeTimer
+	asked  chan time.Duration
+}
+
+type fakeTimer struct {
+	d  time.Duration
+	ch chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), asked: make(chan time.Duration, 100)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.timers = append(c.timers, fakeTimer{d, ch})
+	c.asked <- d
+	return ch
+}
+
+// fire advances the clock to the oldest pending timer and fires it.
+func (c *fakeClock) fire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tm := c.timers[0]
+	c.timers = c.timers[1:]
+	c.now = c.now.Add(tm.d)
+	tm.ch <- c.now
+}
+
+func TestRelayRunBacksOffAndLogsOncePerOutage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		direct, client, p := redisThroughProxy(t)
+		insp := asynq.NewInspector(direct)
+		defer insp.Close()
+		clk := newFakeClock()
+		var logs syncBuffer
+		r := jobs.NewRelay(s, client, jobstest.TextLogger(&logs), nil, jobs.RelayConfig{After: clk.After, Now: clk.Now, MaxBackoff: time.Second})
+
+		p.down()
+		addRows(t, s, task.ConvergeUserRow("o", "u1", false))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+
+		var waits []time.Duration
+		for range 5 {
+			waits = append(waits, <-clk.asked)
+			r.Notify() // writes keep coming; they must not cut the backoff short
+			clk.fire()
+		}
+		want := []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second, time.Second}
+		if diff := cmp.Diff(want, waits); diff != "" {
+			t.Errorf("backoff waits (-want +got):\n%s", diff)
+		}
+		p.up()
+		// The Redis client redials on its own schedule (about once a
+		// second after repeated failures): keep firing backoff timers until
+		// a pass succeeds and the relay waits its poll interval.
+		<-clk.asked
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			clk.fire()
+			if d := <-clk.asked; d == 200*time.Millisecond {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("relay did not recover after Redis came back")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := queued(t, insp, task.QueueDefault); len(got) != 1 {
+			t.Errorf("queued %v, want the one row", got)
+		}
+
+		// Notify wakes the relay before its poll timer, which never fires.
+		addRows(t, s, task.ConvergeUserRow("o", "u2", false))
+		r.Notify()
+		eventually(t, 5*time.Second, "the notified relay to enqueue", func() bool { return len(queued(t, insp, task.QueueDefault)) == 2 })
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+		out := logs.String()
+		if n := strings.Count(out, "level=WARN"); n != 1 {
+			t.Errorf("%d warnings for one outage, want 1:\n%s", n, out)
+		}
+		if !strings.Contains(out, "outbox relay recovered") {
+			t.Errorf("no recovery message:\n%s", out)
+		}
+	})
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestTwoRelaysSendEachRowOnce(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			u := storetest.DatabaseURL(t, b)
+			open := func() *store.Store {
+				s, err := store.Open(ctx, u, store.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			}
+			s1, s2 := open(), open()
+			if _, err := s1.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			br := brokertest.Open(t)
+			client := asynq.NewClient(br.Opt)
+			defer client.Close()
+			// No TaskID collapse to hide a double send: count every enqueue.
+			count := &countingEnqueuer{next: client}
+			const rows = 400
+			for i := 0; i < rows; i += 200 {
+				batch := make([]store.OutboxRow, 200)
+				for j := range batch {
+					batch[j] = task.ConvergeUserRow("o", fmt.Sprint("u", i+j), false)
+				}
+				addRows(t, s1, batch...)
+			}
+			var wg sync.WaitGroup
+			for _, s := range []*store.Store{s1, s2} {
+				r := jobs.NewRelay(s, count, jobstest.Discard, nil, jobs.RelayConfig{BatchSize: 50})
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						n, err := r.RelayOnce(ctx)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if n == 0 {
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if got := backlog(t, s1); got != 0 {
+				t.Errorf("backlog = %d after both relays finished", got)
+			}
+			if len(count.ids) != rows {
+				t.Errorf("enqueued %d distinct tasks, want %d", len(count.ids), rows)
+			}
+			for id, n := range count.ids {
+				if n != 1 {
+					t.Errorf("task %s enqueued %d times", id, n)
+				}
+			}
+		})
+	}
+}
+
+func TestPurgeKeepsUnsentAndRecentRows(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := newFakeClock()
+			s := storetest.Open(t, b, store.Options{Now: clk.Now})
+			br := brokertest.Open(t)
+			client := asynq.NewClient(br.Opt)
+			defer client.Close()
+			r := jobs.NewRelay(s, client, jobstest.Discard, nil, jobs.RelayConfig{Now: clk.Now})
+			addRows(t, s, task.ConvergeUserRow("o", "old", false))
+			if _, err := r.RelayOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			clk.mu.Lock()
+			clk.now = clk.now.Add(25 * time.Hour)
+			clk.mu.Unlock()
+			addRows(t, s, task.ConvergeUserRow("o", "recent", false))
+			if _, err := r.RelayOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			addRows(t, s, task.ConvergeUserRow("o", "unsent", false))
+			n, err := r.Purge(ctx)
+			if err != nil || n != 1 {
+				t.Errorf("Purge = %d, %v; want the one old sent row", n, err)
+			}
+			if backlog(t, s) != 1 {
+				t.Error("purge touched an unsent row")
+			}
+		})
+	}
+}

@@ -1,0 +1,144 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scimsync/scimsync/jobs/converge"
+	"github.com/scimsync/scimsync/jobs/invite"
+	"github.com/scimsync/scimsync/jobs/mail"
+	"github.com/scimsync/scimsync/jobs/task"
+)
+
+// TaskOptions are the retry and time limits of a task type. Converges fail
+// only on database trouble, so they retry for long; an invite e-mail that a
+// server keeps deferring is given about a day.
+func TaskOptions(taskType string) []asynq.Option {
+	switch taskType {
+	case task.TypeConvergeUser:
+		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(30 * time.Second)}
+	case task.TypeConvergeGroup:
+		// A large group's member diff takes longer than one user.
+		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(5 * time.Minute)}
+	case task.TypeSendInvite:
+		return []asynq.Option{asynq.MaxRetry(12), asynq.Timeout(2 * time.Minute)}
+	}
+	return nil
+}
+
+// Converger is what the converge handlers need.
+type Converger interface {
+	ConvergeUser(ctx context.Context, orgID, directoryUserID string) (converge.Outcome, error)
+	ConvergeGroup(ctx context.Context, orgID, directoryGroupID string) (converge.Outcome, error)
+}
+
+// InviteSender is what the invite e-mail handler needs.
+type InviteSender interface {
+	Send(ctx context.Context, orgID, inviteID string) (invite.SendOutcome, error)
+}
+
+// Handlers are the task handlers' dependencies.
+type Handlers struct {
+	Converger Converger
+	Invites   InviteSender
+	Log       *slog.Logger
+}
+
+// errBadPayload marks a task no retry can fix.
+var errBadPayload = errors.New("bad task payload")
+
+// terminal lists the failures that retrying cannot change; their tasks are
+// archived at once (asynq.SkipRetry).
+var terminal = []error{errBadPayload, mail.ErrRejected, mail.ErrUncertain}
+
+// Register adds the task handlers to mux and registers their metrics on
+// reg: runs by task type and outcome, and run time by task type.
+func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
+	m := &metrics{
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scimsync_jobs_total",
+			Help: "Task runs by type and outcome (converge and send outcomes, \"error\" for a retry, \"failed\" for an archived task).",
+		}, []string{"type", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "scimsync_job_duration_seconds", Help: "Task run time by type.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"type"}),
+	}
+	reg.MustRegister(m.runs, m.duration)
+
+	mux.Handle(task.TypeConvergeUser, m.handler(task.TypeConvergeUser, h.Log, func(ctx context.Context, payload []byte) (string, error) {
+		var p task.ConvergeUser
+		if err := decode(payload, &p, &p.OrgID, &p.DirectoryUserID); err != nil {
+			return "", err
+		}
+		o, err := h.Converger.ConvergeUser(ctx, p.OrgID, p.DirectoryUserID)
+		return string(o), err
+	}))
+	mux.Handle(task.TypeConvergeGroup, m.handler(task.TypeConvergeGroup, h.Log, func(ctx context.Context, payload []byte) (string, error) {
+		var p task.ConvergeGroup
+		if err := decode(payload, &p, &p.OrgID, &p.DirectoryGroupID); err != nil {
+			return "", err
+		}
+		o, err := h.Converger.ConvergeGroup(ctx, p.OrgID, p.DirectoryGroupID)
+		return string(o), err
+	}))
+	mux.Handle(task.TypeSendInvite, m.handler(task.TypeSendInvite, h.Log, func(ctx context.Context, payload []byte) (string, error) {
+		var p task.SendInvite
+		if err := decode(payload, &p, &p.OrgID, &p.InviteID); err != nil {
+			return "", err
+		}
+		o, err := h.Invites.Send(ctx, p.OrgID, p.InviteID)
+		return string(o), err
+	}))
+}
+
+// decode reads a payload into v and checks that the required fields (of v)
+// are set.
+func decode(payload []byte, v any, required ...*string) error {
+	if err := json.Unmarshal(payload, v); err != nil {
+		return fmt.Errorf("%w: %v", errBadPayload, err)
+	}
+	for _, f := range required {
+		if *f == "" {
+			return fmt.Errorf("%w: a required field is empty", errBadPayload)
+		}
+	}
+	return nil
+}
+
+type metrics struct {
+	runs     *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// handler wraps fn with metrics, logging and the retry decision.
+func (m *metrics) handler(taskType string, log *slog.Logger, fn func(context.Context, []byte) (string, error)) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		start := time.Now()
+		outcome, err := fn(ctx, t.Payload())
+		m.duration.WithLabelValues(taskType).Observe(time.Since(start).Seconds())
+		if err == nil {
+			m.runs.WithLabelValues(taskType, outcome).Inc()
+			return nil
+		}
+		id, _ := asynq.GetTaskID(ctx)
+		retried, _ := asynq.GetRetryCount(ctx)
+		for _, e := range terminal {
+			if errors.Is(err, e) {
+				m.runs.WithLabelValues(taskType, "failed").Inc()
+				log.WarnContext(ctx, "task failed for good; archived", "type", taskType, "task", id, "err", err)
+				return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+			}
+		}
+		m.runs.WithLabelValues(taskType, "error").Inc()
+		log.WarnContext(ctx, "task failed; will retry", "type", taskType, "task", id, "retried", retried, "err", err)
+		return err
+	})
+}

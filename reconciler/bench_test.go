@@ -1,0 +1,239 @@
+package reconciler_test
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/glebarez/go-sqlite"  // database/sql driver "sqlite", to seed SQLite
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to seed Postgres
+
+	"github.com/scimsync/scimsync/admin"
+	"github.com/scimsync/scimsync/connectors"
+	"github.com/scimsync/scimsync/connectors/okta/oktafake"
+	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/reconciler"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/storetest"
+)
+
+// fakeUsersEnv makes the test binary serve an Okta fake with that many
+// users instead of running tests, so that the benchmark's memory is only
+// the reconciler's.
+const fakeUsersEnv = "RECONCILE_BENCH_FAKE_USERS"
+
+func TestMain(m *testing.M) {
+	if n, err := strconv.Atoi(os.Getenv(fakeUsersEnv)); err == nil {
+		srv := oktafake.Start()
+		for i := range n {
+			srv.AddUser(oktafake.User{Email: fmt.Sprintf("user%06d@example.com", i), FirstName: fmt.Sprintf("Given%d", i), LastName: fmt.Sprintf("Family%d", i)})
+		}
+		fmt.Println(srv.URL(), srv.Token())
+		_, _ = io.Copy(io.Discard, os.Stdin) // serve until the benchmark ends
+		srv.Close()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func startFake(b *testing.B, n int) (url, token string) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), fakeUsersEnv+"="+strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	f := strings.Fields(line)
+	if err != nil || len(f) != 2 {
+		b.Fatalf("fake process said %q: %v", line, err)
+	}
+	return f[0], f[1]
+}
+
+// BenchmarkReconcile reconciles an Okta fake of 10k and 100k users (in a
+// child process) into Postgres when TEST_DATABASE_URL is set, else SQLite.
+// Per iteration, on a fresh database, it reports:
+//
+//   - list-s: merely paging through the fake's user listing with the
+//     connector, the floor a pull cannot beat;
+//   - first-s and first/list: the first reconciliation (every user pulled,
+//     planned, and a converge queued for each);
+//   - noop-s and noop-own-s: a reconciliation with every member in place,
+//     and that minus the listing time;
+//   - peak-rss-MB: the process's peak resident set during the runs
+//     (VmHWM, reset before them); peak-heap-MB: the highest HeapInuse
+//     sampled every 5 ms, above the level before.
+func BenchmarkReconcile(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) { benchReconcile(b, n) })
+	}
+}
+
+func benchReconcile(b *testing.B, n int) {
+	url, token := startFake(b, n)
+	backend := storetest.Backends()[len(storetest.Backends())-1]
+	ctx := context.Background()
+	box, _ := secret.NewBox(make([]byte, 32))
+	settings, _ := json.Marshal(map[string]string{"orgUrl": url})
+	creds, _ := json.Marshal(map[string]string{"apiToken": token})
+
+	var list, first, noop time.Duration
+	var peakRSS, peakHeap uint64
+	for b.Loop() {
+		b.StopTimer()
+		dbURL := storetest.DatabaseURL(b, backend)
+		st, err := store.Open(ctx, dbURL, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		org, _ := st.CreateOrg(ctx, "Bench")
+		svc := &admin.Service{Store: st, Box: box}
+		if _, err := svc.PutConnector(ctx, org.ID, "okta", settings, creds); err != nil {
+			b.Fatal(err)
+		}
+		r := &reconciler.Reconciler{Store: st, Directories: svc, Log: slog.New(slog.DiscardHandler),
+			Policy: reconciler.Policy{Guard: 0.1, InviteMaxSends: 5, InviteResendAfter: 24 * time.Hour}}
+
+		dir, _, err := svc.Directory(ctx, org.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		count := 0
+		if err := dir.ListUsers(ctx, func(p []connectors.User) error { count += len(p); return nil }); err != nil || count != n {
+			b.Fatalf("listed %d: %v", count, err)
+		}
+		list += time.Since(start)
+
+		stop := sampleMemory()
+		b.StartTimer()
+		start = time.Now()
+		run, err := r.Reconcile(ctx, org.ID, reconciler.Options{Trigger: reconciler.TriggerCLI})
+		first += time.Since(start)
+		b.StopTimer()
+		if err != nil || run.Status != store.RunSucceeded {
+			b.Fatalf("first run: %+v, %v", run, err)
+		}
+		var fp reconciler.Plan
+		json.Unmarshal([]byte(run.Plan), &fp)
+		b.Logf("first run timings: %+v", fp.Timings)
+		seedMembers(b, backend, dbURL, org.ID)
+		b.StartTimer()
+		start = time.Now()
+		run, err = r.Reconcile(ctx, org.ID, reconciler.Options{Trigger: reconciler.TriggerCLI})
+		noop += time.Since(start)
+		b.StopTimer()
+		rss, heap := stop()
+		peakRSS, peakHeap = max(peakRSS, rss), max(peakHeap, heap)
+		var p reconciler.Plan
+		json.Unmarshal([]byte(run.Plan), &p)
+		b.Logf("no-op timings: %+v", p.Timings)
+		if err != nil || run.Status != store.RunSucceeded || p.Provision+p.Update+p.Remove+p.Deprovision != 0 {
+			b.Fatalf("no-op run: %+v %+v, %v", run, p, err)
+		}
+		st.Close()
+		b.StartTimer()
+	}
+	iters := float64(b.N)
+	b.ReportMetric(list.Seconds()/iters, "list-s")
+	b.ReportMetric(first.Seconds()/iters, "first-s")
+	b.ReportMetric(first.Seconds()/list.Seconds(), "first/list")
+	b.ReportMetric(noop.Seconds()/iters, "noop-s")
+	b.ReportMetric((noop-list).Seconds()/iters, "noop-own-s")
+	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-rss-MB")
+	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MB")
+}
+
+// seedMembers gives every directory user an active membership in bulk, as
+// converging them all would.
+func seedMembers(b *testing.B, backend storetest.Backend, dbURL, orgID string) {
+	driver, dsn := "pgx", dbURL
+	if backend.URL == "" {
+		driver, dsn = "sqlite", "file:"+strings.TrimPrefix(dbURL, "sqlite://")+"?_pragma=busy_timeout(10000)"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	org := "'" + orgID + "'"
+	for _, q := range []string{
+		"INSERT INTO users (id, email, email_key, created_at, updated_at) SELECT 'u-' || id, email, email_key, created_at, updated_at FROM directory_users WHERE org_id = " + org,
+		`INSERT INTO org_memberships (id, org_id, user_id, directory_user_id, status, role, email, first_name, last_name, source, external_id, created_at, updated_at)
+SELECT 'm-' || id, org_id, 'u-' || id, id, 'active', 'member', email, given_name, family_name, source, external_id, created_at, updated_at FROM directory_users WHERE org_id = ` + org,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// sampleMemory resets the peak RSS and samples the heap until the returned
+// function is called, which reports both peaks.
+func sampleMemory() func() (rss, heap uint64) {
+	runtime.GC()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // resets VmHWM
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var (
+		mu   sync.Mutex
+		peak uint64
+		done = make(chan struct{})
+		wg   sync.WaitGroup
+	)
+	wg.Go(func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				runtime.ReadMemStats(&ms)
+				mu.Lock()
+				peak = max(peak, ms.HeapInuse)
+				mu.Unlock()
+			}
+		}
+	})
+	return func() (uint64, uint64) {
+		close(done)
+		wg.Wait()
+		return vmHWM(), peak - min(peak, base.HeapInuse)
+	}
+}
+
+// vmHWM is the process's peak resident set, in bytes.
+func vmHWM() uint64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -1,0 +1,647 @@
+package reconciler_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/scimsync/scimsync/connectors/okta/oktafake"
+	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/reconciler"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/storetest"
+)
+
+func each(t *testing.T, fn func(t *testing.T, b storetest.Backend)) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, b)
+		})
+	}
+}
+
+func TestFirstRunProvisionsAcrossPages(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta(oktafake.WithMaxLimit(100))
+		users := h.addOktaUsers("u", 450)
+		eng := idp.AddGroup("Engineering")
+		for _, u := range users[:150] {
+			idp.AddMember(eng.ID, u.ID)
+		}
+		idp.AddGroup("Empty")
+
+		run, p := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		if p.Provision != 450 || p.GroupChanges != 2 || p.Update+p.Deprovision+p.Remove+p.ResendInvite+p.Skip != 0 {
+			t.Fatalf("plan = %+v, want 450 provisions and 2 group changes", p)
+		}
+		// 5 pages of users, 1 of groups, 2 of Engineering's members (Empty
+		// lists none).
+		if run.PagesFetched != 8 || p.Pull.Users != 450 || p.Pull.Groups != 2 || p.Pull.GroupMembers != 150 {
+			t.Errorf("pages = %d, pull = %+v", run.PagesFetched, p.Pull)
+		}
+		if got := h.itemsOf(run, store.ItemGroupCreate); !slices.Equal(got, []string{"Empty: create", "Engineering: create"}) {
+			t.Errorf("group items = %q", got)
+		}
+		rows := h.takeOutbox()
+		want := map[string]int{task.TypeConvergeUser + "/" + task.QueueDefault: 450, task.TypeConvergeGroup + "/" + task.QueueDefault: 2}
+		if diff := cmp.Diff(want, outboxKinds(rows)); diff != "" {
+			t.Errorf("outbox (-want +got):\n%s", diff)
+		}
+		for _, u := range h.dirUsers() {
+			if !u.Active || u.Source != "okta" || u.Snapshot != run.Snapshot {
+				t.Fatalf("directory user after apply: %+v", u)
+			}
+		}
+
+		// Replay the rows through converge; then nothing is left to plan.
+		h.replay(rows)
+		h.converge()
+		h.mustBeSettled()
+		eg, _ := h.st.DirectoryGroupsBy(h.ctx, h.org.ID, store.ByDisplayName, "Engineering")
+		local, err := h.st.LocalGroupByDirectoryGroup(h.ctx, h.org.ID, eg[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := h.st.LocalGroupMemberIDs(h.ctx, h.org.ID, local.ID); len(ids) != 150 {
+			t.Errorf("local Engineering has %d members, want 150", len(ids))
+		}
+	})
+}
+
+// mutate makes every kind of change the next run must find, on a settled
+// organization of 60 users, and returns the plan it expects.
+func mutate(h *harness, users []oktafake.User, eng oktafake.Group) (wantRemove, wantDeprovision, wantUpdate []string) {
+	idp := h.idp
+	idp.DeleteUser(users[0].ID)                              // absent
+	idp.SetStatus(users[1].ID, oktafake.StatusDeprovisioned) // absent from the listing too
+	idp.SetStatus(users[2].ID, oktafake.StatusSuspended)     // inactive
+	idp.UpdateUser(users[3].ID, func(u *oktafake.User) { u.LastName = "Renamed" })
+	idp.UpdateUser(users[4].ID, func(u *oktafake.User) { u.Email = "new4@example.com" })
+	idp.RemoveMember(eng.ID, users[5].ID)
+	idp.AddMember(eng.ID, users[20].ID)
+	idp.RenameGroup(eng.ID, "Platform")
+	return []string{
+			"u000@example.com: pending_setup member whose directory user is gone",
+			"u001@example.com: pending_setup member whose directory user is gone",
+		}, []string{"u002@example.com: pending_setup → deprovisioned (IdP status SUSPENDED)"},
+		[]string{"u003@example.com: lastName", "u004@example.com: email → new4@example.com"}
+}
+
+func TestNextRunFindsEveryChange(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta()
+		users := h.addOktaUsers("u", 60)
+		eng := idp.AddGroup("Engineering")
+		for _, u := range users[:10] {
+			idp.AddMember(eng.ID, u.ID)
+		}
+		h.settle()
+		wantRemove, wantDeprovision, wantUpdate := mutate(h, users, eng)
+
+		run, p := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		for _, c := range []struct {
+			action string
+			want   []string
+		}{
+			{store.ItemRemove, wantRemove}, {store.ItemDeprovision, wantDeprovision}, {store.ItemUpdate, wantUpdate},
+			{store.ItemGroupUpdate, []string{"Platform: rename from Engineering, members +1 -3"}},
+			{store.ItemProvision, nil},
+		} {
+			if diff := cmp.Diff(c.want, h.itemsOf(run, c.action)); diff != "" {
+				t.Errorf("%s items (-want +got):\n%s", c.action, diff)
+			}
+		}
+		if p.Remove != 2 || p.Deprovision != 1 || p.Update != 2 || p.GroupChanges != 1 {
+			t.Errorf("plan = %+v", p)
+		}
+		rows := h.takeOutbox()
+		want := map[string]int{
+			task.TypeConvergeUser + "/" + task.QueueCritical: 3, task.TypeConvergeUser + "/" + task.QueueDefault: 2,
+			task.TypeConvergeGroup + "/" + task.QueueDefault: 1,
+		}
+		if diff := cmp.Diff(want, outboxKinds(rows)); diff != "" {
+			t.Errorf("outbox (-want +got):\n%s", diff)
+		}
+		dir := h.dirUsers()
+		if _, ok := dir[users[0].ID]; ok {
+			t.Error("the deleted user's directory row was not swept")
+		}
+		if dir[users[2].ID].Active {
+			t.Error("the suspended user is still active in the directory")
+		}
+		h.replay(rows)
+		h.converge()
+		if m := h.member(dir[users[2].ID].ID); m == nil || m.Status != store.StatusDeprovisioned {
+			t.Errorf("suspended user's member = %+v, want deprovisioned", m)
+		}
+		h.mustBeSettled()
+	})
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta()
+		users := h.addOktaUsers("u", 60)
+		eng := idp.AddGroup("Engineering")
+		for _, u := range users[:10] {
+			idp.AddMember(eng.ID, u.ID)
+		}
+		h.settle()
+		wantRemove, wantDeprovision, wantUpdate := mutate(h, users, eng)
+		before := h.dirUsers()
+
+		dry, p := h.reconcile(reconciler.Options{DryRun: true})
+		h.mustStatus(dry, store.RunSucceeded)
+		if !dry.DryRun || p.Applied != nil {
+			t.Fatalf("dry run = %+v, applied %+v", dry, p.Applied)
+		}
+		if rows := h.takeOutbox(); len(rows) != 0 {
+			t.Fatalf("a dry run wrote %d outbox rows", len(rows))
+		}
+		after := h.dirUsers()
+		if len(after) != len(before) {
+			t.Errorf("directory users %d → %d: a dry run swept", len(before), len(after))
+		}
+		for id, u := range before {
+			if after[id].Active != u.Active {
+				t.Errorf("user %s: active %t → %t in a dry run", u.Email, u.Active, after[id].Active)
+			}
+			if m := h.member(u.ID); m == nil || m.Status != store.StatusPendingSetup {
+				t.Errorf("member of %s changed in a dry run: %+v", u.Email, m)
+			}
+		}
+
+		// The real run plans exactly the same.
+		real, _ := h.reconcile(reconciler.Options{})
+		h.mustStatus(real, store.RunSucceeded)
+		if diff := cmp.Diff(h.items(dry), h.items(real)); diff != "" {
+			t.Errorf("dry run and real run plans differ (-dry +real):\n%s", diff)
+		}
+		if got := h.itemsOf(dry, store.ItemRemove); !slices.Equal(got, wantRemove) {
+			t.Errorf("removals = %q", got)
+		}
+		if got := h.itemsOf(dry, store.ItemDeprovision); !slices.Equal(got, wantDeprovision) {
+			t.Errorf("deprovisions = %q", got)
+		}
+		if got := h.itemsOf(dry, store.ItemUpdate); !slices.Equal(got, wantUpdate) {
+			t.Errorf("updates = %q", got)
+		}
+	})
+}
+
+func TestFailedPullChangesNothing(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta(oktafake.WithMaxLimit(100))
+		users := h.addOktaUsers("u", 300)
+		h.settle()
+		// Changes on page 1 and beyond, then page 2 fails past the retries.
+		idp.SetStatus(users[10].ID, oktafake.StatusSuspended)
+		idp.UpdateUser(users[11].ID, func(u *oktafake.User) { u.LastName = "Renamed" })
+		idp.DeleteUser(users[250].ID)
+		idp.FailPage(oktafake.RouteUsers, 2, http.StatusInternalServerError, 2) // 2 attempts: MaxRetries 1
+		before := h.dirUsers()
+
+		run, p := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunFailed)
+		if !strings.Contains(run.Error, "500") || !strings.Contains(run.Error, "nothing was changed") {
+			t.Errorf("error = %q", run.Error)
+		}
+		if p.Provision+p.Deprovision+p.Remove != 0 {
+			t.Errorf("a failed run has a plan: %+v", p)
+		}
+		if rows := h.takeOutbox(); len(rows) != 0 {
+			t.Fatalf("a failed run wrote %d outbox rows", len(rows))
+		}
+		after := h.dirUsers()
+		if len(after) != len(before) {
+			t.Fatalf("directory users %d → %d after a failed run", len(before), len(after))
+		}
+		if !after[users[10].ID].Active {
+			t.Error("a failed run deactivated a directory user")
+		}
+		// Seen attributes may be refreshed; that takes no one's access away.
+		if got := after[users[11].ID].FamilyName; got != "Renamed" {
+			t.Errorf("family name = %q; the page that was seen should be written", got)
+		}
+		for _, u := range after {
+			if m := h.member(u.ID); m == nil || m.Status != store.StatusPendingSetup {
+				t.Fatalf("member of %s changed after a failed run: %+v", u.Email, m)
+			}
+		}
+
+		// Once the IdP recovers, the next run applies it all.
+		run, p = h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		if p.Deprovision != 1 || p.Remove != 1 || p.Update != 1 {
+			t.Errorf("plan after recovery = %+v", p)
+		}
+	})
+}
+
+func TestEmptyIdPIsBlockedUntilConfirmed(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta()
+		users := h.addOktaUsers("u", 20)
+		h.settle()
+		for _, u := range users {
+			idp.DeleteUser(u.ID)
+		}
+
+		run, p := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunBlocked)
+		if p.Remove != 20 || !p.Guard.Tripped || p.Guard.Confirmed || !strings.Contains(run.Error, "20 of 20 members") {
+			t.Fatalf("plan = %+v, error %q", p, run.Error)
+		}
+		if got := len(h.itemsOf(run, store.ItemRemove)); got != 20 {
+			t.Errorf("blocked plan shows %d removals, want 20", got)
+		}
+		if rows := h.takeOutbox(); len(rows) != 0 {
+			t.Fatalf("a blocked run wrote %d outbox rows", len(rows))
+		}
+		if n := len(h.dirUsers()); n != 20 {
+			t.Fatalf("a blocked run swept the directory: %d users left", n)
+		}
+
+		// A dry run shows the verdict without being blocked.
+		dry, p := h.reconcile(reconciler.Options{DryRun: true})
+		h.mustStatus(dry, store.RunSucceeded)
+		if !p.Guard.Tripped {
+			t.Errorf("dry run guard = %+v", p.Guard)
+		}
+
+		run, p = h.reconcile(reconciler.Options{AllowMassDeprovision: true})
+		h.mustStatus(run, store.RunSucceeded)
+		if !p.Guard.Confirmed || p.Applied.UsersSwept != 20 {
+			t.Fatalf("confirmed run: guard %+v, applied %+v", p.Guard, p.Applied)
+		}
+		rows := h.takeOutbox()
+		if got := outboxKinds(rows); got[task.TypeConvergeUser+"/"+task.QueueCritical] != 20 {
+			t.Fatalf("outbox = %v", got)
+		}
+		h.replay(rows)
+		h.converge()
+		if n, _ := h.st.CountMembers(h.ctx, h.org.ID); n != 0 {
+			t.Errorf("%d members left", n)
+		}
+	})
+}
+
+func TestGuardAllowsSmallRemovals(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta()
+		users := h.addOktaUsers("u", 8)
+		h.settle()
+		for _, u := range users[:5] { // 62%, but not more than 5
+			idp.DeleteUser(u.ID)
+		}
+		run, p := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		if p.Remove != 5 || p.Guard.Tripped {
+			t.Fatalf("plan = %+v", p)
+		}
+	})
+}
+
+func TestRateLimitsAreWaitedOut(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta(oktafake.WithMaxLimit(50))
+		h.addOktaUsers("u", 120)
+		idp.FailPage(oktafake.RouteUsers, 2, http.StatusTooManyRequests, 2)
+		idp.FailPage(oktafake.RouteGroups, 1, http.StatusTooManyRequests, 1)
+		slept0, _ := h.clock.Slept()
+
+		run, p := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		if p.Provision != 120 {
+			t.Errorf("plan = %+v", p)
+		}
+		if slept, n := h.clock.Slept(); n < 3 || slept-slept0 < 3*time.Second {
+			t.Errorf("slept %v in %d waits; want the 429s waited out", slept-slept0, n)
+		}
+	})
+}
+
+func TestRateLimitedBeyondBudgetFails(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta(oktafake.WithMaxLimit(50))
+		users := h.addOktaUsers("u", 120)
+		h.settle()
+		idp.DeleteUser(users[110].ID)
+		idp.FailPage(oktafake.RouteUsers, 3, http.StatusTooManyRequests, 10)
+		run, _ := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunFailed)
+		if !strings.Contains(run.Error, "429") {
+			t.Errorf("error = %q", run.Error)
+		}
+		if rows := h.takeOutbox(); len(rows) != 0 {
+			t.Fatalf("wrote %d outbox rows", len(rows))
+		}
+		if _, ok := h.dirUsers()[users[110].ID]; !ok {
+			t.Error("swept after a rate-limited pull")
+		}
+	})
+}
+
+func TestSCIMOnlyOrgRepairsLostJobs(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		ctx := h.ctx
+		// What SCIM pushes wrote, with every converge job lost.
+		var dir []store.DirectoryUser
+		for i, spec := range []struct {
+			name, email string
+			active      bool
+		}{
+			{"ann", "ann@example.com", true}, {"bob", "bob@example.com", true}, {"cid", "cid@example.com", false},
+			{"dee", "", true}, {"eve", "eve@example.com", true},
+		} {
+			u := store.DirectoryUser{OrgID: h.org.ID, Source: store.SourceSCIM, ExternalID: "ext-" + spec.name, UserName: spec.name,
+				Email: spec.email, GivenName: strings.ToUpper(spec.name[:1]) + spec.name[1:], FamilyName: "Doe", Active: spec.active}
+			if err := h.st.CreateDirectoryUser(ctx, &u); err != nil {
+				t.Fatal(i, err)
+			}
+			dir = append(dir, u)
+		}
+		g := store.DirectoryGroup{OrgID: h.org.ID, Source: store.SourceSCIM, DisplayName: "Sales"}
+		if err := h.st.CreateDirectoryGroup(ctx, &g); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.st.SetDirectoryGroupMembers(ctx, h.org.ID, g.ID, []string{dir[0].ID, dir[1].ID, dir[2].ID}); err != nil {
+			t.Fatal(err)
+		}
+		// A member whose SCIM DELETE was never converged.
+		gone := store.DirectoryUser{OrgID: h.org.ID, Source: store.SourceSCIM, UserName: "zed", Email: "zed@example.com", Active: true}
+		if err := h.st.CreateDirectoryUser(ctx, &gone); err != nil {
+			t.Fatal(err)
+		}
+		h.seedMember(gone, store.RoleMember, store.StatusActive)
+		if err := h.st.DeleteDirectoryUser(ctx, h.org.ID, gone.ID); err != nil {
+			t.Fatal(err)
+		}
+
+		run, p := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		want := []string{
+			"groupCreate Sales: create",
+			"provision ann@example.com", "provision bob@example.com", "provision eve@example.com",
+			"remove zed@example.com: active member whose directory user is gone",
+			"skip dee: no e-mail address, so no member can be created or invited",
+		}
+		if diff := cmp.Diff(want, h.items(run)); diff != "" {
+			t.Fatalf("plan (-want +got):\n%s", diff)
+		}
+		if p.Pull != nil || p.Applied.OutboxRows != 5 {
+			t.Errorf("pull %+v, applied %+v", p.Pull, p.Applied)
+		}
+		h.converge()
+
+		// Local state is exactly the directory's.
+		for _, u := range dir {
+			m := h.member(u.ID)
+			switch {
+			case u.Active && u.Email != "":
+				if m == nil || m.Status != store.StatusPendingSetup || m.Email != u.Email || m.FirstName != u.GivenName || m.Source != store.SourceSCIM {
+					t.Errorf("member of %s = %+v", u.UserName, m)
+				}
+			case m != nil:
+				t.Errorf("%s has a member: %+v", u.UserName, m)
+			}
+		}
+		if n, _ := h.st.CountMembers(ctx, h.org.ID); n != 3 {
+			t.Errorf("%d members, want 3", n)
+		}
+		local, err := h.st.LocalGroupByDirectoryGroup(ctx, h.org.ID, g.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, _ := h.st.LocalGroupMemberIDs(ctx, h.org.ID, local.ID)
+		wantIDs := []string{h.member(dir[0].ID).ID, h.member(dir[1].ID).ID}
+		slices.Sort(wantIDs)
+		if !slices.Equal(ids, wantIDs) {
+			t.Errorf("local Sales members = %v, want %v", ids, wantIDs)
+		}
+		h.mustBeSettled()
+	})
+}
+
+func TestLastAdminIsNeverRemovedAutomatically(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta()
+		users := h.addOktaUsers("u", 3)
+		run, _ := h.reconcile(reconciler.Options{DryRun: true}) // pulls the directory rows
+		h.mustStatus(run, store.RunSucceeded)
+		dir := h.dirUsers()
+		// Earlier converges made these members; the first is the only admin.
+		admin := h.seedMember(dir[users[0].ID], store.RoleAdmin, store.StatusActive)
+		for _, u := range users[1:] {
+			h.seedMember(dir[u.ID], store.RoleMember, store.StatusActive)
+		}
+		h.mustBeSettled()
+
+		idp.DeleteUser(users[0].ID)
+		idp.SetStatus(users[1].ID, oktafake.StatusSuspended)
+		run, p := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		if p.Remove != 0 || p.Deprovision != 1 || p.Keep != 1 {
+			t.Fatalf("plan = %+v", p)
+		}
+		if got := h.itemsOf(run, store.ItemKeep); len(got) != 1 || !strings.Contains(got[0], "last admin") {
+			t.Errorf("keep items = %q", got)
+		}
+		rows := h.takeOutbox()
+		if len(rows) != 1 || !strings.Contains(string(rows[0].Payload), dir[users[1].ID].ID) {
+			t.Fatalf("outbox = %d rows; want only the suspended member's converge", len(rows))
+		}
+		// The admin's directory row stays, so no converge can remove it.
+		if _, ok := h.dirUsers()[users[0].ID]; !ok {
+			t.Error("the last admin's directory row was swept")
+		}
+		if m := h.member(admin.DirectoryUserID); m == nil || m.Status != store.StatusActive {
+			t.Errorf("admin = %+v", m)
+		}
+		run, _ = h.reconcile(reconciler.Options{})
+		if got := h.itemsOf(run, store.ItemKeep); len(got) != 1 {
+			t.Errorf("the next run keeps %q", got)
+		}
+	})
+}
+
+func TestRoleMappingShowsInThePlan(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta()
+		users := h.addOktaUsers("u", 4)
+		admins := idp.AddGroup("Admins")
+		idp.AddMember(admins.ID, users[0].ID)
+		idp.AddMember(admins.ID, users[1].ID)
+		run, _ := h.reconcile(reconciler.Options{DryRun: true})
+		h.mustStatus(run, store.RunSucceeded)
+		dir := h.dirUsers()
+		h.seedMember(dir[users[0].ID], store.RoleAdmin, store.StatusActive)  // stays admin
+		h.seedMember(dir[users[1].ID], store.RoleMember, store.StatusActive) // promoted
+		h.seedMember(dir[users[2].ID], store.RoleAdmin, store.StatusActive)  // demoted
+		h.seedMember(dir[users[3].ID], store.RoleMember, store.StatusActive) // stays member
+		mapping := store.JSONMap{"admins": store.RoleAdmin}
+		if _, err := h.st.UpdateOrg(h.ctx, h.org.ID, store.OrgPatch{RoleMapping: &mapping}); err != nil {
+			t.Fatal(err)
+		}
+		h.org.RoleMapping = mapping
+
+		run, _ = h.reconcile(reconciler.Options{DryRun: true})
+		want := []string{"u001@example.com: role member → admin", "u002@example.com: role admin → member"}
+		if diff := cmp.Diff(want, h.itemsOf(run, store.ItemUpdate)); diff != "" {
+			t.Errorf("updates (-want +got):\n%s", diff)
+		}
+		for _, c := range []struct {
+			user, want string
+		}{{dir[users[0].ID].ID, store.RoleAdmin}, {dir[users[2].ID].ID, store.RoleMember}} {
+			role, managed, err := h.st.MappedRole(h.ctx, h.org.ID, mapping, c.user)
+			if err != nil || !managed || role != c.want {
+				t.Errorf("MappedRole = %q, %t, %v; want %q", role, managed, err, c.want)
+			}
+		}
+
+		// Taking the last admin out of the group does not demote it.
+		idp.RemoveMember(admins.ID, users[0].ID)
+		idp.RemoveMember(admins.ID, users[1].ID)
+		run, p := h.reconcile(reconciler.Options{DryRun: true})
+		if p.Keep != 1 || !slices.Equal(h.itemsOf(run, store.ItemUpdate), []string{"u002@example.com: role admin → member"}) {
+			t.Errorf("plan %+v, updates %q, keep %q", p, h.itemsOf(run, store.ItemUpdate), h.itemsOf(run, store.ItemKeep))
+		}
+	})
+}
+
+func TestInvitesDueAreResent(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		h.connectOkta()
+		h.addOktaUsers("u", 3)
+		h.settle()
+		h.clock.Sleep(h.ctx, 25*time.Hour)
+
+		run, p := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		if p.ResendInvite != 3 || p.Applied.InvitesResent != 3 {
+			t.Fatalf("plan = %+v, applied %+v", p, p.Applied)
+		}
+		if got := h.itemsOf(run, store.ItemResendInvite); len(got) != 3 || !strings.HasSuffix(got[0], "invite #2") {
+			t.Errorf("items = %q", got)
+		}
+		if got := outboxKinds(h.takeOutbox()); got[task.TypeSendInvite+"/"+task.QueueLow] != 3 {
+			t.Errorf("outbox = %v", got)
+		}
+		// Not again before ResendAfter.
+		run, p = h.reconcile(reconciler.Options{})
+		if p.ResendInvite != 0 {
+			t.Errorf("re-sent again at once: %+v", p)
+		}
+	})
+}
+
+func TestOneRunAtATime(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		held := store.SyncRun{OrgID: h.org.ID, Trigger: reconciler.TriggerSchedule}
+		if err := h.st.StartSyncRun(h.ctx, &held, epoch.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.r.Reconcile(h.ctx, h.org.ID, reconciler.Options{}); !errors.Is(err, store.ErrRunBusy) {
+			t.Fatalf("second run: err = %v, want ErrRunBusy", err)
+		}
+		// A scheduled task meeting it is dropped, not retried: the running
+		// run does its work.
+		payload, _ := json.Marshal(reconciler.Task{OrgID: h.org.ID, ScheduledAt: epoch.Unix()})
+		if err := h.r.HandleTask(h.ctx, asynqTask(task.TypeReconcile, payload)); err != nil {
+			t.Errorf("scheduled task during a run: %v", err)
+		}
+		// Silent past StaleAfter, the first run is taken for abandoned; it
+		// can then never apply.
+		h.clock.Sleep(h.ctx, 16*time.Minute)
+		run, _ := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		old, _ := h.st.SyncRun(h.ctx, h.org.ID, held.ID)
+		if old.Status != store.RunFailed || !strings.Contains(old.Error, "abandoned") {
+			t.Errorf("abandoned run = %s %q", old.Status, old.Error)
+		}
+		err := h.st.Tx(h.ctx, func(tx *store.Store) error { return tx.HoldSyncRun(h.ctx, h.org.ID, held.ID) })
+		if !errors.Is(err, store.ErrRunNotRunning) {
+			t.Errorf("abandoned run could apply: %v", err)
+		}
+	})
+}
+
+func TestHandleTaskCarriesOutQueuedRun(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		h.connectOkta()
+		h.addOktaUsers("u", 2)
+		run := store.SyncRun{OrgID: h.org.ID, Trigger: reconciler.TriggerAPI, DryRun: true}
+		if err := h.st.CreateSyncRun(h.ctx, &run); err != nil {
+			t.Fatal(err)
+		}
+		row := reconciler.TaskRow(h.org.ID, run.ID)
+		if row.TaskType != task.TypeReconcile || row.TaskID != "reconcile-run-"+run.ID {
+			t.Fatalf("row = %+v", row)
+		}
+		tk := asynqTask(row.TaskType, row.Payload)
+		if err := h.r.HandleTask(h.ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := h.st.SyncRun(h.ctx, h.org.ID, run.ID)
+		if got.Status != store.RunSucceeded || !got.DryRun || got.Trigger != reconciler.TriggerAPI {
+			t.Fatalf("run = %+v", got)
+		}
+		// A second delivery finds it done.
+		if err := h.r.HandleTask(h.ctx, tk); err != nil {
+			t.Errorf("redelivery: %v", err)
+		}
+	})
+}
+
+func TestGoneGroupIsDeleted(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		ctx := h.ctx
+		u := store.DirectoryUser{OrgID: h.org.ID, Source: store.SourceSCIM, UserName: "ann", Email: "ann@example.com", Active: true}
+		if err := h.st.CreateDirectoryUser(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+		old := store.DirectoryGroup{OrgID: h.org.ID, Source: store.SourceSCIM, DisplayName: "Old"}
+		if err := h.st.CreateDirectoryGroup(ctx, &old); err != nil {
+			t.Fatal(err)
+		}
+		h.st.SetDirectoryGroupMembers(ctx, h.org.ID, old.ID, []string{u.ID})
+		h.settle()
+		// SCIM deletes the group; its converge job is lost.
+		if err := h.st.DeleteDirectoryGroup(ctx, h.org.ID, old.ID); err != nil {
+			t.Fatal(err)
+		}
+		run, p := h.reconcile(reconciler.Options{})
+		if got := h.itemsOf(run, store.ItemGroupDelete); !slices.Equal(got, []string{"Old: delete, its directory group is gone"}) || p.GroupChanges != 1 {
+			t.Fatalf("group deletions = %q, plan %+v", got, p)
+		}
+		h.converge()
+		if _, err := h.st.LocalGroupByDirectoryGroup(ctx, h.org.ID, old.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("local group still there: %v", err)
+		}
+		h.mustBeSettled()
+	})
+}

@@ -1,0 +1,177 @@
+package reconciler_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/reconciler"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/storetest"
+)
+
+func asynqTask(typ string, payload []byte) *asynq.Task { return asynq.NewTask(typ, payload) }
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+type schedEnv struct {
+	st    *store.Store
+	clock *fakeClock
+	insp  *asynq.Inspector
+	opt   asynq.RedisConnOpt
+}
+
+func newSchedEnv(t *testing.T) *schedEnv {
+	st := storetest.Open(t, storetest.Backends()[0], store.Options{})
+	br := brokertest.Open(t)
+	insp := asynq.NewInspector(br.Opt)
+	t.Cleanup(func() { insp.Close() })
+	return &schedEnv{st: st, clock: &fakeClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, insp: insp, opt: br.Opt}
+}
+
+func (e *schedEnv) scheduler(t *testing.T) *reconciler.Scheduler {
+	client := asynq.NewClient(e.opt)
+	t.Cleanup(func() { client.Close() })
+	// A tiny ReloadEvery leaves out the first load's catch-up of a slot
+	// just past, which would depend on the organizations' offsets.
+	return &reconciler.Scheduler{Orgs: e.st, Queue: client, Default: "@every 1h", Now: e.clock.Now, ReloadEvery: time.Nanosecond}
+}
+
+// queued lists the ids of the reconcile tasks waiting in the queue.
+func (e *schedEnv) queued(t *testing.T) []string {
+	t.Helper()
+	tasks, err := e.insp.ListPendingTasks(task.QueueDefault, asynq.PageSize(1000))
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, tk := range tasks {
+		if tk.Type != task.TypeReconcile {
+			t.Errorf("task type %q", tk.Type)
+		}
+		ids = append(ids, tk.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestSchedulersEnqueueEachRunOnce(t *testing.T) {
+	e := newSchedEnv(t)
+	ctx := context.Background()
+	var orgs []store.Org
+	for _, name := range []string{"a", "b", "c"} {
+		o, err := e.st.CreateOrg(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orgs = append(orgs, o)
+	}
+	s1, s2 := e.scheduler(t), e.scheduler(t)
+	for _, s := range []*reconciler.Scheduler{s1, s2} {
+		if err := s.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tickBoth := func() {
+		var wg sync.WaitGroup
+		for _, s := range []*reconciler.Scheduler{s1, s2} {
+			wg.Go(func() { s.Tick(ctx) })
+		}
+		wg.Wait()
+	}
+	start := e.clock.Now()
+	tickBoth()
+	if got := e.queued(t); len(got) != 0 {
+		t.Fatalf("enqueued before any slot: %v", got)
+	}
+	// Two hours in ten-minute ticks: each organization's hourly run comes
+	// twice, and each is queued once however many schedulers tick.
+	for i := 1; i <= 12; i++ {
+		e.clock.Set(start.Add(time.Duration(i) * 10 * time.Minute))
+		tickBoth()
+	}
+	got := e.queued(t)
+	if len(got) != 2*len(orgs) {
+		t.Fatalf("queued %d tasks, want %d: %v", len(got), 2*len(orgs), got)
+	}
+	tasks, _ := e.insp.ListPendingTasks(task.QueueDefault)
+	perOrg := map[string][]int64{}
+	for _, tk := range tasks {
+		var p reconciler.Task
+		if err := json.Unmarshal(tk.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if tk.ID != reconciler.ScheduledTaskID(p.OrgID, time.Unix(p.ScheduledAt, 0)) {
+			t.Errorf("task id %q for %+v", tk.ID, p)
+		}
+		perOrg[p.OrgID] = append(perOrg[p.OrgID], p.ScheduledAt)
+	}
+	for _, o := range orgs {
+		slots := perOrg[o.ID]
+		slices.Sort(slots)
+		if len(slots) != 2 || slots[1]-slots[0] != 3600 {
+			t.Errorf("org %s slots %v, want two an hour apart", o.Name, slots)
+		}
+	}
+}
+
+func TestScheduleChangeAppliesOnReload(t *testing.T) {
+	e := newSchedEnv(t)
+	ctx := context.Background()
+	o, err := e.st.CreateOrg(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.scheduler(t)
+	if err := s.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	spec := "*/5 * * * *"
+	if _, err := e.st.UpdateOrg(ctx, o.ID, store.OrgPatch{ReconcileSchedule: &spec}); err != nil {
+		t.Fatal(err)
+	}
+	// Hourly until reloaded.
+	e.clock.Set(time.Date(2026, 3, 2, 9, 1, 0, 0, time.UTC))
+	s.Tick(ctx)
+	if err := s.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(time.Date(2026, 3, 2, 9, 5, 1, 0, time.UTC))
+	s.Tick(ctx)
+	want := reconciler.ScheduledTaskID(o.ID, time.Date(2026, 3, 2, 9, 5, 0, 0, time.UTC))
+	if got := e.queued(t); !slices.Contains(got, want) {
+		t.Fatalf("queued %v, want %s", got, want)
+	}
+	e.clock.Set(time.Date(2026, 3, 2, 9, 10, 0, 0, time.UTC))
+	s.Tick(ctx)
+	if got := e.queued(t); len(got) < 2 {
+		t.Errorf("the 9:10 run was not queued: %v", got)
+	}
+}

@@ -1,0 +1,386 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm/clause"
+)
+
+// Local state: users, memberships, local groups and their members, which
+// converge keeps in step with the directory.
+//
+// Locking: SQLite transactions take the database's write lock when they
+// begin (_txlock=immediate), so they never interleave and the Postgres row
+// locks below have nothing to add there.
+
+// lockClause returns the row-lock suffix of a SELECT on Postgres, "" on
+// SQLite. strength is what follows FOR: "NO KEY UPDATE" for an exclusive
+// lock that still lets foreign-key inserts (which key-share lock the parent)
+// through, "SHARE", or "UPDATE SKIP LOCKED".
+func (s *Store) lockClause(strength string) string {
+	if !s.postgres {
+		return ""
+	}
+	return " FOR " + strength
+}
+
+// EnsureUser returns the user with this e-mail (case-insensitively),
+// creating it when there is none. Users are shared by all organizations.
+func (s *Store) EnsureUser(ctx context.Context, email string) (User, error) {
+	now := s.now()
+	u := User{ID: NewID(), Email: email, EmailKey: Key(email), CreatedAt: now, UpdatedAt: now}
+	if u.EmailKey == "" {
+		return User{}, errors.New("ensure user: empty e-mail")
+	}
+	db := s.conn(ctx)
+	res := db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "email_key"}}, DoNothing: true}).Create(&u)
+	if res.Error != nil {
+		return User{}, fmt.Errorf("ensure user: %w", res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return u, nil
+	}
+	var got User
+	if err := db.Where("email_key = ?", u.EmailKey).Take(&got).Error; err != nil {
+		return User{}, fmt.Errorf("ensure user: %w", err)
+	}
+	return got, nil
+}
+
+// MembershipByDirectoryUser returns the organization's membership linked to
+// a directory user.
+func (s *Store) MembershipByDirectoryUser(ctx context.Context, orgID, directoryUserID string) (Membership, error) {
+	return s.membershipWhere(ctx, "", "org_id = ? AND directory_user_id = ?", orgID, directoryUserID)
+}
+
+// LockMembershipByDirectoryUser is MembershipByDirectoryUser, holding the
+// row until the transaction ends. Call it inside Tx.
+func (s *Store) LockMembershipByDirectoryUser(ctx context.Context, orgID, directoryUserID string) (Membership, error) {
+	return s.membershipWhere(ctx, s.lockClause("NO KEY UPDATE"), "org_id = ? AND directory_user_id = ?", orgID, directoryUserID)
+}
+
+// LockMembership is Membership, holding the row until the transaction ends.
+// Call it inside Tx.
+func (s *Store) LockMembership(ctx context.Context, orgID, id string) (Membership, error) {
+	return s.membershipWhere(ctx, s.lockClause("NO KEY UPDATE"), "org_id = ? AND id = ?", orgID, id)
+}
+
+// Membership returns one of the organization's memberships.
+func (s *Store) Membership(ctx context.Context, orgID, id string) (Membership, error) {
+	return s.membershipWhere(ctx, "", "org_id = ? AND id = ?", orgID, id)
+}
+
+func (s *Store) membershipWhere(ctx context.Context, lock, where string, args ...any) (Membership, error) {
+	var m Membership
+	err := s.conn(ctx).Raw("SELECT * FROM org_memberships WHERE "+where+lock, args...).Scan(&m).Error
+	if err != nil {
+		return Membership{}, fmt.Errorf("get membership: %w", err)
+	}
+	if m.ID == "" {
+		return Membership{}, fmt.Errorf("membership %w", ErrNotFound)
+	}
+	return m, nil
+}
+
+// DirectoryUserWithRoleMapping reads a directory user together with its
+// organization's role mapping, in one round trip.
+func (s *Store) DirectoryUserWithRoleMapping(ctx context.Context, orgID, id string) (DirectoryUser, JSONMap, error) {
+	var row struct {
+		DirectoryUser
+		RoleMapping JSONMap `gorm:"column:role_mapping"`
+	}
+	err := s.conn(ctx).Raw(`SELECT d.*, o.role_mapping FROM directory_users d JOIN organizations o ON o.id = d.org_id
+WHERE d.org_id = ? AND d.id = ?`, orgID, id).Scan(&row).Error
+	if err != nil {
+		return DirectoryUser{}, nil, fmt.Errorf("get directory user: %w", err)
+	}
+	if row.ID == "" {
+		return DirectoryUser{}, nil, fmt.Errorf("user %w", ErrNotFound)
+	}
+	return row.DirectoryUser, row.RoleMapping, nil
+}
+
+// MemberOfPerson is the organization's membership of the person with an
+// e-mail (matched on the shared users row), and whether the directory user
+// it is linked to still exists.
+type MemberOfPerson struct {
+	Membership
+	DirectoryUserExists bool `gorm:"column:directory_user_exists"`
+}
+
+// MembershipByEmail returns the organization's membership of the user with
+// this e-mail, or ErrNotFound.
+func (s *Store) MembershipByEmail(ctx context.Context, orgID, email string) (MemberOfPerson, error) {
+	var out MemberOfPerson
+	// Written as two unique-index lookups (users by e-mail key, then the
+	// organization's membership of that user) so that the plan stays a
+	// point lookup whatever the table statistics say.
+	err := s.conn(ctx).Raw(`SELECT m.*, EXISTS (SELECT 1 FROM directory_users d WHERE d.org_id = m.org_id AND d.id = m.directory_user_id) AS directory_user_exists
+FROM org_memberships m
+WHERE m.org_id = ? AND m.user_id = (SELECT u.id FROM users u WHERE u.email_key = ?)`, orgID, Key(email)).Scan(&out).Error
+	if err != nil {
+		return MemberOfPerson{}, fmt.Errorf("get membership by e-mail: %w", err)
+	}
+	if out.ID == "" {
+		return MemberOfPerson{}, fmt.Errorf("membership %w", ErrNotFound)
+	}
+	return out, nil
+}
+
+// CreateMembership inserts m, filling ID and timestamps. ErrConflict when
+// the organization already has a membership for m's user or directory user
+// (a concurrent writer won: read again). The transaction stays usable.
+func (s *Store) CreateMembership(ctx context.Context, m *Membership) error {
+	now := s.now()
+	if m.ID == "" {
+		m.ID = NewID()
+	}
+	if m.Role == "" {
+		m.Role = RoleMember
+	}
+	m.CreatedAt, m.UpdatedAt = now, now
+	res := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(m)
+	if res.Error != nil {
+		return fmt.Errorf("create membership: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("create membership: %w", ErrConflict)
+	}
+	return nil
+}
+
+// UpdateMembership writes m's attributes, role, status and deprovision time.
+// Invite counters and the user link are not touched here.
+func (s *Store) UpdateMembership(ctx context.Context, m *Membership) error {
+	m.UpdatedAt = s.now()
+	res := s.conn(ctx).Model(&Membership{}).Where("org_id = ? AND id = ?", m.OrgID, m.ID).Updates(map[string]any{
+		"email": m.Email, "first_name": m.FirstName, "last_name": m.LastName, "source": m.Source, "role": m.Role,
+		"external_id": m.ExternalID, "status": m.Status, "deprovisioned_at": m.DeprovisionedAt,
+		"updated_at": m.UpdatedAt,
+	})
+	if res.Error != nil {
+		return fmt.Errorf("update membership: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("update membership: membership %w", ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteMembership removes a membership with its local group memberships
+// and invites. The shared users row stays.
+func (s *Store) DeleteMembership(ctx context.Context, orgID, id string) error {
+	db := s.conn(ctx)
+	// Explicit rather than ON DELETE CASCADE, which SQLite honours only
+	// with foreign keys on.
+	for _, q := range []struct {
+		model any
+		where string
+	}{
+		{&GroupMember{}, "org_id = ? AND membership_id = ?"},
+		{&Invite{}, "org_id = ? AND membership_id = ?"},
+		{&Membership{}, "org_id = ? AND id = ?"},
+	} {
+		if err := db.Where(q.where, orgID, id).Delete(q.model).Error; err != nil {
+			return fmt.Errorf("delete membership: %w", err)
+		}
+	}
+	return nil
+}
+
+// LinkMembershipToGroups puts a membership into every existing local group
+// whose directory group has the directory user as a member, and returns how
+// many links it added. It share-locks those directory groups first, so a
+// concurrent group converge (which locks its directory group exclusively)
+// either sees this membership or runs before it is linked.
+func (s *Store) LinkMembershipToGroups(ctx context.Context, orgID, membershipID, directoryUserID string) (int64, error) {
+	db := s.conn(ctx)
+	var groups []string
+	if err := db.Raw(`SELECT g.id FROM directory_groups g
+JOIN directory_group_members d ON d.group_id = g.id
+WHERE d.org_id = ? AND d.user_id = ? ORDER BY g.id`+s.lockClause("SHARE OF g"), orgID, directoryUserID).
+		Scan(&groups).Error; err != nil {
+		return 0, fmt.Errorf("link membership to groups: %w", err)
+	}
+	if len(groups) == 0 {
+		return 0, nil
+	}
+	// Re-reads directory membership after the lock: a removal committed
+	// meanwhile is seen here.
+	res := db.Exec(`INSERT INTO local_group_members (org_id, group_id, membership_id, created_at)
+SELECT l.org_id, l.id, ?, ? FROM local_groups l
+JOIN directory_group_members d ON d.org_id = l.org_id AND d.group_id = l.directory_group_id
+WHERE l.org_id = ? AND d.user_id = ? AND l.directory_group_id IN ?
+ON CONFLICT DO NOTHING`, membershipID, s.now(), orgID, directoryUserID, groups)
+	if res.Error != nil {
+		return 0, fmt.Errorf("link membership to groups: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
+// MembershipGroupIDs lists the local groups a membership is in.
+func (s *Store) MembershipGroupIDs(ctx context.Context, orgID, membershipID string) ([]string, error) {
+	var out []string
+	if err := s.conn(ctx).Model(&GroupMember{}).Where("org_id = ? AND membership_id = ?", orgID, membershipID).
+		Order("group_id").Pluck("group_id", &out).Error; err != nil {
+		return nil, fmt.Errorf("list groups of membership: %w", err)
+	}
+	return out, nil
+}
+
+// LockDirectoryGroup reads a directory group and holds it exclusively until
+// the transaction ends, serialising converges of the group with each other
+// and with LinkMembershipToGroups. Call it inside Tx.
+func (s *Store) LockDirectoryGroup(ctx context.Context, orgID, id string) (DirectoryGroup, error) {
+	var g DirectoryGroup
+	err := s.conn(ctx).Raw("SELECT * FROM directory_groups WHERE org_id = ? AND id = ?"+s.lockClause("NO KEY UPDATE"), orgID, id).Scan(&g).Error
+	if err != nil {
+		return DirectoryGroup{}, fmt.Errorf("lock directory group: %w", err)
+	}
+	if g.ID == "" {
+		return DirectoryGroup{}, fmt.Errorf("group %w", ErrNotFound)
+	}
+	return g, nil
+}
+
+// LocalGroupByDirectoryGroup returns the local group mirroring a directory
+// group.
+func (s *Store) LocalGroupByDirectoryGroup(ctx context.Context, orgID, directoryGroupID string) (Group, error) {
+	var g Group
+	if err := s.conn(ctx).Where("org_id = ? AND directory_group_id = ?", orgID, directoryGroupID).Take(&g).Error; err != nil {
+		return Group{}, notFound(err, "local group")
+	}
+	return g, nil
+}
+
+// CreateLocalGroup inserts g, filling ID and timestamps. ErrConflict when
+// the directory group already has a local group.
+func (s *Store) CreateLocalGroup(ctx context.Context, g *Group) error {
+	now := s.now()
+	if g.ID == "" {
+		g.ID = NewID()
+	}
+	g.CreatedAt, g.UpdatedAt = now, now
+	res := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(g)
+	if res.Error != nil {
+		return fmt.Errorf("create local group: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("create local group: %w", ErrConflict)
+	}
+	return nil
+}
+
+// UpdateLocalGroup writes g's name, source and external id.
+func (s *Store) UpdateLocalGroup(ctx context.Context, g *Group) error {
+	g.UpdatedAt = s.now()
+	if err := s.conn(ctx).Model(&Group{}).Where("org_id = ? AND id = ?", g.OrgID, g.ID).Updates(map[string]any{
+		"name": g.Name, "source": g.Source, "external_id": g.ExternalID, "updated_at": g.UpdatedAt,
+	}).Error; err != nil {
+		return fmt.Errorf("update local group: %w", err)
+	}
+	return nil
+}
+
+// DeleteLocalGroup removes a local group and its member links.
+func (s *Store) DeleteLocalGroup(ctx context.Context, orgID, id string) error {
+	db := s.conn(ctx)
+	if err := db.Where("org_id = ? AND group_id = ?", orgID, id).Delete(&GroupMember{}).Error; err != nil {
+		return fmt.Errorf("delete local group: %w", err)
+	}
+	if err := db.Where("org_id = ? AND id = ?", orgID, id).Delete(&Group{}).Error; err != nil {
+		return fmt.Errorf("delete local group: %w", err)
+	}
+	return nil
+}
+
+// LocalGroupDiff compares a local group's members with its directory
+// group's: add lists the memberships of directory members that are not
+// linked yet, remove the linked memberships whose directory user is no
+// longer a member. localGroupID "" (no local group yet) links nothing.
+func (s *Store) LocalGroupDiff(ctx context.Context, orgID, localGroupID, directoryGroupID string) (add, remove []string, err error) {
+	db := s.conn(ctx)
+	if err := db.Raw(`SELECT m.id FROM directory_group_members d
+JOIN org_memberships m ON m.org_id = d.org_id AND m.directory_user_id = d.user_id
+WHERE d.org_id = ? AND d.group_id = ?
+AND NOT EXISTS (SELECT 1 FROM local_group_members l WHERE l.group_id = ? AND l.membership_id = m.id)
+ORDER BY m.id`, orgID, directoryGroupID, localGroupID).Scan(&add).Error; err != nil {
+		return nil, nil, fmt.Errorf("diff local group: %w", err)
+	}
+	if localGroupID == "" {
+		return add, nil, nil
+	}
+	if err := db.Raw(`SELECT l.membership_id FROM local_group_members l
+JOIN org_memberships m ON m.id = l.membership_id
+WHERE l.org_id = ? AND l.group_id = ?
+AND NOT EXISTS (SELECT 1 FROM directory_group_members d WHERE d.group_id = ? AND d.user_id = m.directory_user_id)
+ORDER BY l.membership_id`, orgID, localGroupID, directoryGroupID).Scan(&remove).Error; err != nil {
+		return nil, nil, fmt.Errorf("diff local group: %w", err)
+	}
+	return add, remove, nil
+}
+
+// AddLocalGroupMembers links memberships into a local group; links that
+// exist already are left alone.
+func (s *Store) AddLocalGroupMembers(ctx context.Context, orgID, groupID string, membershipIDs []string) error {
+	if len(membershipIDs) == 0 {
+		return nil
+	}
+	now := s.now()
+	rows := make([]GroupMember, len(membershipIDs))
+	for i, id := range membershipIDs {
+		rows[i] = GroupMember{OrgID: orgID, GroupID: groupID, MembershipID: id, CreatedAt: now}
+	}
+	if err := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 500).Error; err != nil {
+		return fmt.Errorf("add local group members: %w", err)
+	}
+	return nil
+}
+
+// RemoveLocalGroupMembers unlinks memberships from a local group.
+func (s *Store) RemoveLocalGroupMembers(ctx context.Context, orgID, groupID string, membershipIDs []string) error {
+	for start := 0; start < len(membershipIDs); start += 500 {
+		end := min(start+500, len(membershipIDs))
+		if err := s.conn(ctx).Where("org_id = ? AND group_id = ? AND membership_id IN ?", orgID, groupID, membershipIDs[start:end]).
+			Delete(&GroupMember{}).Error; err != nil {
+			return fmt.Errorf("remove local group members: %w", err)
+		}
+	}
+	return nil
+}
+
+// LocalGroupMemberIDs lists the memberships linked into a local group.
+func (s *Store) LocalGroupMemberIDs(ctx context.Context, orgID, groupID string) ([]string, error) {
+	var out []string
+	if err := s.conn(ctx).Model(&GroupMember{}).Where("org_id = ? AND group_id = ?", orgID, groupID).
+		Order("membership_id").Pluck("membership_id", &out).Error; err != nil {
+		return nil, fmt.Errorf("list local group members: %w", err)
+	}
+	return out, nil
+}
+
+// RelaxDurability lets the current transaction commit without waiting for
+// its WAL to reach disk (Postgres synchronous_commit=off; nothing on
+// SQLite). Use it only for work that is re-derived if lost: a database
+// crash may drop such a commit from the last fraction of a second, but
+// never one that a later durable commit depends on, since WAL is flushed
+// in order. Call it inside Tx.
+func (s *Store) RelaxDurability(ctx context.Context) error {
+	if !s.postgres {
+		return nil
+	}
+	if err := s.conn(ctx).Exec("SET LOCAL synchronous_commit TO OFF").Error; err != nil {
+		return fmt.Errorf("relax durability: %w", err)
+	}
+	return nil
+}
+
+// IsTransient reports a failure that a fresh attempt of the whole
+// transaction may not meet: a Postgres deadlock or serialization failure.
+func IsTransient(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "40001" || pg.Code == "40P01")
+}

@@ -1,0 +1,172 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/storetest"
+)
+
+// member creates a directory user and its membership in a new organization.
+func member(t *testing.T, s *store.Store, email string) store.Membership {
+	t.Helper()
+	ctx := context.Background()
+	o, err := s.CreateOrg(ctx, "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := store.DirectoryUser{OrgID: o.ID, Source: "scim", UserName: email, Email: email, Active: true}
+	if err := s.CreateDirectoryUser(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.EnsureUser(ctx, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := store.Membership{OrgID: o.ID, UserID: u.ID, DirectoryUserID: d.ID, Status: store.StatusPendingSetup, Email: email}
+	if err := s.CreateMembership(ctx, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestLocalStateIsScopedByOrganization(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a, b := member(t, s, "ada@example.com"), member(t, s, "ADA@example.com")
+		if a.UserID != b.UserID {
+			t.Error("one e-mail, two users")
+		}
+		if _, err := s.Membership(ctx, b.OrgID, a.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("membership of another organization: %v, want ErrNotFound", err)
+		}
+		if _, err := s.MembershipByDirectoryUser(ctx, b.OrgID, a.DirectoryUserID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("membership by another organization's directory user: %v, want ErrNotFound", err)
+		}
+		p, err := s.MembershipByEmail(ctx, a.OrgID, "Ada@Example.com")
+		if err != nil || p.ID != a.ID || !p.DirectoryUserExists {
+			t.Errorf("MembershipByEmail = %+v, %v", p, err)
+		}
+		dup := a
+		dup.ID = ""
+		if err := s.CreateMembership(ctx, &dup); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("second membership of one user: %v, want ErrConflict", err)
+		}
+		if err := s.DeleteMembership(ctx, b.OrgID, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Membership(ctx, a.OrgID, a.ID); err != nil {
+			t.Errorf("delete with another organization's id removed the membership: %v", err)
+		}
+	})
+}
+
+func TestIssueInviteRecordsADecisionOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		m := member(t, s, "ada@example.com")
+		exp := s.Now().Add(time.Hour)
+		for i, want := range []bool{true, false} {
+			if _, ok, err := s.IssueInvite(ctx, m.OrgID, m.ID, 1, fmt.Sprint("hash-a", i), exp); err != nil || ok != want {
+				t.Errorf("IssueInvite #1 attempt %d = %v, %v; want %v", i, ok, err, want)
+			}
+		}
+		if _, ok, err := s.IssueInvite(ctx, m.OrgID, m.ID, 2, "hash-b", exp); err != nil || !ok {
+			t.Fatalf("IssueInvite #2 = %v, %v", ok, err)
+		}
+		invs, err := s.Invites(ctx, m.OrgID, m.ID)
+		if err != nil || len(invs) != 2 || invs[0].SupersededAt == nil || invs[1].SupersededAt != nil {
+			t.Errorf("invites %+v, %v; want #1 superseded by #2", invs, err)
+		}
+		got, _ := s.Membership(ctx, m.OrgID, m.ID)
+		if got.InviteSends != 2 || got.LastInvitedAt == nil {
+			t.Errorf("membership counts %d sends, last %v", got.InviteSends, got.LastInvitedAt)
+		}
+	})
+}
+
+func TestClaimMailOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		msg := func() *store.MailMessage {
+			return &store.MailMessage{OrgID: "o", IdempotencyKey: "k", Recipient: "a@example.com", Subject: "s", Status: store.MailSending}
+		}
+		for i, want := range []bool{true, false} {
+			if ok, err := s.ClaimMail(ctx, msg()); err != nil || ok != want {
+				t.Errorf("ClaimMail attempt %d = %v, %v; want %v", i, ok, err, want)
+			}
+		}
+		if err := s.ReleaseMail(ctx, "o", "k"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.ClaimMail(ctx, msg()); err != nil || !ok {
+			t.Errorf("ClaimMail after release = %v, %v", ok, err)
+		}
+		if err := s.SetMailStatus(ctx, "o", "k", store.MailSent); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReleaseMail(ctx, "o", "k"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.MailByKey(ctx, "o", "k"); err != nil || got.Status != store.MailSent {
+			t.Errorf("a finished send was released: %+v, %v", got, err)
+		}
+	})
+}
+
+func TestClaimOutboxSkipsLockedRows(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		if b.Name != "postgres" {
+			continue // SQLite's write lock makes a second claim wait instead
+		}
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := storetest.Open(t, b, store.Options{})
+			rows := make([]store.OutboxRow, 4)
+			for i := range rows {
+				rows[i] = store.OutboxRow{OrgID: "o", TaskType: "t", Payload: []byte("{}")}
+			}
+			if err := s.AddOutbox(ctx, rows...); err != nil {
+				t.Fatal(err)
+			}
+			held := make(chan []store.OutboxRow)
+			release := make(chan struct{})
+			done := make(chan error)
+			go func() {
+				done <- s.Tx(ctx, func(tx *store.Store) error {
+					got, err := tx.ClaimOutbox(ctx, 2)
+					held <- got
+					<-release
+					return err
+				})
+			}()
+			first := <-held
+			var second []store.OutboxRow
+			if err := s.Tx(ctx, func(tx *store.Store) (err error) {
+				second, err = tx.ClaimOutbox(ctx, 10)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if len(first) != 2 || len(second) != 2 || first[1].ID >= second[0].ID {
+				t.Errorf("claims %v and %v; want disjoint halves", ids(first), ids(second))
+			}
+		})
+	}
+}
+
+func ids(rows []store.OutboxRow) []int64 {
+	var out []int64
+	for _, r := range rows {
+		out = append(out, r.ID)
+	}
+	return out
+}

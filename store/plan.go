@@ -1,0 +1,310 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// A reconciliation plan is computed in the database: each kind of change is
+// one INSERT … SELECT that joins directory state against local state and
+// writes a sync_run_items row per difference, so neither side is ever held
+// in memory. The conditions mirror what converge does, so that converging
+// every planned entity leaves nothing to plan.
+
+// Plan item actions.
+const (
+	ItemProvision    = "provision"    // create a membership (or re-activate a deprovisioned one)
+	ItemUpdate       = "update"       // attributes, role, or a missing invite
+	ItemDeprovision  = "deprovision"  // the IdP says inactive
+	ItemRemove       = "remove"       // the directory user is gone
+	ItemSkip         = "skip"         // would provision, but converge cannot (no e-mail, e-mail taken)
+	ItemKeep         = "keep"         // left out of the plan on purpose (the last admin)
+	ItemResendInvite = "resendInvite" // an unaccepted invite is due again
+	ItemGroupCreate  = "groupCreate"
+	ItemGroupUpdate  = "groupUpdate" // name, source, external id or members
+	ItemGroupDelete  = "groupDelete" // the directory group is gone
+)
+
+// Plan item entity types.
+const (
+	EntityDirectoryUser  = "directory_user"
+	EntityDirectoryGroup = "directory_group"
+	EntityMember         = "member"
+)
+
+// PlanScope is what a plan compares: an organization's directory as it will
+// be once the run applies, against its local state.
+type PlanScope struct {
+	OrgID, RunID string
+	// Pulled says the run completed a pull: then a pulled row counts only
+	// if the pull saw it, and with the activity the pull saw. Without a
+	// pull (no connector) every directory row counts as it is.
+	Pulled bool
+	// RoleMapping maps IdP group names to roles (see MappedRole).
+	RoleMapping JSONMap
+	// Keep lists directory users the plan leaves alone; they count as
+	// present, with their group links.
+	Keep []string
+}
+
+// args are the named parameters of every plan statement.
+func (sc PlanScope) args() map[string]any {
+	keep := sc.Keep
+	if len(keep) == 0 {
+		keep = []string{""} // ids are never empty
+	}
+	admin := AdminGroupKeys(sc.RoleMapping)
+	if len(admin) == 0 {
+		admin = []string{" "} // no group name folds to a space
+	}
+	return map[string]any{"org": sc.OrgID, "run": sc.RunID, "pulled": btoi(sc.Pulled), "keep": keep, "admin": admin}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// AdminGroupKeys lists, folded by Key, the group names a role mapping makes
+// admins.
+func AdminGroupKeys(m JSONMap) []string {
+	var out []string
+	for name, role := range m {
+		if role == RoleAdmin {
+			out = append(out, Key(name))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Membership roles.
+const (
+	RoleAdmin  = "admin"
+	RoleMember = "member"
+)
+
+// SQL fragments over aliases. Named parameters must be followed by a space
+// or a closing parenthesis.
+
+// seen: the run's pull saw key (an SQL expression) of kind.
+func seen(kind, key string) string {
+	return "EXISTS (SELECT 1 FROM pull_seen ps WHERE ps.run_id = @run AND ps.kind = '" + kind + "' AND ps.key = " + key + ")"
+}
+
+// presentUser: the directory user counts after the run applies.
+func presentUser(a string) string {
+	return "(@pulled = 0 OR " + a + ".source = '" + SourceSCIM + "' OR " + a + ".id IN @keep OR " + seen(seenUser, a+".external_id") + ")"
+}
+
+// activeUser: the activity the directory user has after the run applies.
+func activeUser(a string) string {
+	return "(CASE WHEN @pulled <> 0 AND " + a + ".source <> '" + SourceSCIM + "' THEN " + a + ".pulled_active ELSE " + a + ".active END)"
+}
+
+func presentGroup(g string) string {
+	return "(@pulled = 0 OR " + g + ".source = '" + SourceSCIM + "' OR " + seen(seenGroup, g+".external_id") + ")"
+}
+
+// presentLink: the group link gm (of group g) counts after the run applies.
+func presentLink(gm, g string) string {
+	return "(@pulled = 0 OR " + g + ".source = '" + SourceSCIM + "' OR " + gm + ".user_id IN @keep OR " +
+		seen(seenLink, gm+".group_id || ':' || "+gm+".user_id") + ")"
+}
+
+// inAdminGroup: the directory user is in a group the role mapping makes
+// admins.
+func inAdminGroup(a string) string {
+	return "EXISTS (SELECT 1 FROM directory_group_members ag JOIN directory_groups agg ON agg.id = ag.group_id AND agg.org_id = ag.org_id" +
+		" WHERE ag.org_id = " + a + ".org_id AND ag.user_id = " + a + ".id AND agg.display_name_key IN @admin AND " +
+		presentGroup("agg") + " AND " + presentLink("ag", "agg") + ")"
+}
+
+// mappedRole is the role the mapping gives the directory user, or "" (SQL
+// NULL never arises) when roles are not mapped.
+func mappedRole(sc PlanScope, a string) string {
+	if len(sc.RoleMapping) == 0 {
+		return ""
+	}
+	return "(CASE WHEN " + inAdminGroup(a) + " THEN '" + RoleAdmin + "' ELSE '" + RoleMember + "' END)"
+}
+
+// emailTaken: another membership of the person with the directory user's
+// e-mail is linked to a directory user that stays.
+func emailTaken(a string) string {
+	return "EXISTS (SELECT 1 FROM users pu JOIN org_memberships po ON po.user_id = pu.id" +
+		" JOIN directory_users px ON px.org_id = po.org_id AND px.id = po.directory_user_id" +
+		" WHERE pu.email_key = " + a + ".email_key AND po.org_id = " + a + ".org_id AND " + presentUser("px") + ")"
+}
+
+// inviteMissing: a pending member that converge would invite, having no
+// open invite.
+func inviteMissing(d, m string) string {
+	return "(" + activeUser(d) + " AND " + m + ".status = '" + StatusPendingSetup + "'" +
+		" AND (CASE WHEN " + d + ".email <> '' THEN " + d + ".email ELSE " + m + ".email END) <> ''" +
+		" AND NOT EXISTS (SELECT 1 FROM invites i WHERE i.org_id = " + m + ".org_id AND i.membership_id = " + m + ".id" +
+		" AND i.accepted_at IS NULL AND i.superseded_at IS NULL))"
+}
+
+const insertItems = "INSERT INTO sync_run_items (run_id, org_id, action, entity_type, entity_id, detail) "
+
+func (s *Store) planExec(ctx context.Context, sc PlanScope, what, sql string) error {
+	if err := s.conn(ctx).Exec(sql, sc.args()).Error; err != nil {
+		return fmt.Errorf("plan %s: %w", what, err)
+	}
+	return nil
+}
+
+// PlanUsers writes the run's member changes: provisions, skips,
+// deprovisions and updates in one pass over the directory joined to the
+// memberships, and removals in one pass over the memberships.
+func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
+	role := mappedRole(sc, "d")
+	roleDrift, roleText, provisionRole := "FALSE", "''", "''"
+	if role != "" {
+		roleDrift = "m.role <> " + role
+		roleText = "CASE WHEN m.role <> " + role + " THEN 'role ' || m.role || ' → ' || " + role + " || ', ' ELSE '' END"
+		provisionRole = "CASE WHEN " + role + " = '" + RoleAdmin + "' THEN '; as admin' ELSE '' END"
+	}
+	// What converge would do, in its order of precedence (decideUser). The
+	// e-mail lookup is made only for users without a member.
+	active := activeUser("d")
+	action := "CASE" +
+		" WHEN " + active + " AND m.status = '" + StatusDeprovisioned + "' THEN '" + ItemProvision + "'" +
+		" WHEN " + active + " AND m.id IS NULL THEN CASE WHEN d.email_key = '' OR " + emailTaken("d") +
+		" THEN '" + ItemSkip + "' ELSE '" + ItemProvision + "' END" +
+		" WHEN m.id IS NULL THEN NULL" +
+		" WHEN NOT " + active + " AND m.status IN ('" + StatusPendingSetup + "', '" + StatusActive + "') THEN '" + ItemDeprovision + "'" +
+		" WHEN (d.email <> '' AND m.email <> d.email) OR m.first_name <> d.given_name OR m.last_name <> d.family_name" +
+		" OR m.external_id <> d.external_id OR m.source <> d.source OR " + inviteMissing("d", "m") + " OR " + roleDrift +
+		" THEN '" + ItemUpdate + "' END"
+	detail := "CASE x.action" +
+		" WHEN '" + ItemProvision + "' THEN CASE WHEN x.mid IS NULL THEN x.email ELSE x.memail || ': re-activate the deprovisioned member' END || x.provision_role" +
+		" WHEN '" + ItemSkip + "' THEN CASE WHEN x.email_key = '' THEN x.user_name || ': no e-mail address, so no member can be created or invited'" +
+		" ELSE x.email || ': the e-mail belongs to a member linked to another directory user' END" +
+		" WHEN '" + ItemDeprovision + "' THEN x.memail || ': ' || x.mstatus || ' → deprovisioned' ||" +
+		" CASE WHEN x.raw_status <> '' THEN ' (IdP status ' || x.raw_status || ')' ELSE '' END" +
+		" ELSE x.memail || ': ' || RTRIM(x.changes, ', ') END"
+	changes := "CASE WHEN d.email <> '' AND m.email <> d.email THEN 'email → ' || d.email || ', ' ELSE '' END ||" +
+		" CASE WHEN m.first_name <> d.given_name THEN 'firstName, ' ELSE '' END ||" +
+		" CASE WHEN m.last_name <> d.family_name THEN 'lastName, ' ELSE '' END ||" +
+		" CASE WHEN m.external_id <> d.external_id THEN 'externalId, ' ELSE '' END ||" +
+		" CASE WHEN m.source <> d.source THEN 'source, ' ELSE '' END ||" +
+		" CASE WHEN " + inviteMissing("d", "m") + " THEN 'invite (none open), ' ELSE '' END || " + roleText
+	steps := []struct{ what, sql string }{
+		{"member changes", insertItems + "SELECT @run, x.org_id, x.action, '" + EntityDirectoryUser + "', x.id, " + detail +
+			" FROM (SELECT d.org_id, d.id, d.email, d.email_key, d.user_name, d.raw_status, m.id AS mid, m.email AS memail, m.status AS mstatus," +
+			" " + action + " AS action," +
+			" CASE WHEN m.id IS NOT NULL THEN " + changes + " ELSE '' END AS changes," +
+			" " + provisionRole + " AS provision_role" +
+			" FROM directory_users d LEFT JOIN org_memberships m ON m.org_id = d.org_id AND m.directory_user_id = d.id" +
+			" WHERE d.org_id = @org AND " + presentUser("d") + ") x WHERE x.action IS NOT NULL"},
+		{"removals", insertItems + "SELECT @run, m.org_id, '" + ItemRemove + "', '" + EntityDirectoryUser + "', m.directory_user_id," +
+			" m.email || ': ' || m.status || ' member whose directory user is gone'" +
+			" FROM org_memberships m WHERE m.org_id = @org AND m.directory_user_id <> ''" +
+			" AND NOT EXISTS (SELECT 1 FROM directory_users d WHERE d.org_id = m.org_id AND d.id = m.directory_user_id AND " + presentUser("d") + ")"},
+	}
+	for _, st := range steps {
+		if err := s.planExec(ctx, sc, st.what, st.sql); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PlanGroups writes the run's group changes: local groups to create, to
+// update (name, source, external id, or member set) and to delete.
+func (s *Store) PlanGroups(ctx context.Context, sc PlanScope) error {
+	adds := "(SELECT COUNT(*) FROM directory_group_members gm" +
+		" JOIN directory_users u ON u.org_id = gm.org_id AND u.id = gm.user_id" +
+		" JOIN org_memberships m ON m.org_id = gm.org_id AND m.directory_user_id = gm.user_id" +
+		" WHERE gm.org_id = g.org_id AND gm.group_id = g.id AND " + presentLink("gm", "g") + " AND " + presentUser("u") +
+		" AND NOT EXISTS (SELECT 1 FROM local_group_members lm WHERE lm.group_id = l.id AND lm.membership_id = m.id))"
+	removes := "(SELECT COUNT(*) FROM local_group_members lm JOIN org_memberships m ON m.org_id = lm.org_id AND m.id = lm.membership_id" +
+		" WHERE lm.org_id = g.org_id AND lm.group_id = l.id" +
+		" AND NOT EXISTS (SELECT 1 FROM directory_group_members gm JOIN directory_users u ON u.org_id = gm.org_id AND u.id = gm.user_id" +
+		" WHERE gm.group_id = g.id AND gm.user_id = m.directory_user_id AND " + presentLink("gm", "g") + " AND " + presentUser("u") + "))"
+	steps := []struct{ what, sql string }{
+		{"group changes", insertItems + "SELECT @run, @org ," +
+			" CASE WHEN x.lid IS NULL THEN '" + ItemGroupCreate + "' ELSE '" + ItemGroupUpdate + "' END, '" + EntityDirectoryGroup + "', x.gid," +
+			" x.name || ': ' || RTRIM(" +
+			"CASE WHEN x.lid IS NULL THEN 'create, ' ELSE '' END ||" +
+			" CASE WHEN x.lid IS NOT NULL AND x.lname <> x.name THEN 'rename from ' || x.lname || ', ' ELSE '' END ||" +
+			" CASE WHEN x.lid IS NOT NULL AND (x.lext <> x.ext OR x.lsrc <> x.src) THEN 'externalId/source, ' ELSE '' END ||" +
+			" CASE WHEN x.adds > 0 OR x.removes > 0 THEN 'members +' || CAST(x.adds AS TEXT) || ' -' || CAST(x.removes AS TEXT) ELSE '' END, ', ')" +
+			" FROM (SELECT g.id AS gid, g.display_name AS name, g.external_id AS ext, g.source AS src," +
+			" l.id AS lid, l.name AS lname, l.external_id AS lext, l.source AS lsrc, " + adds + " AS adds, " + removes + " AS removes" +
+			" FROM directory_groups g LEFT JOIN local_groups l ON l.org_id = g.org_id AND l.directory_group_id = g.id" +
+			" WHERE g.org_id = @org AND " + presentGroup("g") + ") x" +
+			" WHERE x.lid IS NULL OR x.lname <> x.name OR x.lext <> x.ext OR x.lsrc <> x.src OR x.adds > 0 OR x.removes > 0"},
+		{"group deletions", insertItems + "SELECT @run, l.org_id, '" + ItemGroupDelete + "', '" + EntityDirectoryGroup + "', l.directory_group_id," +
+			" l.name || ': delete, its directory group is gone'" +
+			" FROM local_groups l WHERE l.org_id = @org AND l.directory_group_id <> ''" +
+			" AND NOT EXISTS (SELECT 1 FROM directory_groups g WHERE g.org_id = l.org_id AND g.id = l.directory_group_id AND " + presentGroup("g") + ")"},
+	}
+	for _, st := range steps {
+		if err := s.planExec(ctx, sc, st.what, st.sql); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AdminFate is one of an organization's admins and whether the run's plan
+// takes their admin access away.
+type AdminFate struct {
+	MembershipID    string `gorm:"column:id"`
+	DirectoryUserID string `gorm:"column:directory_user_id"`
+	Email           string `gorm:"column:email"`
+	Losing          bool   `gorm:"column:losing"`
+}
+
+// PlanAdminFates lists the organization's admins (role admin, not
+// deprovisioned), oldest first, each marked losing when the plan (written
+// by PlanUsers) deprovisions or removes them, or the role mapping makes them
+// members.
+func (s *Store) PlanAdminFates(ctx context.Context, sc PlanScope) ([]AdminFate, error) {
+	demoted := "FALSE"
+	if role := mappedRole(sc, "d"); role != "" {
+		demoted = "EXISTS (SELECT 1 FROM directory_users d WHERE d.org_id = m.org_id AND d.id = m.directory_user_id AND " +
+			presentUser("d") + " AND " + role + " <> '" + RoleAdmin + "')"
+	}
+	var out []AdminFate
+	err := s.conn(ctx).Raw("SELECT m.id, m.directory_user_id, m.email,"+
+		" (EXISTS (SELECT 1 FROM sync_run_items i WHERE i.run_id = @run AND i.entity_id = m.directory_user_id"+
+		" AND i.action IN ('"+ItemDeprovision+"', '"+ItemRemove+"') ) OR "+demoted+") AS losing"+
+		" FROM org_memberships m WHERE m.org_id = @org AND m.role = '"+RoleAdmin+"' AND m.status <> '"+StatusDeprovisioned+"'"+
+		" ORDER BY m.created_at, m.id", sc.args()).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("plan admin fates: %w", err)
+	}
+	return out, nil
+}
+
+// MappedRole is the role an organization's role mapping gives a directory
+// user: admin when the IdP puts the user in a group (matched by name,
+// case-insensitively) that the mapping maps to "admin", else member.
+// managed is false when the mapping names no group at all: roles are then
+// not the IdP's to set. Converge and the reconciler's plan share this rule.
+func (s *Store) MappedRole(ctx context.Context, orgID string, mapping JSONMap, directoryUserID string) (role string, managed bool, err error) {
+	sc := PlanScope{OrgID: orgID, RoleMapping: mapping}
+	expr := mappedRole(sc, "d")
+	if expr == "" {
+		return "", false, nil
+	}
+	args := sc.args()
+	args["id"] = directoryUserID
+	var got []string
+	if err := s.conn(ctx).Raw("SELECT "+expr+" AS role FROM directory_users d WHERE d.org_id = @org AND d.id = @id ", args).
+		Scan(&got).Error; err != nil {
+		return "", false, fmt.Errorf("mapped role: %w", err)
+	}
+	if len(got) == 0 {
+		return "", false, fmt.Errorf("directory user %w", ErrNotFound)
+	}
+	return strings.TrimSpace(got[0]), true, nil
+}

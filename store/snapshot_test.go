@@ -1,0 +1,131 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/storetest"
+)
+
+// pull writes pages as one pull with generation gen and applies it.
+func pull(t *testing.T, s *store.Store, orgID string, gen int64, keep []string, pages ...[]store.PulledUser) store.SweepCounts {
+	t.Helper()
+	ctx := context.Background()
+	p := store.Pull{OrgID: orgID, RunID: fmt.Sprint("run-", gen), Source: "okta", Snapshot: gen}
+	for _, page := range pages {
+		if err := s.Tx(ctx, func(tx *store.Store) error { return tx.WritePulledUsers(ctx, p, page) }); err != nil {
+			t.Fatalf("write gen %d: %v", gen, err)
+		}
+	}
+	var c store.SweepCounts
+	err := s.Tx(ctx, func(tx *store.Store) error {
+		var err error
+		c, err = tx.ApplyPull(ctx, p, keep)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ForgetPull(ctx, p.RunID); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func byExternalID(t *testing.T, s *store.Store, orgID, ext string) store.DirectoryUser {
+	t.Helper()
+	us, err := s.DirectoryUsersBy(context.Background(), orgID, store.ByExternalID, ext)
+	if err != nil || len(us) != 1 {
+		t.Fatalf("user %s: %v, %v", ext, us, err)
+	}
+	return us[0]
+}
+
+func TestPullHandsLoginsOver(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		o, _ := s.CreateOrg(ctx, "Acme")
+		a := store.PulledUser{ExternalID: "A", UserName: "x@example.com", Email: "x@example.com", Active: true}
+		b := store.PulledUser{ExternalID: "B", UserName: "y@example.com", Email: "y@example.com", Active: true}
+		c := store.PulledUser{ExternalID: "C", UserName: "z@example.com", Email: "z@example.com", Active: true}
+		pull(t, s, o.ID, 1, nil, []store.PulledUser{a, b, c})
+
+		// A and B swap logins across pages; C is deleted and D takes its login.
+		a.UserName, b.UserName = b.UserName, a.UserName
+		d := store.PulledUser{ExternalID: "D", UserName: "z@example.com", Email: "z@example.com", Active: true}
+		got := pull(t, s, o.ID, 2, nil, []store.PulledUser{a, d}, []store.PulledUser{b})
+		if got.UsersDeleted != 1 {
+			t.Errorf("swept %d users, want C", got.UsersDeleted)
+		}
+		for ext, login := range map[string]string{"A": "y@example.com", "B": "x@example.com", "D": "z@example.com"} {
+			u := byExternalID(t, s, o.ID, ext)
+			if u.UserName != login || u.UserNameKey != login || !u.Active {
+				t.Errorf("%s = %s (key %q, active %t), want %s", ext, u.UserName, u.UserNameKey, u.Active, login)
+			}
+		}
+		if u, _ := s.DirectoryUsersBy(ctx, o.ID, store.ByUserName, "z@example.com"); len(u) != 1 || u[0].ExternalID != "D" {
+			t.Errorf("lookup by login finds %+v", u)
+		}
+	})
+}
+
+func TestPullLeavesSCIMRowsAlone(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		o, _ := s.CreateOrg(ctx, "Acme")
+		scim := store.DirectoryUser{OrgID: o.ID, Source: store.SourceSCIM, ExternalID: "E", UserName: "s@example.com", Email: "s@example.com", GivenName: "Scim", Active: true}
+		if err := s.CreateDirectoryUser(ctx, &scim); err != nil {
+			t.Fatal(err)
+		}
+		pull(t, s, o.ID, 1, nil, []store.PulledUser{
+			{ExternalID: "E", UserName: "other@example.com", GivenName: "Pulled", Active: false}, // the SCIM row's external id
+			{ExternalID: "F", UserName: "s@example.com", Email: "f@example.com", Active: true},   // the SCIM row's login
+		})
+		got, err := s.DirectoryUser(ctx, o.ID, scim.ID)
+		if err != nil {
+			t.Fatal("a pull swept a SCIM row:", err)
+		}
+		if got.GivenName != "Scim" || !got.Active || got.Version != scim.Version || got.UserNameKey != "s@example.com" {
+			t.Errorf("a pull changed a SCIM row: %+v", got)
+		}
+		f := byExternalID(t, s, o.ID, "F")
+		if f.UserName != "s@example.com" || f.UserNameKey == "s@example.com" {
+			t.Errorf("pulled row = %+v; its login key must not take the SCIM row's", f)
+		}
+	})
+}
+
+func TestPullHoldsDeactivationUntilApplied(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		o, _ := s.CreateOrg(ctx, "Acme")
+		users := []store.PulledUser{
+			{ExternalID: "A", UserName: "a", Active: true}, {ExternalID: "B", UserName: "b", Active: true},
+			{ExternalID: "K", UserName: "k", Active: true},
+		}
+		pull(t, s, o.ID, 1, nil, users)
+		k := byExternalID(t, s, o.ID, "K")
+		v := byExternalID(t, s, o.ID, "A").Version
+
+		users[0].Active, users[0].GivenName = false, "Renamed"
+		p2 := store.Pull{OrgID: o.ID, RunID: "run-2", Source: "okta", Snapshot: 2}
+		if err := s.Tx(ctx, func(tx *store.Store) error { return tx.WritePulledUsers(ctx, p2, users[:1]) }); err != nil {
+			t.Fatal(err)
+		}
+		a := byExternalID(t, s, o.ID, "A")
+		if !a.Active || a.GivenName != "Renamed" || a.Version != v+1 {
+			t.Fatalf("before apply: %+v; want the name written and the deactivation held back", a)
+		}
+		// K is kept: neither swept nor changed although this pull missed it.
+		c := pull(t, s, o.ID, 2, []string{k.ID})
+		if c.Deactivated != 1 || c.UsersDeleted != 1 {
+			t.Errorf("counts = %+v, want A deactivated and B swept", c)
+		}
+		if a := byExternalID(t, s, o.ID, "A"); a.Active {
+			t.Error("not deactivated on apply")
+		}
+		byExternalID(t, s, o.ID, "K")
+	})
+}
