@@ -30,6 +30,8 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/orgs/{org}/scim-tokens", a.listTokens)
 	mux.HandleFunc("DELETE /api/v1/orgs/{org}/scim-tokens/{id}", a.revokeToken)
 	mux.HandleFunc("GET /api/v1/orgs/{org}/audit-events", a.auditEvents)
+	mux.HandleFunc("GET /api/v1/orgs/{org}/members", a.members)
+	mux.HandleFunc("GET /api/v1/orgs/{org}/groups", a.groups)
 	mux.HandleFunc("PUT /api/v1/orgs/{org}/connector", a.putConnector)
 	mux.HandleFunc("GET /api/v1/orgs/{org}/connector", a.getConnector)
 	mux.HandleFunc("DELETE /api/v1/orgs/{org}/connector", a.deleteConnector)

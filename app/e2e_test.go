@@ -106,6 +106,38 @@ func TestProvisioningLifecycle(t *testing.T) {
 				t.Errorf("second accept = %d, want 404", got)
 			}
 
+			// The local state as operators see it.
+			_, view, _ := s.do(t, call{method: "GET", path: "/api/v1/orgs/" + orgID + "/members", auth: adminToken})
+			ms := view["members"].([]any)
+			if len(ms) != 1 || ms[0].(map[string]any)["status"] != "active" || ms[0].(map[string]any)["email"] != "ann@example.com" || ms[0].(map[string]any)["source"] != "scim" {
+				t.Errorf("members = %v", view)
+			}
+			if _, view, _ := s.do(t, call{method: "GET", path: "/api/v1/orgs/" + orgID + "/members?status=pending_setup", auth: adminToken}); len(view["members"].([]any)) != 0 {
+				t.Errorf("pending members = %v", view)
+			}
+			if code, _, _ := s.do(t, call{method: "GET", path: "/api/v1/orgs/" + orgID + "/members?status=gone", auth: adminToken}); code != 400 {
+				t.Errorf("bad status filter = %d, want 400", code)
+			}
+			_, other, _ := s.do(t, call{method: "POST", path: "/api/v1/orgs", auth: adminToken, body: `{"name":"Other"}`})
+			if _, view, _ := s.do(t, call{method: "GET", path: "/api/v1/orgs/" + other["id"].(string) + "/members", auth: adminToken}); len(view["members"].([]any)) != 0 {
+				t.Errorf("another org sees members: %v", view)
+			}
+			if code, _, _ := s.do(t, call{method: "POST", path: "/scim/v2/Groups", auth: scim, body: `{"displayName":"Engineering","members":[{"value":"` + user["id"].(string) + `"}]}`}); code != 201 {
+				t.Fatalf("SCIM group create = %d", code)
+			}
+			groupView := func() map[string]any {
+				_, v, _ := s.do(t, call{method: "GET", path: "/api/v1/orgs/" + orgID + "/groups", auth: adminToken})
+				gs := v["groups"].([]any)
+				if len(gs) != 1 {
+					return nil
+				}
+				return gs[0].(map[string]any)
+			}
+			waitFor("local group", func() bool { g := groupView(); return g != nil && g["memberCount"] == float64(1) })
+			if g := groupView(); g["name"] != "Engineering" || g["members"].([]any)[0].(map[string]any)["email"] != "ann@example.com" {
+				t.Errorf("group = %v", g)
+			}
+
 			if code, _, _ := s.do(t, call{method: "PATCH", path: userPath, auth: scim, body: `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`}); code != 200 {
 				t.Fatalf("deactivate = %d", code)
 			}

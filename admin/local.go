@@ -1,0 +1,99 @@
+package admin
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/scimsync/scimsync/internal/httpjson"
+	"github.com/scimsync/scimsync/store"
+)
+
+// pageParams reads ?limit= (1–1000, default 100) and ?after= (the last id
+// of the previous page).
+func pageParams(w http.ResponseWriter, r *http.Request) (limit int, after string, ok bool) {
+	limit = 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			httpjson.Error(w, http.StatusBadRequest, "invalid_request", "limit must be 1 to 1000")
+			return 0, "", false
+		}
+		limit = n
+	}
+	return limit, r.URL.Query().Get("after"), true
+}
+
+// members lists the local state: each member with its status and source.
+func (a *API) members(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	orgID := r.PathValue("org")
+	if _, err := a.Service.Store.Org(ctx, orgID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	limit, after, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
+	status := r.URL.Query().Get("status")
+	switch status {
+	case "", store.StatusPendingSetup, store.StatusActive, store.StatusDeprovisioned:
+	default:
+		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "status must be pending_setup, active or deprovisioned")
+		return
+	}
+	ms, err := a.Service.Store.Members(ctx, orgID, status, after, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if ms == nil {
+		ms = []store.Membership{}
+	}
+	body := map[string]any{"members": ms}
+	if len(ms) == limit {
+		body["next"] = ms[len(ms)-1].ID
+	}
+	httpjson.Write(w, http.StatusOK, "", body)
+}
+
+// GroupView is a local group as the admin API shows it.
+type GroupView struct {
+	ID          string                  `json:"id"`
+	Name        string                  `json:"name"`
+	ExternalID  string                  `json:"externalId"`
+	Source      string                  `json:"source"`
+	MemberCount int                     `json:"memberCount"`
+	Members     []store.GroupMemberView `json:"members"`
+}
+
+func (a *API) groups(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	orgID := r.PathValue("org")
+	if _, err := a.Service.Store.Org(ctx, orgID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	limit, after, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
+	gs, members, err := a.Service.Store.LocalGroups(ctx, orgID, after, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]GroupView, len(gs))
+	for i, g := range gs {
+		ms := members[g.ID]
+		if ms == nil {
+			ms = []store.GroupMemberView{}
+		}
+		out[i] = GroupView{ID: g.ID, Name: g.Name, ExternalID: g.ExternalID, Source: g.Source, MemberCount: len(ms), Members: ms}
+	}
+	body := map[string]any{"groups": out}
+	if len(gs) == limit {
+		body["next"] = gs[len(gs)-1].ID
+	}
+	httpjson.Write(w, http.StatusOK, "", body)
+}
