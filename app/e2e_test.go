@@ -14,9 +14,41 @@ import (
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/jobs"
 	"github.com/scimsync/scimsync/jobs/mail/mailtest"
+	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
+
+// startWorker runs, until the test ends, what the worker role runs: the
+// task handlers on asynq and the outbox relay.
+func startWorker(t *testing.T, a *App) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	worker := asynq.NewServer(a.Broker.Opt, jobs.ServerConfig(a.Log, 4, 5*time.Second))
+	mux := asynq.NewServeMux()
+	if err := a.registerJobs(mux); err != nil {
+		t.Fatal(err)
+	}
+	reconciler.Register(mux, a.Reconciler())
+	if err := worker.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(worker.Shutdown)
+	a.startRelay(ctx, &wg)
+	return ctx
+}
+
+// waitFor polls ok until it holds, failing the test after 30 s.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
 
 // TestProvisioningLifecycle drives the whole product through its HTTP
 // surfaces: a SCIM push, the outbox relay, asynq jobs on Redis, invite mail
@@ -27,19 +59,7 @@ func TestProvisioningLifecycle(t *testing.T) {
 			smtp := mailtest.Start(t, mailtest.Options{})
 			s := newTestServerWith(t, b, brokertest.Open(t), func(c *config.Config) { c.SMTPURL = smtp.URL() })
 			a := s.app
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			t.Cleanup(func() { cancel(); wg.Wait() })
-			worker := asynq.NewServer(a.Broker.Opt, jobs.ServerConfig(a.Log, 4, 5*time.Second))
-			mux := asynq.NewServeMux()
-			if err := a.registerJobs(mux); err != nil {
-				t.Fatal(err)
-			}
-			if err := worker.Start(mux); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(worker.Shutdown)
-			a.startRelay(ctx, &wg)
+			ctx := startWorker(t, a)
 
 			_, org, _ := s.do(t, call{method: "POST", path: "/api/v1/orgs", auth: adminToken, body: `{"name":"Acme"}`})
 			orgID := org["id"].(string)
@@ -62,18 +82,10 @@ func TestProvisioningLifecycle(t *testing.T) {
 				}
 				return m
 			}
-			waitFor := func(what string, ok func() bool) {
-				t.Helper()
-				for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Fatalf("timed out waiting for %s", what)
-					}
-				}
-			}
 			tokenRE := regexp.MustCompile(`/invite/accept\?token=(ssi_[A-Za-z0-9_-]{43})`)
 			mailToken := func(n int) string {
 				t.Helper()
-				waitFor("invite e-mail", func() bool { return len(smtp.Messages()) >= n })
+				waitFor(t, "invite e-mail", func() bool { return len(smtp.Messages()) >= n })
 				msgs := smtp.Messages()
 				if len(msgs) != n {
 					t.Fatalf("%d e-mails, want %d", len(msgs), n)
@@ -94,7 +106,7 @@ func TestProvisioningLifecycle(t *testing.T) {
 				return code
 			}
 
-			waitFor("pending_setup", func() bool { return member().Status == store.StatusPendingSetup })
+			waitFor(t, "pending_setup", func() bool { return member().Status == store.StatusPendingSetup })
 			first := mailToken(1)
 			if got := accept(first); got != 200 {
 				t.Fatalf("accept = %d", got)
@@ -133,7 +145,7 @@ func TestProvisioningLifecycle(t *testing.T) {
 				}
 				return gs[0].(map[string]any)
 			}
-			waitFor("local group", func() bool { g := groupView(); return g != nil && g["memberCount"] == float64(1) })
+			waitFor(t, "local group", func() bool { g := groupView(); return g != nil && g["memberCount"] == float64(1) })
 			if g := groupView(); g["name"] != "Engineering" || g["members"].([]any)[0].(map[string]any)["email"] != "ann@example.com" {
 				t.Errorf("group = %v", g)
 			}
@@ -141,12 +153,12 @@ func TestProvisioningLifecycle(t *testing.T) {
 			if code, _, _ := s.do(t, call{method: "PATCH", path: userPath, auth: scim, body: `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`}); code != 200 {
 				t.Fatalf("deactivate = %d", code)
 			}
-			waitFor("deprovisioned", func() bool { return member().Status == store.StatusDeprovisioned })
+			waitFor(t, "deprovisioned", func() bool { return member().Status == store.StatusDeprovisioned })
 
 			if code, _, _ := s.do(t, call{method: "PATCH", path: userPath, auth: scim, body: `{"Operations":[{"op":"Replace","path":"active","value":"True"}]}`}); code != 200 {
 				t.Fatalf("reactivate = %d", code)
 			}
-			waitFor("pending_setup again", func() bool { return member().Status == store.StatusPendingSetup })
+			waitFor(t, "pending_setup again", func() bool { return member().Status == store.StatusPendingSetup })
 			second := mailToken(2)
 			if second == first {
 				t.Fatal("re-activation reused the old token")
@@ -161,7 +173,7 @@ func TestProvisioningLifecycle(t *testing.T) {
 			if code, _, _ := s.do(t, call{method: "DELETE", path: userPath, auth: scim}); code != 204 {
 				t.Fatalf("delete = %d", code)
 			}
-			waitFor("membership removed", func() bool { return member().ID == "" })
+			waitFor(t, "membership removed", func() bool { return member().ID == "" })
 			if n := len(smtp.Messages()); n != 2 {
 				t.Errorf("%d e-mails in all, want exactly 2", n)
 			}

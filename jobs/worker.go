@@ -29,6 +29,10 @@ func TaskOptions(taskType string) []asynq.Option {
 		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(5 * time.Minute)}
 	case task.TypeSendInvite:
 		return []asynq.Option{asynq.MaxRetry(12), asynq.Timeout(2 * time.Minute)}
+	case task.TypeReconcile:
+		// A full pull of a large IdP takes a while; the next scheduled run
+		// is the better retry for a run that keeps failing.
+		return []asynq.Option{asynq.MaxRetry(3), asynq.Timeout(6 * time.Hour)}
 	}
 	return nil
 }

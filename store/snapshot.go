@@ -169,10 +169,7 @@ func (s *Store) WritePulledUsers(ctx context.Context, p Pull, page []PulledUser)
 		return fmt.Errorf("write pulled users: %w", err)
 	}
 	page = lastByExternalID(page, func(u PulledUser) string { return u.ExternalID })
-	n := s.BatchRows(11) // a row's parameters
-	if s.postgres {
-		n = 1000 // arrays: a handful of parameters whatever the rows
-	}
+	const n = 1000 // rows per statement; they bind as a few parameters however many they are
 	exts := make([]string, len(page))
 	for start := 0; start < len(page); start += n {
 		chunk := page[start:min(start+n, len(page))]
@@ -265,17 +262,19 @@ func (s *Store) upsertPulledUsers(ctx context.Context, p Pull, page []PulledUser
 			q.arg(family) + "::text[], " + q.arg(display) + "::text[], " + q.arg(active) + "::bool[], " + q.arg(raw) + "::text[])" +
 			" AS t(id, ext, name, nkey, email, ekey, given, family, display, active, raw)"
 	} else {
-		var b strings.Builder
+		// One JSON parameter: the SQLite driver's cost grows with the
+		// square of a statement's parameters.
+		arr := make([][]any, n)
 		for i := range page {
-			if i > 0 {
-				b.WriteString(" UNION ALL ")
-			}
-			b.WriteString("SELECT " + q.arg(ids[i]) + " AS id, " + q.arg(exts[i]) + " AS ext, " + q.arg(names[i]) + " AS name, " +
-				q.arg(keys[i]) + " AS nkey, " + q.arg(emails[i]) + " AS email, " + q.arg(ekeys[i]) + " AS ekey, " +
-				q.arg(given[i]) + " AS given, " + q.arg(family[i]) + " AS family, " + q.arg(display[i]) + " AS display, " +
-				q.arg(active[i]) + " AS active, " + q.arg(raw[i]) + " AS raw")
+			arr[i] = []any{ids[i], exts[i], names[i], keys[i], emails[i], ekeys[i], given[i], family[i], display[i], active[i], raw[i]}
 		}
-		rows = b.String()
+		b, err := json.Marshal(arr)
+		if err != nil {
+			return err
+		}
+		rows = "SELECT value ->> 0 AS id, value ->> 1 AS ext, value ->> 2 AS name, value ->> 3 AS nkey, value ->> 4 AS email," +
+			" value ->> 5 AS ekey, value ->> 6 AS given, value ->> 7 AS family, value ->> 8 AS display, value ->> 9 AS active," +
+			" value ->> 10 AS raw FROM json_each(" + q.arg(string(b)) + ")"
 	}
 	org, now := q.arg(p.OrgID), q.typed(s.now(), "timestamptz")
 	q.b.WriteString(`INSERT INTO directory_users (` + userColumns + `)
