@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/scimsync/scimsync/inbound/patch"
-	"github.com/scimsync/scimsync/inbound/project"
 	"github.com/scimsync/scimsync/inbound/schema"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/store"
@@ -39,15 +38,7 @@ func groupFields(g *store.DirectoryGroup, res map[string]any) ([]string, error) 
 }
 
 func (s *Server) groupResource(g store.DirectoryGroup) (map[string]any, error) {
-	m, err := decodeAttributes(g.Attributes)
-	if err != nil {
-		return nil, err
-	}
-	rt := schema.Group()
-	m["id"] = g.ID
-	withSchemas(m, rt)
-	m["meta"] = meta(rt.Name, s.baseURL()+"/Groups/"+g.ID, g.CreatedAt, g.UpdatedAt, g.Version)
-	return m, nil
+	return s.stored(schema.Group(), g.Attributes, g.ID, g.CreatedAt, g.UpdatedAt, g.Version)
 }
 
 // joinGroupMembers adds each group's members to its rendering, with one
@@ -93,6 +84,8 @@ func (s *Server) groups() *lister[store.DirectoryGroup] {
 		resource: s.groupResource,
 		join:     s.joinGroupMembers,
 		joined:   "members",
+		zero:     []any{},
+		ref:      func(g store.DirectoryGroup) (string, string, int64) { return g.ID, g.OrgID, g.Version },
 	}
 }
 
@@ -105,35 +98,7 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.respondGroup(w, r, http.StatusOK, g, false)
-}
-
-// respondGroup writes one group, projected as the query asks; empty says
-// the group is known to have no members, which spares looking them up.
-func (s *Server) respondGroup(w http.ResponseWriter, r *http.Request, status int, g store.DirectoryGroup, empty bool) {
-	q := r.URL.Query()
-	proj, err := project.New(schema.Group(), q.Get("attributes"), q.Get("excludedAttributes"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.groupResource(g)
-	switch {
-	case err != nil || !proj.Returns("members"):
-	case empty:
-		res["members"] = []any{}
-	default:
-		err = s.joinGroupMembers(r.Context(), g.OrgID, []store.DirectoryGroup{g}, []map[string]any{res})
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("ETag", etag(g.Version))
-	if status == http.StatusCreated {
-		w.Header().Set("Location", s.baseURL()+"/Groups/"+g.ID)
-	}
-	s.write(w, status, proj.Apply(res))
+	s.groups().respond(s, w, r, http.StatusOK, g, false)
 }
 
 // recordGroup writes the audit event and outbox row of a group change, and
@@ -184,7 +149,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify()
-	s.respondGroup(w, r, http.StatusCreated, g, len(members) == 0)
+	s.groups().respond(s, w, r, http.StatusCreated, g, len(members) == 0)
 }
 
 // updateGroup runs a read-modify-write of one group and its members.
@@ -259,7 +224,7 @@ func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request, action stri
 		w.WriteHeader(status)
 		return
 	}
-	s.respondGroup(w, r, status, out, false)
+	s.groups().respond(s, w, r, status, out, false)
 }
 
 func sameSet(a, b []string) bool {

@@ -26,6 +26,44 @@ type lister[T any] struct {
 	// user, "members" of a group): added only when the response keeps it
 	// or a filter names it.
 	joined string
+	// zero is the joined attribute's value when it is known to be empty;
+	// nil leaves the attribute out.
+	zero any
+	// ref names a row: its id, organization and version.
+	ref func(T) (id, org string, version int64)
+}
+
+// respond writes one resource, projected as the query asks, with its ETag
+// (and Location when created). empty says the joined attribute is known to
+// be empty, as for a resource just created without it, so it is not looked
+// up.
+func (l *lister[T]) respond(s *Server, w http.ResponseWriter, r *http.Request, status int, row T, empty bool) {
+	q := r.URL.Query()
+	proj, err := project.New(l.rt, q.Get("attributes"), q.Get("excludedAttributes"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, org, version := l.ref(row)
+	res, err := l.resource(row)
+	switch {
+	case err != nil || !proj.Returns(l.joined):
+	case empty:
+		if l.zero != nil {
+			res[l.joined] = l.zero
+		}
+	default:
+		err = l.join(r.Context(), org, []T{row}, []map[string]any{res})
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", etag(version))
+	if status == http.StatusCreated {
+		w.Header().Set("Location", s.baseURL()+l.rt.Endpoint+"/"+id)
+	}
+	s.write(w, status, proj.Apply(res))
 }
 
 // render renders rows, joining when asked.

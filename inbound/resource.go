@@ -41,6 +41,19 @@ func meta(resourceType, location string, created, modified time.Time, version in
 	}
 }
 
+// stored renders a stored resource body with what the server owns: id,
+// schemas and meta.
+func (s *Server) stored(rt *schema.ResourceType, attributes, id string, created, modified time.Time, version int64) (map[string]any, error) {
+	m, err := decodeAttributes(attributes)
+	if err != nil {
+		return nil, err
+	}
+	m["id"] = id
+	withSchemas(m, rt)
+	m["meta"] = meta(rt.Name, s.baseURL()+rt.Endpoint+"/"+id, created, modified, version)
+	return m, nil
+}
+
 // decodeAttributes reads a stored resource body.
 func decodeAttributes(raw string) (map[string]any, error) {
 	m := map[string]any{}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/scimsync/scimsync/inbound/filter"
 	"github.com/scimsync/scimsync/inbound/patch"
-	"github.com/scimsync/scimsync/inbound/project"
 	"github.com/scimsync/scimsync/inbound/schema"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/store"
@@ -79,17 +78,13 @@ func memberEmail(res map[string]any, userName string) string {
 
 // userResource renders a directory user without its groups.
 func (s *Server) userResource(u store.DirectoryUser) (map[string]any, error) {
-	m, err := decodeAttributes(u.Attributes)
+	m, err := s.stored(schema.User(), u.Attributes, u.ID, u.CreatedAt, u.UpdatedAt, u.Version)
 	if err != nil {
 		return nil, err
 	}
-	rt := schema.User()
-	m["id"] = u.ID
 	// The row's flag is the truth: a user created without "active" is
 	// active, and filters and IdPs must see it so.
 	m["active"] = u.Active
-	withSchemas(m, rt)
-	m["meta"] = meta(rt.Name, s.baseURL()+"/Users/"+u.ID, u.CreatedAt, u.UpdatedAt, u.Version)
 	return m, nil
 }
 
@@ -136,6 +131,7 @@ func (s *Server) users() *lister[store.DirectoryUser] {
 		resource: s.userResource,
 		join:     s.joinUserGroups,
 		joined:   "groups",
+		ref:      func(u store.DirectoryUser) (string, string, int64) { return u.ID, u.OrgID, u.Version },
 	}
 }
 
@@ -149,32 +145,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.respondUser(w, r, http.StatusOK, u)
-}
-
-// respondUser writes one user, projected as the query asks. A user just
-// created belongs to no group yet (groups is read-only), so its groups are
-// not looked up.
-func (s *Server) respondUser(w http.ResponseWriter, r *http.Request, status int, u store.DirectoryUser) {
-	q := r.URL.Query()
-	proj, err := project.New(schema.User(), q.Get("attributes"), q.Get("excludedAttributes"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.userResource(u)
-	if err == nil && status != http.StatusCreated && proj.Returns("groups") {
-		err = s.joinUserGroups(r.Context(), u.OrgID, []store.DirectoryUser{u}, []map[string]any{res})
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("ETag", etag(u.Version))
-	if status == http.StatusCreated {
-		w.Header().Set("Location", s.baseURL()+"/Users/"+u.ID)
-	}
-	s.write(w, status, proj.Apply(res))
+	s.users().respond(s, w, r, http.StatusOK, u, false)
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
@@ -206,7 +177,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify()
-	s.respondUser(w, r, http.StatusCreated, u)
+	s.users().respond(s, w, r, http.StatusCreated, u, true) // groups is read-only: a new user has none
 }
 
 // recordUser writes, in the caller's transaction, the audit event and the
@@ -262,7 +233,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, action strin
 	if changed {
 		s.notify()
 	}
-	s.respondUser(w, r, http.StatusOK, out)
+	s.users().respond(s, w, r, http.StatusOK, out, false)
 }
 
 func (s *Server) replaceUser(w http.ResponseWriter, r *http.Request) {
