@@ -70,11 +70,13 @@ type entry struct {
 	next  time.Time
 }
 
+// now is in UTC: cron specs name UTC times, so that replicas in different
+// zones compute the same slots (and the same task ids).
 func (s *Scheduler) now() time.Time {
 	if s.Now == nil {
-		return time.Now()
+		return time.Now().UTC()
 	}
-	return s.Now()
+	return s.Now().UTC()
 }
 
 func (s *Scheduler) log() *slog.Logger {

@@ -175,3 +175,36 @@ func TestScheduleChangeAppliesOnReload(t *testing.T) {
 		t.Errorf("the 9:10 run was not queued: %v", got)
 	}
 }
+
+// TestSchedulesAreUTC runs two schedulers whose clocks tell the same instant
+// in different zones: a cron spec names UTC times, so both enqueue the same
+// slot, once.
+func TestSchedulesAreUTC(t *testing.T) {
+	e := newSchedEnv(t)
+	ctx := context.Background()
+	o, err := e.st.CreateOrg(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := "0 9 * * *"
+	if _, err := e.st.UpdateOrg(ctx, o.ID, store.OrgPatch{ReconcileSchedule: &spec}); err != nil {
+		t.Fatal(err)
+	}
+	east, west := time.FixedZone("east", 9*3600), time.FixedZone("west", -5*3600)
+	s1, s2 := e.scheduler(t), e.scheduler(t)
+	s1.Now = func() time.Time { return e.clock.Now().In(east) }
+	s2.Now = func() time.Time { return e.clock.Now().In(west) }
+	e.clock.Set(time.Date(2026, 3, 2, 8, 59, 0, 0, time.UTC))
+	for _, s := range []*reconciler.Scheduler{s1, s2} {
+		if err := s.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Set(time.Date(2026, 3, 2, 9, 0, 30, 0, time.UTC))
+	s1.Tick(ctx)
+	s2.Tick(ctx)
+	want := []string{reconciler.ScheduledTaskID(o.ID, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))}
+	if got := e.queued(t); !slices.Equal(got, want) {
+		t.Errorf("queued %v, want %v", got, want)
+	}
+}
