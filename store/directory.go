@@ -112,6 +112,13 @@ func (s *Store) UpdateDirectoryUser(ctx context.Context, u *DirectoryUser, expec
 // DeleteDirectoryUser removes a directory user and its group memberships.
 func (s *Store) DeleteDirectoryUser(ctx context.Context, orgID, id string) error {
 	db := s.conn(ctx)
+	// The groups the user leaves change too: their versions (SCIM ETags)
+	// move with their member lists.
+	if err := db.Exec(`UPDATE directory_groups SET version = version + 1, updated_at = ?
+WHERE org_id = ? AND id IN (SELECT group_id FROM directory_group_members WHERE org_id = ? AND user_id = ?)`,
+		s.now(), orgID, orgID, id).Error; err != nil {
+		return fmt.Errorf("delete directory user: %w", err)
+	}
 	// Explicit, because SQLite enforces ON DELETE CASCADE only with
 	// foreign keys on, and the delete must not depend on a pragma.
 	if err := db.Where("org_id = ? AND user_id = ?", orgID, id).Delete(&DirectoryGroupMember{}).Error; err != nil {

@@ -176,8 +176,12 @@ func TestDirectoryGroupMembers(t *testing.T) {
 		if refs, _ := s.DirectoryGroupMembers(ctx, b.ID, g.ID); len(refs) != 0 {
 			t.Errorf("another org sees %d members", len(refs))
 		}
+		before, _ := s.DirectoryGroup(ctx, a.ID, g.ID)
 		if err := s.DeleteDirectoryUser(ctx, a.ID, u1.ID); err != nil {
 			t.Fatal(err)
+		}
+		if after, _ := s.DirectoryGroup(ctx, a.ID, g.ID); after.Version != before.Version+1 {
+			t.Errorf("group version %d after a member was deleted, want %d", after.Version, before.Version+1)
 		}
 		groups, _ := s.DirectoryGroupsOfUsers(ctx, a.ID, u1.ID, u2.ID)
 		if len(groups) != 1 || groups[0].UserID != u2.ID || groups[0].DisplayName != "Eng" {
