@@ -10,10 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
+	"github.com/scimsync/scimsync/internal/memsample"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
@@ -124,7 +123,7 @@ func benchReconcile(b *testing.B, n int) {
 		}
 		list += time.Since(start)
 
-		stop := sampleMemory()
+		mem := memsample.Start()
 		b.StartTimer()
 		start = time.Now()
 		run, err := r.Reconcile(ctx, org.ID, reconciler.Options{Trigger: reconciler.TriggerCLI})
@@ -142,7 +141,7 @@ func benchReconcile(b *testing.B, n int) {
 		run, err = r.Reconcile(ctx, org.ID, reconciler.Options{Trigger: reconciler.TriggerCLI})
 		noop += time.Since(start)
 		b.StopTimer()
-		rss, heap := stop()
+		heap, rss := mem.Stop()
 		peakRSS, peakHeap = max(peakRSS, rss), max(peakHeap, heap)
 		var p reconciler.Plan
 		json.Unmarshal([]byte(run.Plan), &p)
@@ -185,55 +184,4 @@ SELECT 'm-' || id, org_id, 'u-' || id, id, 'active', 'member', email, given_name
 			b.Fatal(err)
 		}
 	}
-}
-
-// sampleMemory resets the peak RSS and samples the heap until the returned
-// function is called, which reports both peaks.
-func sampleMemory() func() (rss, heap uint64) {
-	runtime.GC()
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // resets VmHWM
-	var base runtime.MemStats
-	runtime.ReadMemStats(&base)
-	var (
-		mu   sync.Mutex
-		peak uint64
-		done = make(chan struct{})
-		wg   sync.WaitGroup
-	)
-	wg.Go(func() {
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				runtime.ReadMemStats(&ms)
-				mu.Lock()
-				peak = max(peak, ms.HeapInuse)
-				mu.Unlock()
-			}
-		}
-	})
-	return func() (uint64, uint64) {
-		close(done)
-		wg.Wait()
-		return vmHWM(), peak - min(peak, base.HeapInuse)
-	}
-}
-
-// vmHWM is the process's peak resident set, in bytes.
-func vmHWM() uint64 {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -10,13 +10,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/connectors/okta"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
+	"github.com/scimsync/scimsync/internal/memsample"
 )
 
 // fakeUsersEnv makes the test binary serve an Okta fake with that many users
@@ -111,40 +110,15 @@ func benchmarkList(b *testing.B, n int) {
 		}
 	}
 
-	runtime.GC()
-	var base runtime.MemStats
-	runtime.ReadMemStats(&base)
-
-	var (
-		mu   sync.Mutex
-		peak uint64
-		done = make(chan struct{})
-		wg   sync.WaitGroup
-	)
-	wg.Go(func() {
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				runtime.ReadMemStats(&ms)
-				mu.Lock()
-				peak = max(peak, ms.HeapInuse)
-				mu.Unlock()
-			}
-		}
-	})
+	mem := memsample.Start()
+	base := mem.Base()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		list(nil)
 	}
 	b.StopTimer()
-	close(done)
-	wg.Wait()
+	peak, _ := mem.Stop()
 
 	var retained uint64
 	list(func(page int) {
@@ -158,7 +132,7 @@ func benchmarkList(b *testing.B, n int) {
 			retained = max(retained, ms.HeapAlloc-base.HeapAlloc)
 		}
 	})
-	b.ReportMetric(float64(peak-min(peak, base.HeapInuse))/(1<<20), "peak-inuse-MB")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-inuse-MB")
 	b.ReportMetric(float64(retained)/1024, "retained-KB")
 	b.ReportMetric(float64(n), "users")
 }
