@@ -3,19 +3,14 @@ package inbound_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/scimsync/scimsync/internal/elimity"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// fixtureDir holds request/response pairs from the Okta and Microsoft docs
-// (see SOURCES.md there), beside the repository in shared/.
-const fixtureDir = "../../shared/conformance/third_party/elimity-fixtures"
 
 // fixture is one recorded exchange.
 type fixture struct {
@@ -58,9 +53,7 @@ var alwaysIgnored = map[string]string{
 }
 
 func TestElimityFixtures(t *testing.T) {
-	if _, err := os.Stat(fixtureDir); err != nil {
-		t.Skipf("no conformance fixtures beside the repository: %v", err)
-	}
+	recorded := elimity.Load(t)
 	oktaUser := map[string]any{
 		"userName": "test.user@okta.local", "name": map[string]any{"givenName": "Test", "familyName": "User"},
 		"emails": []any{map[string]any{"primary": true, "value": "test.user@okta.local", "type": "work", "display": "test.user@okta.local"}},
@@ -116,10 +109,8 @@ func TestElimityFixtures(t *testing.T) {
 		{file: "okta/user_exists.json"},
 	}
 	// Every fixture on disk has a case, so a new one is not silently skipped.
-	onDisk, _ := filepath.Glob(filepath.Join(fixtureDir, "*", "*.json"))
-	for _, f := range onDisk {
-		rel, _ := filepath.Rel(fixtureDir, f)
-		if !slices.ContainsFunc(cases, func(c fixtureCase) bool { return c.file == filepath.ToSlash(rel) }) {
+	for rel := range recorded {
+		if !slices.ContainsFunc(cases, func(c fixtureCase) bool { return c.file == rel }) {
 			t.Errorf("fixture %s has no case", rel)
 		}
 	}
@@ -128,9 +119,9 @@ func TestElimityFixtures(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.file, func(t *testing.T) {
 				tn := h.tenant()
-				raw, err := os.ReadFile(filepath.Join(fixtureDir, c.file))
-				if err != nil {
-					t.Fatal(err)
+				raw := recorded[c.file].Raw
+				if raw == nil {
+					t.Fatalf("no fixture %s", c.file)
 				}
 				text := string(raw)
 				var original fixture

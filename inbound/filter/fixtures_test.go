@@ -1,56 +1,22 @@
 package filter_test
 
 import (
-	"encoding/json"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/scimsync/scimsync/inbound/filter"
 	"github.com/scimsync/scimsync/inbound/schema"
+
+	"github.com/scimsync/scimsync/internal/elimity"
 )
-
-// fixtureDir holds request and response pairs recorded from Okta's and
-// Microsoft's documentation. It lives outside the module; checkouts
-// without it skip these tests.
-const fixtureDir = "../../../shared/conformance/third_party/elimity-fixtures"
-
-type fixture struct {
-	Method     string         `json:"method"`
-	Path       string         `json:"path"`
-	StatusCode int            `json:"statusCode"`
-	Response   map[string]any `json:"response"`
-}
-
-func loadFixtures(t *testing.T) map[string]fixture {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(fixtureDir, "*", "*.json"))
-	if len(files) == 0 {
-		t.Skipf("no fixtures in %s", fixtureDir)
-	}
-	out := make(map[string]fixture, len(files))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var fx fixture
-		if err := json.Unmarshal(b, &fx); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		rel, _ := filepath.Rel(fixtureDir, f)
-		out[filepath.ToSlash(rel)] = fx
-	}
-	return out
-}
 
 // Every filtered GET in the fixtures parses, takes the indexed fast path,
 // and matches exactly the resources the IdP expected back.
 func TestFixtureFilters(t *testing.T) {
-	all := loadFixtures(t)
+	all := elimity.Load(t)
 	seen := 0
 	for name, fx := range all {
 		u, err := url.Parse(fx.Path)

@@ -2,8 +2,6 @@ package patch_test
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,41 +9,9 @@ import (
 
 	"github.com/scimsync/scimsync/inbound/patch"
 	"github.com/scimsync/scimsync/inbound/schema"
+
+	"github.com/scimsync/scimsync/internal/elimity"
 )
-
-// fixtureDir holds request and response pairs recorded from Okta's and
-// Microsoft's documentation. It lives outside the module; checkouts
-// without it skip these tests.
-const fixtureDir = "../../../shared/conformance/third_party/elimity-fixtures"
-
-type fixture struct {
-	Method   string          `json:"method"`
-	Path     string          `json:"path"`
-	Request  json.RawMessage `json:"request"`
-	Response map[string]any  `json:"response"`
-}
-
-func loadFixtures(t testing.TB) map[string]fixture {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(fixtureDir, "*", "*.json"))
-	if len(files) == 0 {
-		t.Skipf("no fixtures in %s", fixtureDir)
-	}
-	out := make(map[string]fixture, len(files))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var fx fixture
-		if err := json.Unmarshal(b, &fx); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		rel, _ := filepath.Rel(fixtureDir, f)
-		out[filepath.ToSlash(rel)] = fx
-	}
-	return out
-}
 
 func resourceType(t testing.TB, path string) *schema.ResourceType {
 	t.Helper()
@@ -62,7 +28,7 @@ func resourceType(t testing.TB, path string) *schema.ResourceType {
 // password, which is written but never returned.
 func TestFixtureBodies(t *testing.T) {
 	seen := 0
-	for name, fx := range loadFixtures(t) {
+	for name, fx := range elimity.Load(t) {
 		if fx.Method != "POST" && fx.Method != "PUT" {
 			continue
 		}
@@ -91,7 +57,7 @@ func TestFixtureBodies(t *testing.T) {
 // Every PATCH request, applied to the resource the same IdP showed
 // before, gives the resource its documentation shows after.
 func TestFixturePatches(t *testing.T) {
-	all := loadFixtures(t)
+	all := elimity.Load(t)
 	const (
 		oktaUserID  = "23a35c27-23d3-4c03-b4c5-6443c09e7173"
 		oktaOtherID = "89bb1940-b905-4575-9e7f-6f887cfb368e"
@@ -193,7 +159,7 @@ func TestFixturePatches(t *testing.T) {
 // Every resource the IdPs' documentation shows normalises, and
 // normalising again changes nothing.
 func TestFixtureResponsesNormalize(t *testing.T) {
-	for name, fx := range loadFixtures(t) {
+	for name, fx := range elimity.Load(t) {
 		resources := []any{fx.Response}
 		if list, ok := fx.Response["Resources"].([]any); ok {
 			resources = list
