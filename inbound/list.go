@@ -62,6 +62,23 @@ func (l *lister[T]) respond(s *Server, w http.ResponseWriter, r *http.Request, s
 		s.fail(w, r, err)
 		return
 	}
+	l.write(s, w, status, id, version, proj, res)
+}
+
+// respondRendered writes one resource already rendered with its joined
+// attribute, projected as the query asks.
+func (l *lister[T]) respondRendered(s *Server, w http.ResponseWriter, r *http.Request, status int, row T, res map[string]any) {
+	q := r.URL.Query()
+	proj, err := project.New(l.rt, q.Get("attributes"), q.Get("excludedAttributes"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, _, version := l.ref(row)
+	l.write(s, w, status, id, version, proj, res)
+}
+
+func (l *lister[T]) write(s *Server, w http.ResponseWriter, status int, id string, version int64, proj *project.Projection, res map[string]any) {
 	w.Header().Set("ETag", etag(version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", s.baseURL()+l.rt.Endpoint+"/"+id)

@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -170,12 +171,17 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) { s.users().s
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	org := principalFrom(ctx).OrgID
-	u, err := s.Store.DirectoryUser(ctx, org, r.PathValue("id"))
+	// The lookup by id reads the user's groups in the same query.
+	l := s.users()
+	rows, res, _, err := l.byIndexJoined(ctx, org, "id", r.PathValue("id"))
+	if err == nil && len(rows) == 0 {
+		err = fmt.Errorf("user %w", store.ErrNotFound)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.users().respond(s, w, r, http.StatusOK, u, false)
+	l.respondRendered(s, w, r, http.StatusOK, rows[0], res[0])
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
