@@ -41,49 +41,50 @@ type lister[T any] struct {
 // be empty, as for a resource just created without it, so it is not looked
 // up.
 func (l *lister[T]) respond(s *Server, w http.ResponseWriter, r *http.Request, status int, row T, empty bool) {
-	q := r.URL.Query()
-	proj, err := project.New(l.rt, q.Get("attributes"), q.Get("excludedAttributes"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	id, org, version := l.ref(row)
-	res, err := l.resource(row)
-	switch {
-	case err != nil || !proj.Returns(l.joined):
-	case empty:
-		if l.zero != nil {
-			res[l.joined] = l.zero
+	l.respondWith(s, w, r, status, row, func(proj *project.Projection) (map[string]any, error) {
+		_, org, _ := l.ref(row)
+		res, err := l.resource(row)
+		switch {
+		case err != nil || !proj.Returns(l.joined):
+		case empty:
+			if l.zero != nil {
+				res[l.joined] = l.zero
+			}
+		default:
+			err = l.join(r.Context(), org, []T{row}, []map[string]any{res})
 		}
-	default:
-		err = l.join(r.Context(), org, []T{row}, []map[string]any{res})
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	l.write(s, w, status, id, version, proj, res)
+		return res, err
+	})
 }
 
-// respondRendered writes one resource already rendered with its joined
-// attribute, projected as the query asks.
+// respondRendered is respond for a resource already rendered with its
+// joined attribute.
 func (l *lister[T]) respondRendered(s *Server, w http.ResponseWriter, r *http.Request, status int, row T, res map[string]any) {
-	q := r.URL.Query()
-	proj, err := project.New(l.rt, q.Get("attributes"), q.Get("excludedAttributes"))
+	l.respondWith(s, w, r, status, row, func(*project.Projection) (map[string]any, error) { return res, nil })
+}
+
+func (l *lister[T]) respondWith(s *Server, w http.ResponseWriter, r *http.Request, status int, row T, render func(*project.Projection) (map[string]any, error)) {
+	proj, err := l.projection(r)
+	var res map[string]any
+	if err == nil {
+		res, err = render(proj)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	id, _, version := l.ref(row)
-	l.write(s, w, status, id, version, proj, res)
-}
-
-func (l *lister[T]) write(s *Server, w http.ResponseWriter, status int, id string, version int64, proj *project.Projection, res map[string]any) {
 	w.Header().Set("ETag", etag(version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", s.baseURL()+l.rt.Endpoint+"/"+id)
 	}
 	s.write(w, status, proj.Apply(res))
+}
+
+// projection reads the query's attributes and excludedAttributes.
+func (l *lister[T]) projection(r *http.Request) (*project.Projection, error) {
+	q := r.URL.Query()
+	return project.New(l.rt, q.Get("attributes"), q.Get("excludedAttributes"))
 }
 
 // render renders rows, joining when asked.
@@ -113,7 +114,7 @@ func (l *lister[T]) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	proj, err := project.New(l.rt, q.Get("attributes"), q.Get("excludedAttributes"))
+	proj, err := l.projection(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -37,15 +37,8 @@ func (s *Store) CreateDirectoryUserRecorded(ctx context.Context, u *DirectoryUse
 			return tx.AddOutbox(ctx, rec.Outbox)
 		})
 	}
-	if u.ID == "" {
-		u.ID = NewID()
-	}
-	now := s.now()
-	u.UserNameKey, u.EmailKey = Key(u.UserName), Key(u.Email)
-	u.Version, u.CreatedAt, u.UpdatedAt = 1, now, now
-	if u.Attributes == "" {
-		u.Attributes = "{}"
-	}
+	s.fillNewUser(u)
+	now := u.CreatedAt
 	a, o := rec.Audit, rec.Outbox
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = now

@@ -89,16 +89,8 @@ func TestCreateDirectoryUserRecorded(t *testing.T) {
 				if !errors.As(err, &ce) || ce.Field != tt.field {
 					t.Fatalf("err = %v, want a conflict on %s", err, tt.field)
 				}
-				if _, err := s.DirectoryUser(ctx, a.ID, dup.ID); !errors.Is(err, store.ErrNotFound) {
-					t.Errorf("conflicting user stored: %v", err)
-				}
-				if events, _ := s.AuditEvents(ctx, a.ID, 0, 10); len(events) != 1 {
-					t.Errorf("%d audit events after a conflict, want the first alone", len(events))
-				}
+				wantOnlyFirst(t, s, a.ID, dup.ID)
 			})
-		}
-		if rows := pendingOutbox(t, s); len(rows) != 1 {
-			t.Errorf("%d outbox rows after conflicts, want the first alone", len(rows))
 		}
 
 		// Inside a transaction it joins it: a rollback takes all three back.
@@ -117,16 +109,24 @@ func TestCreateDirectoryUserRecorded(t *testing.T) {
 		if !errors.Is(err, errAbort) {
 			t.Fatalf("Tx = %v", err)
 		}
-		if _, err := s.DirectoryUser(ctx, a.ID, rolled.ID); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("rolled-back user stored: %v", err)
-		}
-		if events, _ := s.AuditEvents(ctx, a.ID, 0, 10); len(events) != 1 {
-			t.Errorf("%d audit events after a rollback, want 1", len(events))
-		}
-		if rows := pendingOutbox(t, s); len(rows) != 1 {
-			t.Errorf("%d outbox rows after a rollback, want 1", len(rows))
-		}
+		wantOnlyFirst(t, s, a.ID, rolled.ID)
 	})
+}
+
+// wantOnlyFirst checks that a failed write of user id left nothing: no
+// user, and the first write's audit event and outbox row alone.
+func wantOnlyFirst(t *testing.T, s *store.Store, org, id string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.DirectoryUser(ctx, org, id); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("user of a failed write stored: %v", err)
+	}
+	if events, _ := s.AuditEvents(ctx, org, 0, 10); len(events) != 1 {
+		t.Errorf("%d audit events, want the first write's alone", len(events))
+	}
+	if rows := pendingOutbox(t, s); len(rows) != 1 {
+		t.Errorf("%d outbox rows, want the first write's alone", len(rows))
+	}
 }
 
 func TestDirectoryUsersWithGroupsBy(t *testing.T) {
