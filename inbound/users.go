@@ -16,6 +16,10 @@ import (
 // sourceSCIM marks directory rows written by SCIM pushes.
 const sourceSCIM = "scim"
 
+// userUnstored are the attributes of a user body never stored: groups are
+// read-only (kept by group membership), a password is never kept.
+var userUnstored = []string{"groups", "password"}
+
 // userFields fills the indexed columns of a directory user from its
 // normalized SCIM resource.
 func userFields(u *store.DirectoryUser, res map[string]any) error {
@@ -37,7 +41,7 @@ func userFields(u *store.DirectoryUser, res map[string]any) error {
 		u.GivenName, u.FamilyName = "", ""
 	}
 	u.Email = memberEmail(res, name)
-	attrs, err := encodeAttributes(res, "groups", "password")
+	attrs, err := encodeAttributes(res, userUnstored...)
 	if err != nil {
 		return err
 	}
@@ -79,14 +83,21 @@ func memberEmail(res map[string]any, userName string) string {
 
 // userResource renders a directory user without its groups.
 func (s *Server) userResource(u store.DirectoryUser) (map[string]any, error) {
-	m, err := s.stored(schema.User(), u.Attributes, u.ID, u.CreatedAt, u.UpdatedAt, u.Version)
+	m, err := decodeAttributes(u.Attributes)
 	if err != nil {
 		return nil, err
 	}
+	return s.userFromBody(u, m), nil
+}
+
+// userFromBody completes a user's stored body m (decoded, or as just
+// written) into its resource without groups.
+func (s *Server) userFromBody(u store.DirectoryUser, m map[string]any) map[string]any {
+	s.addOwned(m, schema.User(), u.ID, u.CreatedAt, u.UpdatedAt, u.Version)
 	// The row's flag is the truth: a user created without "active" is
 	// active, and filters and IdPs must see it so.
 	m["active"] = u.Active
-	return m, nil
+	return m
 }
 
 // joinUserGroups adds each user's groups to its rendering, with one query
@@ -208,7 +219,9 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify()
-	s.users().respond(s, w, r, http.StatusCreated, u, true) // groups is read-only: a new user has none
+	// Rendered from the body just stored rather than decoding it again;
+	// groups is read-only, so a new user has none.
+	s.users().respondRendered(s, w, r, http.StatusCreated, u, s.userFromBody(u, storedBody(res, userUnstored...)))
 }
 
 // userRecord is the audit event and the outbox row of a change to a
