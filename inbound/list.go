@@ -15,8 +15,11 @@ type lister[T any] struct {
 	// byIndex answers an equality filter on an indexed attribute; ok is
 	// false when the attribute has no index for this resource type.
 	byIndex func(ctx context.Context, orgID, attr, value string) (rows []T, ok bool, err error)
-	page    func(ctx context.Context, orgID string, offset, limit int) ([]T, int64, error)
-	each    func(ctx context.Context, orgID string, fn func(T) error) error
+	// byIndexJoined, when set, is byIndex that also renders the rows with
+	// the joined attribute, in one query.
+	byIndexJoined func(ctx context.Context, orgID, attr, value string) (rows []T, res []map[string]any, ok bool, err error)
+	page          func(ctx context.Context, orgID string, offset, limit int) ([]T, int64, error)
+	each          func(ctx context.Context, orgID string, fn func(T) error) error
 	// resource renders one row without the joined attribute.
 	resource func(T) (map[string]any, error)
 	// join adds the joined attribute to rendered rows, with one query for
@@ -38,32 +41,50 @@ type lister[T any] struct {
 // be empty, as for a resource just created without it, so it is not looked
 // up.
 func (l *lister[T]) respond(s *Server, w http.ResponseWriter, r *http.Request, status int, row T, empty bool) {
-	q := r.URL.Query()
-	proj, err := project.New(l.rt, q.Get("attributes"), q.Get("excludedAttributes"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	id, org, version := l.ref(row)
-	res, err := l.resource(row)
-	switch {
-	case err != nil || !proj.Returns(l.joined):
-	case empty:
-		if l.zero != nil {
-			res[l.joined] = l.zero
+	l.respondWith(s, w, r, status, row, func(proj *project.Projection) (map[string]any, error) {
+		_, org, _ := l.ref(row)
+		res, err := l.resource(row)
+		switch {
+		case err != nil || !proj.Returns(l.joined):
+		case empty:
+			if l.zero != nil {
+				res[l.joined] = l.zero
+			}
+		default:
+			err = l.join(r.Context(), org, []T{row}, []map[string]any{res})
 		}
-	default:
-		err = l.join(r.Context(), org, []T{row}, []map[string]any{res})
+		return res, err
+	})
+}
+
+// respondRendered is respond for a resource already rendered with its
+// joined attribute.
+func (l *lister[T]) respondRendered(s *Server, w http.ResponseWriter, r *http.Request, status int, row T, res map[string]any) {
+	l.respondWith(s, w, r, status, row, func(*project.Projection) (map[string]any, error) { return res, nil })
+}
+
+func (l *lister[T]) respondWith(s *Server, w http.ResponseWriter, r *http.Request, status int, row T, render func(*project.Projection) (map[string]any, error)) {
+	proj, err := l.projection(r)
+	var res map[string]any
+	if err == nil {
+		res, err = render(proj)
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	id, _, version := l.ref(row)
 	w.Header().Set("ETag", etag(version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", s.baseURL()+l.rt.Endpoint+"/"+id)
 	}
 	s.write(w, status, proj.Apply(res))
+}
+
+// projection reads the query's attributes and excludedAttributes.
+func (l *lister[T]) projection(r *http.Request) (*project.Projection, error) {
+	q := r.URL.Query()
+	return project.New(l.rt, q.Get("attributes"), q.Get("excludedAttributes"))
 }
 
 // render renders rows, joining when asked.
@@ -93,7 +114,7 @@ func (l *lister[T]) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	proj, err := project.New(l.rt, q.Get("attributes"), q.Get("excludedAttributes"))
+	proj, err := l.projection(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -125,7 +146,7 @@ func (l *lister[T]) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 		// Matching already rendered the page; join only what it left out.
 		var rows []T
 		var joined bool
-		rows, res, total, joined, err = l.filtered(ctx, org, expr, start, count)
+		rows, res, total, joined, err = l.filtered(ctx, org, expr, start, count, wantJoined)
 		if err == nil && wantJoined && !joined && len(rows) > 0 {
 			err = l.join(ctx, org, rows, res)
 		}
@@ -145,19 +166,17 @@ func (l *lister[T]) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 // attribute, else by scanning the organization's resources in list order.
 // Either way every candidate is checked against the whole filter. It
 // returns the page's rows with their renderings, the number of matches,
-// and whether the renderings carry the joined attribute.
-func (l *lister[T]) filtered(ctx context.Context, org string, expr filter.Expr, start, count int) (page []T, res []map[string]any, total int, joined bool, err error) {
-	joined = mentions(expr, l.joined)
+// and whether the renderings carry the joined attribute. want says the
+// response shows the joined attribute, so an index lookup that can read it
+// in the same query does.
+func (l *lister[T]) filtered(ctx context.Context, org string, expr filter.Expr, start, count int, want bool) (page []T, res []map[string]any, total int, joined bool, err error) {
+	needed := mentions(expr, l.joined) // matching reads it
 	if attr, value, ok := filter.IndexedEq(expr); ok {
-		cands, indexed, err := l.byIndex(ctx, org, attr, value)
+		cands, rendered, indexed, joined, err := l.lookup(ctx, org, attr, value, needed, want)
 		if err != nil {
 			return nil, nil, 0, false, err
 		}
 		if indexed {
-			rendered, err := l.render(ctx, org, cands, joined)
-			if err != nil {
-				return nil, nil, 0, false, err
-			}
 			for i, m := range rendered {
 				if filter.Match(expr, m) {
 					page, res = append(page, cands[i]), append(res, m)
@@ -173,7 +192,7 @@ func (l *lister[T]) filtered(ctx context.Context, org string, expr filter.Expr, 
 		}
 	}
 	err = l.each(ctx, org, func(row T) error {
-		rendered, err := l.render(ctx, org, []T{row}, joined)
+		rendered, err := l.render(ctx, org, []T{row}, needed)
 		if err != nil || !filter.Match(expr, rendered[0]) {
 			return err
 		}
@@ -186,7 +205,24 @@ func (l *lister[T]) filtered(ctx context.Context, org string, expr filter.Expr, 
 	if err != nil {
 		return nil, nil, 0, false, err
 	}
-	return page, res, total, joined, nil
+	return page, res, total, needed, nil
+}
+
+// lookup answers an indexed equality and renders the candidates; ok is
+// false when attr has no index. The renderings carry the joined attribute
+// when needed, and when wanted if the lister reads it with the rows;
+// joined says whether they do.
+func (l *lister[T]) lookup(ctx context.Context, org, attr, value string, needed, want bool) (rows []T, res []map[string]any, ok, joined bool, err error) {
+	if (needed || want) && l.byIndexJoined != nil {
+		rows, res, ok, err = l.byIndexJoined(ctx, org, attr, value)
+		return rows, res, ok, true, err
+	}
+	rows, ok, err = l.byIndex(ctx, org, attr, value)
+	if err != nil || !ok {
+		return nil, nil, ok, false, err
+	}
+	res, err = l.render(ctx, org, rows, needed)
+	return rows, res, true, needed, err
 }
 
 // window returns the bounds of the 1-based page [start, start+count) of n

@@ -48,10 +48,15 @@ func (s *Server) stored(rt *schema.ResourceType, attributes, id string, created,
 	if err != nil {
 		return nil, err
 	}
+	s.addOwned(m, rt, id, created, modified, version)
+	return m, nil
+}
+
+// addOwned adds to a resource body what the server owns.
+func (s *Server) addOwned(m map[string]any, rt *schema.ResourceType, id string, created, modified time.Time, version int64) {
 	m["id"] = id
 	withSchemas(m, rt)
 	m["meta"] = meta(rt.Name, s.baseURL()+rt.Endpoint+"/"+id, created, modified, version)
-	return m, nil
 }
 
 // decodeAttributes reads a stored resource body.
@@ -66,8 +71,9 @@ func decodeAttributes(raw string) (map[string]any, error) {
 	return m, nil
 }
 
-// encodeAttributes stores a resource body without what the server owns.
-func encodeAttributes(m map[string]any, drop ...string) (string, error) {
+// storedBody is the part of a resource body that is stored: all but what
+// the server owns and the attributes in drop. It shares m's values.
+func storedBody(m map[string]any, drop ...string) map[string]any {
 	c := make(map[string]any, len(m))
 	for k, v := range m {
 		c[k] = v
@@ -75,7 +81,12 @@ func encodeAttributes(m map[string]any, drop ...string) (string, error) {
 	for _, k := range append(drop, "id", "meta") {
 		delete(c, k)
 	}
-	b, err := json.Marshal(c)
+	return c
+}
+
+// encodeAttributes stores a resource body without what the server owns.
+func encodeAttributes(m map[string]any, drop ...string) (string, error) {
+	b, err := json.Marshal(storedBody(m, drop...))
 	if err != nil {
 		return "", fmt.Errorf("encode resource: %w", err)
 	}

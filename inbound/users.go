@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -14,6 +15,10 @@ import (
 
 // sourceSCIM marks directory rows written by SCIM pushes.
 const sourceSCIM = "scim"
+
+// userUnstored are the attributes of a user body never stored: groups are
+// read-only (kept by group membership), a password is never kept.
+var userUnstored = []string{"groups", "password"}
 
 // userFields fills the indexed columns of a directory user from its
 // normalized SCIM resource.
@@ -36,7 +41,7 @@ func userFields(u *store.DirectoryUser, res map[string]any) error {
 		u.GivenName, u.FamilyName = "", ""
 	}
 	u.Email = memberEmail(res, name)
-	attrs, err := encodeAttributes(res, "groups", "password")
+	attrs, err := encodeAttributes(res, userUnstored...)
 	if err != nil {
 		return err
 	}
@@ -78,14 +83,21 @@ func memberEmail(res map[string]any, userName string) string {
 
 // userResource renders a directory user without its groups.
 func (s *Server) userResource(u store.DirectoryUser) (map[string]any, error) {
-	m, err := s.stored(schema.User(), u.Attributes, u.ID, u.CreatedAt, u.UpdatedAt, u.Version)
+	m, err := decodeAttributes(u.Attributes)
 	if err != nil {
 		return nil, err
 	}
+	return s.userFromBody(u, m), nil
+}
+
+// userFromBody completes a user's stored body m (decoded, or as just
+// written) into its resource without groups.
+func (s *Server) userFromBody(u store.DirectoryUser, m map[string]any) map[string]any {
+	s.addOwned(m, schema.User(), u.ID, u.CreatedAt, u.UpdatedAt, u.Version)
 	// The row's flag is the truth: a user created without "active" is
 	// active, and filters and IdPs must see it so.
 	m["active"] = u.Active
-	return m, nil
+	return m
 }
 
 // joinUserGroups adds each user's groups to its rendering, with one query
@@ -99,32 +111,62 @@ func (s *Server) joinUserGroups(ctx context.Context, org string, rows []store.Di
 	if err != nil {
 		return err
 	}
+	s.addUserGroups(rows, res, refs)
+	return nil
+}
+
+// addUserGroups puts each user's groups (refs, in order) into its
+// rendering; a user without groups gets no attribute.
+func (s *Server) addUserGroups(rows []store.DirectoryUser, res []map[string]any, refs []store.GroupRef) {
+	if len(refs) == 0 {
+		return
+	}
 	byUser := map[string][]any{}
 	for _, g := range refs {
 		byUser[g.UserID] = append(byUser[g.UserID], map[string]any{
 			"value": g.GroupID, "display": g.DisplayName, "$ref": s.baseURL() + "/Groups/" + g.GroupID, "type": "direct",
 		})
 	}
-	for i, id := range ids {
-		if gs := byUser[id]; len(gs) > 0 {
+	for i, u := range rows {
+		if gs := byUser[u.ID]; len(gs) > 0 {
 			res[i]["groups"] = gs
 		}
 	}
-	return nil
+}
+
+// userIndex maps the indexed attributes of users to their store fields.
+var userIndex = map[string]store.UserField{
+	"userName": store.ByUserName, "externalId": store.ByExternalID, "id": store.ByID, filter.IndexedEmail: store.ByEmail,
 }
 
 func (s *Server) users() *lister[store.DirectoryUser] {
 	return &lister[store.DirectoryUser]{
 		rt: schema.User(),
 		byIndex: func(ctx context.Context, org, attr, value string) ([]store.DirectoryUser, bool, error) {
-			field, ok := map[string]store.UserField{
-				"userName": store.ByUserName, "externalId": store.ByExternalID, "id": store.ByID, filter.IndexedEmail: store.ByEmail,
-			}[attr]
+			field, ok := userIndex[attr]
 			if !ok {
 				return nil, false, nil
 			}
 			rows, err := s.Store.DirectoryUsersBy(ctx, org, field, value)
 			return rows, true, err
+		},
+		byIndexJoined: func(ctx context.Context, org, attr, value string) ([]store.DirectoryUser, []map[string]any, bool, error) {
+			field, ok := userIndex[attr]
+			if !ok {
+				return nil, nil, false, nil
+			}
+			rows, refs, err := s.Store.DirectoryUsersWithGroupsBy(ctx, org, field, value)
+			if err != nil {
+				return nil, nil, true, err
+			}
+			res := make([]map[string]any, len(rows))
+			for i, u := range rows {
+				if res[i], err = s.userResource(u); err != nil {
+					return nil, nil, true, err
+				}
+			}
+			s.addUserGroups(rows, res, refs)
+			return rows, res, true, nil
 		},
 		page:     s.Store.DirectoryUserPage,
 		each:     s.Store.EachDirectoryUser,
@@ -140,12 +182,17 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) { s.users().s
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	org := principalFrom(ctx).OrgID
-	u, err := s.Store.DirectoryUser(ctx, org, r.PathValue("id"))
+	// The lookup by id reads the user's groups in the same query.
+	l := s.users()
+	rows, res, _, err := l.byIndexJoined(ctx, org, "id", r.PathValue("id"))
+	if err == nil && len(rows) == 0 {
+		err = fmt.Errorf("user %w", store.ErrNotFound)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.users().respond(s, w, r, http.StatusOK, u, false)
+	l.respondRendered(s, w, r, http.StatusOK, rows[0], res[0])
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
@@ -166,27 +213,34 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	err = s.tx(ctx, func(tx *store.Store) error {
-		if err := tx.CreateDirectoryUser(ctx, &u); err != nil {
-			return err
-		}
-		return s.recordUser(ctx, tx, p, "user.create", u, !u.Active)
-	})
-	if err != nil {
+	u.ID = store.NewID() // the audit event and outbox row name it
+	if err := s.Store.CreateDirectoryUserRecorded(ctx, &u, userRecord(p, "user.create", u, !u.Active)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.notify()
-	s.users().respond(s, w, r, http.StatusCreated, u, true) // groups is read-only: a new user has none
+	// Rendered from the body just stored rather than decoding it again;
+	// groups is read-only, so a new user has none.
+	s.users().respondRendered(s, w, r, http.StatusCreated, u, s.userFromBody(u, storedBody(res, userUnstored...)))
+}
+
+// userRecord is the audit event and the outbox row of a change to a
+// directory user.
+func userRecord(p principal, action string, u store.DirectoryUser, urgent bool) store.Record {
+	return store.Record{
+		Audit:  store.AuditEvent{OrgID: p.OrgID, Actor: p.Actor(), Action: action, EntityType: "directory_user", EntityID: u.ID},
+		Outbox: task.ConvergeUserRow(p.OrgID, u.ID, urgent),
+	}
 }
 
 // recordUser writes, in the caller's transaction, the audit event and the
 // outbox row of a change to a directory user.
 func (s *Server) recordUser(ctx context.Context, tx *store.Store, p principal, action string, u store.DirectoryUser, urgent bool) error {
-	if err := tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: p.OrgID, Actor: p.Actor(), Action: action, EntityType: "directory_user", EntityID: u.ID}); err != nil {
+	rec := userRecord(p, action, u, urgent)
+	if err := tx.AddAuditEvent(ctx, rec.Audit); err != nil {
 		return err
 	}
-	return tx.AddOutbox(ctx, task.ConvergeUserRow(p.OrgID, u.ID, urgent))
+	return tx.AddOutbox(ctx, rec.Outbox)
 }
 
 // updateUser runs a read-modify-write of one user (see txRetry).

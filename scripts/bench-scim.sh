@@ -118,15 +118,20 @@ load() {
   local backend=$1 mode=$2 s0 p0 s1 p1 out
   shift 2
   s0=$(ticks "$SERVER_PID") p0=$(pg_ticks)
-  out=$("$WORK/scimsync-load" -url "$BASE/scim/v2" -token "$TOKEN" -mode "$mode" -c "$CONNS" -duration "${SECONDS_EACH}s" -json "$@")
+  # The load generator's own CPU (user and system seconds), since it shares
+  # the machine's CPUs with the server.
+  local TIMEFORMAT='%U %S'
+  { time out=$("$WORK/scimsync-load" -url "$BASE/scim/v2" -token "$TOKEN" -mode "$mode" -c "$CONNS" -duration "${SECONDS_EACH}s" -json "$@"); } 2>"$WORK/load.time"
   s1=$(ticks "$SERVER_PID") p1=$(pg_ticks)
-  python3 - "$backend" "$out" "$((s1 - s0))" "$((p1 - p0))" "$HZ" <<'PY' | tee -a "$WORK/results.txt"
+  python3 - "$backend" "$out" "$((s1 - s0))" "$((p1 - p0))" "$HZ" "$(tail -n 1 "$WORK/load.time")" <<'PY' | tee -a "$WORK/results.txt"
 import json, sys
 backend, out, server, pg, hz = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+client = sum(float(x) for x in sys.argv[6].split())
 n = max(out["requests"], 1)
 line = "%-8s %-6s %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  (%d requests in %.1fs, %d connections; CPU per request: server %.0f us" % (
     backend, out["mode"], out["perSecond"], out["p50Ms"], out["p99Ms"], out["errors"], out["requests"], out["seconds"], out["concurrency"], server / hz / n * 1e6)
-line += (", postgres %.0f us)" % (pg / hz / n * 1e6)) if backend == "postgres" else ")"
+line += (", postgres %.0f us" % (pg / hz / n * 1e6)) if backend == "postgres" else ""
+line += ", load generator %.0f us)" % (client / n * 1e6)
 if out.get("firstError"):
     line += "\n         first error: " + out["firstError"]
 print(line)

@@ -52,6 +52,19 @@ func Key(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 // CreateDirectoryUser inserts u, filling ID (when empty), keys, version and
 // timestamps. A taken userName or externalId is a *ConflictError.
 func (s *Store) CreateDirectoryUser(ctx context.Context, u *DirectoryUser) error {
+	s.fillNewUser(u)
+	if err := s.conn(ctx).Create(u).Error; err != nil {
+		if c := uniqueConflict(err); c != nil {
+			return fmt.Errorf("create directory user: %w", c)
+		}
+		return fmt.Errorf("create directory user: %w", err)
+	}
+	return nil
+}
+
+// fillNewUser sets what the store owns of a user about to be inserted:
+// ID (when empty), keys, version and timestamps.
+func (s *Store) fillNewUser(u *DirectoryUser) {
 	if u.ID == "" {
 		u.ID = NewID()
 	}
@@ -61,13 +74,6 @@ func (s *Store) CreateDirectoryUser(ctx context.Context, u *DirectoryUser) error
 	if u.Attributes == "" {
 		u.Attributes = "{}"
 	}
-	if err := s.conn(ctx).Create(u).Error; err != nil {
-		if c := uniqueConflict(err); c != nil {
-			return fmt.Errorf("create directory user: %w", c)
-		}
-		return fmt.Errorf("create directory user: %w", err)
-	}
-	return nil
 }
 
 // DirectoryUser reads one of an organization's directory users.
