@@ -152,8 +152,22 @@ func inviteMissing(d, m string) string {
 
 const insertItems = "INSERT INTO sync_run_items (run_id, org_id, action, entity_type, entity_id, detail) "
 
+// planExec runs one statement of the plan, on Postgres in a transaction of
+// its own without JIT (see noJIT).
 func (s *Store) planExec(ctx context.Context, sc PlanScope, what, sql string) error {
-	if err := s.conn(ctx).Exec(sql, sc.args()).Error; err != nil {
+	exec := func(tx *Store) error {
+		if err := tx.noJIT(ctx); err != nil {
+			return err
+		}
+		return tx.conn(ctx).Exec(sql, sc.args()).Error
+	}
+	var err error
+	if s.postgres {
+		err = s.Tx(ctx, exec)
+	} else {
+		err = exec(s)
+	}
+	if err != nil {
 		return fmt.Errorf("plan %s: %w", what, err)
 	}
 	return nil

@@ -86,12 +86,28 @@ func (s *Store) RefreshStats(ctx context.Context) error {
 
 // relaxCommit lets the current transaction commit without waiting for its
 // WAL to reach the disk. Pulled pages are safe to lose in a crash: they
-// only ever refresh the directory, and the next run writes them again.
+// only ever refresh the directory, and the next run writes them again. It
+// also turns JIT compilation off for the transaction (see noJIT).
 func (s *Store) relaxCommit(ctx context.Context) error {
 	if !s.postgres {
 		return nil
 	}
-	return s.conn(ctx).Exec("SET LOCAL synchronous_commit = off").Error
+	return s.conn(ctx).Exec("SELECT set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)").Error
+}
+
+// noJIT turns Postgres's JIT compilation off for the current transaction.
+// The reconciliation's set-based statements over a whole organization
+// cost enough to pass the JIT thresholds, and compiling them takes far
+// longer than running them: seconds of CPU for a statement that runs in a
+// few hundred milliseconds.
+func (s *Store) noJIT(ctx context.Context) error {
+	if !s.postgres {
+		return nil
+	}
+	if err := s.conn(ctx).Exec("SELECT set_config('jit', 'off', true)").Error; err != nil {
+		return fmt.Errorf("turn off jit: %w", err)
+	}
+	return nil
 }
 
 // BatchRows is how many rows of columns bound parameters each one
@@ -497,6 +513,9 @@ func (s *Store) ApplyPull(ctx context.Context, p Pull, keep []string) (SweepCoun
 	}
 	seen := func(kind, key string) string {
 		return "EXISTS (SELECT 1 FROM pull_seen s WHERE s.run_id = @run AND s.kind = '" + kind + "' AND s.key = " + key + ")"
+	}
+	if err := s.noJIT(ctx); err != nil {
+		return c, fmt.Errorf("apply pull: %w", err)
 	}
 	pulled := "org_id = @org AND source <> '" + SourceSCIM + "'"
 	args := map[string]any{"org": p.OrgID, "run": p.RunID, "keep": keep, "now": s.now()}
