@@ -274,7 +274,7 @@ type execution struct {
 // when not nil, is the reason recorded on the run.
 func (e *execution) execute(ctx context.Context) (string, error) {
 	st := e.r.Store
-	sc := store.PlanScope{OrgID: e.org.ID, RunID: e.run.ID, RoleMapping: e.org.RoleMapping}
+	sc := store.PlanScope{OrgID: e.org.ID, RunID: e.run.ID, Snapshot: e.run.Snapshot, RoleMapping: e.org.RoleMapping}
 	e.plan.Guard.Share = e.r.Policy.Guard
 
 	start := time.Now()
@@ -362,7 +362,7 @@ func (e *execution) planChanges(ctx context.Context, sc *store.PlanScope) error 
 	}
 	e.r.Metrics.plan(counts)
 	if total(counts) >= 5000 {
-		e.refreshStats(ctx) // applying streams the items back by index
+		e.refreshStats(ctx, "sync_run_items") // reading the plan back goes by index
 	}
 	p := &e.plan
 	p.Provision, p.Update, p.Deprovision, p.Remove = counts[store.ItemProvision], counts[store.ItemUpdate], counts[store.ItemDeprovision], counts[store.ItemRemove]
