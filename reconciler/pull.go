@@ -20,7 +20,7 @@ func (e *execution) pull(ctx context.Context, dir connectors.Directory, source s
 	e.pulled = store.Pull{OrgID: e.org.ID, RunID: e.run.ID, Source: source, Snapshot: e.run.Snapshot}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := &writer{e: e, stats: PullStats{Source: source}}
+	w := &writer{e: e, stats: PullStats{Source: source}, analyzeAt: 8}
 	w.start(ctx, cancel)
 
 	skipped := 0
@@ -72,8 +72,9 @@ func (e *execution) pull(ctx context.Context, dir connectors.Directory, source s
 	return stats, err
 }
 
-// refreshStats has the database re-read the statistics of tables after a
-// large change, so that its plans over the whole organization fit its size.
+// refreshStats has the database re-read the statistics of tables (by
+// default all a reconciliation works on) after a large change, so that its
+// plans stay index lookups.
 func (e *execution) refreshStats(ctx context.Context, tables ...string) {
 	if err := e.r.Store.RefreshStats(ctx, tables...); err != nil {
 		e.log.DebugContext(ctx, "could not refresh table statistics", "err", err)
@@ -114,12 +115,13 @@ const queuedPages = 4
 
 // writer writes a pull's pages on its own goroutine, one batch at a time.
 type writer struct {
-	e      *execution
-	queue  chan *batch
-	failed chan struct{} // closed on the first failed write
-	done   chan struct{} // closed when the goroutine ends
-	err    error         // the first failure; read after failed or done is closed
-	stats  PullStats     // owned by the goroutine until done is closed
+	e         *execution
+	queue     chan *batch
+	failed    chan struct{} // closed on the first failed write
+	done      chan struct{} // closed when the goroutine ends
+	err       error         // the first failure; read after failed or done is closed
+	stats     PullStats     // owned by the goroutine until done is closed
+	analyzeAt int
 }
 
 // start runs the writer. A failed write cancels ctx, which stops the
@@ -197,6 +199,10 @@ func (w *writer) write(ctx context.Context, b *batch) error {
 	s.Pages, s.Users, s.Groups, s.GroupMembers = e.pages, s.Users+len(b.users), s.Groups+len(b.groups), s.GroupMembers+len(b.members)
 	for i := 0; i < b.pages; i++ {
 		e.r.Metrics.page()
+	}
+	if e.pages >= w.analyzeAt {
+		w.analyzeAt *= 8 // at about 8, 64, 512, … pages: the statistics follow the growth
+		e.refreshStats(ctx, "directory_users", "directory_groups", "directory_group_members", "pull_seen")
 	}
 	if e.progress != nil {
 		e.progress(Progress{Phase: b.phase, Pages: e.pages, Users: s.Users, Groups: s.Groups, Members: s.GroupMembers})

@@ -70,9 +70,11 @@ type PulledGroup struct {
 // RefreshStats has Postgres re-read the statistics of tables (by default,
 // all that a reconciliation works on). A large pull or plan changes them
 // faster than autovacuum notices, and with stale statistics (a new
-// organization looks tiny) the planner picks plans for the statements over
-// the whole organization as if it were. SQLite plans by its indexes and
-// needs nothing. A failure (say, a role that does not own the tables) only
+// organization looks tiny) the planner filters an organization's rows by a
+// page's keys instead of looking the keys up, so that every page gets
+// slower than the last, and plans the statements over the whole
+// organization as if it were small. SQLite plans by its indexes and needs
+// nothing. A failure (say, a role that does not own the tables) only
 // leaves the planner as it was.
 func (s *Store) RefreshStats(ctx context.Context, tables ...string) error {
 	if !s.postgres {
@@ -87,23 +89,15 @@ func (s *Store) RefreshStats(ctx context.Context, tables ...string) error {
 	return nil
 }
 
-// pageSettings sets the current transaction up for writing pulled pages.
-// It commits without waiting for its WAL to reach the disk: pulled pages
-// are safe to lose in a crash, since they only ever refresh the directory
-// and the next run writes them again. And it has the planner look a page's
-// rows up by index, one by one, whatever the statistics say: a pull grows
-// an organization faster than autovacuum re-reads its statistics, and with
-// stale ones (a new organization looks tiny) the planner would scan the
-// organization's rows for every page, so that each page took longer than
-// the last. Lookups by index are right for a page at any size of
-// directory, and need no ANALYZE while the pull runs. It also turns JIT
-// compilation off (see noJIT).
+// pageSettings sets the current transaction up for writing pulled pages:
+// it commits without waiting for its WAL to reach the disk (pulled pages
+// are safe to lose in a crash: they only ever refresh the directory, and
+// the next run writes them again), and without JIT (see noJIT).
 func (s *Store) pageSettings(ctx context.Context) error {
 	if !s.postgres {
 		return nil
 	}
-	return s.conn(ctx).Exec("SELECT set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)," +
-		" set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)").Error
+	return s.conn(ctx).Exec("SELECT set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)").Error
 }
 
 // noJIT turns Postgres's JIT compilation off for the current transaction.
