@@ -17,7 +17,9 @@ import (
 // The mark is a row of pull_seen per user, group and group link seen, not a
 // write to the directory row: a directory row is written only when the IdP
 // changed it, so a pull of an unchanged directory of any size writes next to
-// nothing there. Rows the pull writes carry its snapshot generation.
+// nothing there. Rows the pull writes carry its snapshot generation, and a
+// user row that carries it needs no mark: the pull wrote it, so it saw it
+// (a first pull writes no user marks at all).
 //
 // Of what a pull writes, only two facts can take anyone's access away: that
 // a user is gone, and that a user became inactive. Absence is held back by
