@@ -72,10 +72,11 @@ func (e *execution) pull(ctx context.Context, dir connectors.Directory, source s
 	return stats, err
 }
 
-// refreshStats has the database re-read its statistics after a large
-// change, so that its plans stay index lookups.
-func (e *execution) refreshStats(ctx context.Context) {
-	if err := e.r.Store.RefreshStats(ctx); err != nil {
+// refreshStats has the database re-read the statistics of tables (by
+// default all a reconciliation works on) after a large change, so that its
+// plans stay index lookups.
+func (e *execution) refreshStats(ctx context.Context, tables ...string) {
+	if err := e.r.Store.RefreshStats(ctx, tables...); err != nil {
 		e.log.DebugContext(ctx, "could not refresh table statistics", "err", err)
 	}
 }
@@ -201,7 +202,7 @@ func (w *writer) write(ctx context.Context, b *batch) error {
 	}
 	if e.pages >= w.analyzeAt {
 		w.analyzeAt *= 8 // at about 8, 64, 512, … pages: the statistics follow the growth
-		e.refreshStats(ctx)
+		e.refreshStats(ctx, "directory_users", "directory_groups", "directory_group_members", "pull_seen")
 	}
 	if e.progress != nil {
 		e.progress(Progress{Phase: b.phase, Pages: e.pages, Users: s.Users, Groups: s.Groups, Members: s.GroupMembers})

@@ -274,7 +274,7 @@ type execution struct {
 // when not nil, is the reason recorded on the run.
 func (e *execution) execute(ctx context.Context) (string, error) {
 	st := e.r.Store
-	sc := store.PlanScope{OrgID: e.org.ID, RunID: e.run.ID, RoleMapping: e.org.RoleMapping}
+	sc := store.PlanScope{OrgID: e.org.ID, RunID: e.run.ID, Snapshot: e.run.Snapshot, RoleMapping: e.org.RoleMapping}
 	e.plan.Guard.Share = e.r.Policy.Guard
 
 	start := time.Now()
@@ -362,7 +362,7 @@ func (e *execution) planChanges(ctx context.Context, sc *store.PlanScope) error 
 	}
 	e.r.Metrics.plan(counts)
 	if total(counts) >= 5000 {
-		e.refreshStats(ctx) // applying streams the items back by index
+		e.refreshStats(ctx, "sync_run_items") // reading the plan back goes by index
 	}
 	p := &e.plan
 	p.Provision, p.Update, p.Deprovision, p.Remove = counts[store.ItemProvision], counts[store.ItemUpdate], counts[store.ItemDeprovision], counts[store.ItemRemove]
@@ -496,20 +496,9 @@ func (e *execution) apply(ctx context.Context, sc store.PlanScope) (Applied, err
 			}
 			a.Deactivated, a.UsersSwept, a.GroupsSwept = c.Deactivated, c.UsersDeleted, c.GroupsDeleted
 		}
-		batch := tx.BatchRows(7) // an outbox row's columns
-		return tx.EachSyncRunItem(ctx, e.org.ID, e.run.ID, func(items []store.SyncRunItem) error {
-			rows := make([]store.OutboxRow, len(items))
-			for i, it := range items {
-				rows[i] = convergeRow(e.org.ID, it)
-			}
-			a.OutboxRows += len(rows)
-			for start := 0; start < len(rows); start += batch {
-				if err := tx.AddOutbox(ctx, rows[start:min(start+batch, len(rows))]...); err != nil {
-					return err
-				}
-			}
-			return nil
-		}, convergeActions...)
+		n, err := tx.AddSyncRunItemsOutbox(ctx, e.org.ID, e.run.ID, convergeTasks(e.org.ID))
+		a.OutboxRows = int(n)
+		return err
 	})
 	if err != nil {
 		return Applied{}, err
@@ -520,12 +509,21 @@ func (e *execution) apply(ctx context.Context, sc store.PlanScope) (Applied, err
 	return a, nil
 }
 
-// convergeRow is the outbox row of the converge that applies a plan item.
+// convergeTasks are the outbox rows of the converges that apply plan
+// items, by action, built by the task package as for any other writer.
 // Removing access goes first.
-func convergeRow(orgID string, it store.SyncRunItem) store.OutboxRow {
-	if it.EntityType == store.EntityDirectoryGroup {
-		return task.ConvergeGroupRow(orgID, it.EntityID)
+func convergeTasks(orgID string) []store.ItemTask {
+	out := make([]store.ItemTask, 0, len(convergeActions))
+	for _, action := range convergeActions {
+		var row store.OutboxRow
+		switch action {
+		case store.ItemGroupCreate, store.ItemGroupUpdate, store.ItemGroupDelete:
+			row = task.ConvergeGroupRow(orgID, store.ItemEntityMarker)
+		default:
+			urgent := action == store.ItemDeprovision || action == store.ItemRemove
+			row = task.ConvergeUserRow(orgID, store.ItemEntityMarker, urgent)
+		}
+		out = append(out, store.ItemTask{Action: action, Row: row})
 	}
-	urgent := it.Action == store.ItemDeprovision || it.Action == store.ItemRemove
-	return task.ConvergeUserRow(orgID, it.EntityID, urgent)
+	return out
 }

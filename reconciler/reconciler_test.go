@@ -645,3 +645,52 @@ func TestGoneGroupIsDeleted(t *testing.T) {
 		h.mustBeSettled()
 	})
 }
+
+// The outbox rows a run writes in the database are the rows the task
+// package builds for its items, in the order of the items.
+func TestOutboxRowsAreTheTaskRows(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta()
+		users := h.addOktaUsers("u", 30)
+		eng := idp.AddGroup("Engineering")
+		for _, u := range users[:10] {
+			idp.AddMember(eng.ID, u.ID)
+		}
+		h.settle()
+		mutate(h, users, eng)
+
+		run, _ := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		var want []store.OutboxRow
+		err := h.st.EachSyncRunItem(h.ctx, h.org.ID, run.ID, func(items []store.SyncRunItem) error {
+			for _, it := range items {
+				switch it.Action {
+				case store.ItemGroupCreate, store.ItemGroupUpdate, store.ItemGroupDelete:
+					want = append(want, task.ConvergeGroupRow(h.org.ID, it.EntityID))
+				case store.ItemProvision, store.ItemUpdate:
+					want = append(want, task.ConvergeUserRow(h.org.ID, it.EntityID, false))
+				case store.ItemDeprovision, store.ItemRemove:
+					want = append(want, task.ConvergeUserRow(h.org.ID, it.EntityID, true))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := h.takeOutbox()
+		for i := range got {
+			if got[i].CreatedAt.IsZero() || got[i].Attempts != 0 || got[i].LastError != "" {
+				t.Errorf("row %d = %+v", i, got[i])
+			}
+			got[i].ID, got[i].CreatedAt, got[i].SentAt = 0, time.Time{}, nil
+		}
+		if len(want) < 6 {
+			t.Fatalf("the run planned %d converges; the test needs every kind", len(want))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("outbox rows (-task package +written):\n%s", diff)
+		}
+	})
+}

@@ -38,6 +38,9 @@ const (
 // be once the run applies, against its local state.
 type PlanScope struct {
 	OrgID, RunID string
+	// Snapshot is the run's generation: pulled rows that carry it were
+	// written, and so seen, by the run's pull.
+	Snapshot int64
 	// Pulled says the run completed a pull: then a pulled row counts only
 	// if the pull saw it, and with the activity the pull saw. Without a
 	// pull (no connector) every directory row counts as it is.
@@ -59,7 +62,7 @@ func (sc PlanScope) args() map[string]any {
 	if len(admin) == 0 {
 		admin = []string{" "} // no group name folds to a space
 	}
-	return map[string]any{"org": sc.OrgID, "run": sc.RunID, "pulled": btoi(sc.Pulled), "keep": keep, "admin": admin}
+	return map[string]any{"org": sc.OrgID, "run": sc.RunID, "snapshot": sc.Snapshot, "pulled": btoi(sc.Pulled), "keep": keep, "admin": admin}
 }
 
 func btoi(b bool) int {
@@ -96,9 +99,15 @@ func seen(kind, key string) string {
 	return "EXISTS (SELECT 1 FROM pull_seen ps WHERE ps.run_id = @run AND ps.kind = '" + kind + "' AND ps.key = " + key + ")"
 }
 
+// seenUserRow: the run's pull saw the pulled directory user a, either by
+// writing it (it carries the run's snapshot) or by marking it seen.
+func seenUserRow(a string) string {
+	return "((@snapshot > 0 AND " + a + ".snapshot = @snapshot) OR " + seen(seenUser, a+".external_id") + ")"
+}
+
 // presentUser: the directory user counts after the run applies.
 func presentUser(a string) string {
-	return "(@pulled = 0 OR " + a + ".source = '" + SourceSCIM + "' OR " + a + ".id IN @keep OR " + seen(seenUser, a+".external_id") + ")"
+	return "(@pulled = 0 OR " + a + ".source = '" + SourceSCIM + "' OR " + a + ".id IN @keep OR " + seenUserRow(a) + ")"
 }
 
 // activeUser: the activity the directory user has after the run applies.
@@ -152,8 +161,22 @@ func inviteMissing(d, m string) string {
 
 const insertItems = "INSERT INTO sync_run_items (run_id, org_id, action, entity_type, entity_id, detail) "
 
+// planExec runs one statement of the plan, on Postgres in a transaction of
+// its own without JIT (see noJIT).
 func (s *Store) planExec(ctx context.Context, sc PlanScope, what, sql string) error {
-	if err := s.conn(ctx).Exec(sql, sc.args()).Error; err != nil {
+	exec := func(tx *Store) error {
+		if err := tx.noJIT(ctx); err != nil {
+			return err
+		}
+		return tx.conn(ctx).Exec(sql, sc.args()).Error
+	}
+	var err error
+	if s.postgres {
+		err = s.Tx(ctx, exec)
+	} else {
+		err = exec(s)
+	}
+	if err != nil {
 		return fmt.Errorf("plan %s: %w", what, err)
 	}
 	return nil

@@ -17,7 +17,9 @@ import (
 // The mark is a row of pull_seen per user, group and group link seen, not a
 // write to the directory row: a directory row is written only when the IdP
 // changed it, so a pull of an unchanged directory of any size writes next to
-// nothing there. Rows the pull writes carry its snapshot generation.
+// nothing there. Rows the pull writes carry its snapshot generation, and a
+// user row that carries it needs no mark: the pull wrote it, so it saw it
+// (a first pull writes no user marks at all).
 //
 // Of what a pull writes, only two facts can take anyone's access away: that
 // a user is gone, and that a user became inactive. Absence is held back by
@@ -67,31 +69,52 @@ type PulledGroup struct {
 	Name       string
 }
 
-// RefreshStats has Postgres re-read the statistics of the tables a
-// reconciliation works on. A large pull or plan changes them faster than
-// autovacuum notices, and with stale statistics (a new organization looks
-// tiny) the planner filters an organization's rows by a page's keys instead
-// of looking the keys up, so that every page gets slower than the last.
-// SQLite plans by its indexes and needs nothing. A failure (say, a role that
-// does not own the tables) only leaves the planner as it was.
-func (s *Store) RefreshStats(ctx context.Context) error {
+// RefreshStats has Postgres re-read the statistics of tables (by default,
+// all that a reconciliation works on). A large pull or plan changes them
+// faster than autovacuum notices, and with stale statistics (a new
+// organization looks tiny) the planner filters an organization's rows by a
+// page's keys instead of looking the keys up, so that every page gets
+// slower than the last, and plans the statements over the whole
+// organization as if it were small. SQLite plans by its indexes and needs
+// nothing. A failure (say, a role that does not own the tables) only
+// leaves the planner as it was.
+func (s *Store) RefreshStats(ctx context.Context, tables ...string) error {
 	if !s.postgres {
 		return nil
 	}
-	if err := s.conn(ctx).Exec("ANALYZE directory_users, directory_groups, directory_group_members, org_memberships, sync_run_items, pull_seen").Error; err != nil {
+	if len(tables) == 0 {
+		tables = []string{"directory_users", "directory_groups", "directory_group_members", "org_memberships", "sync_run_items", "pull_seen"}
+	}
+	if err := s.conn(ctx).Exec("ANALYZE " + strings.Join(tables, ", ")).Error; err != nil {
 		return fmt.Errorf("analyze reconciliation tables: %w", err)
 	}
 	return nil
 }
 
-// relaxCommit lets the current transaction commit without waiting for its
-// WAL to reach the disk. Pulled pages are safe to lose in a crash: they
-// only ever refresh the directory, and the next run writes them again.
-func (s *Store) relaxCommit(ctx context.Context) error {
+// pageSettings sets the current transaction up for writing pulled pages:
+// it commits without waiting for its WAL to reach the disk (pulled pages
+// are safe to lose in a crash: they only ever refresh the directory, and
+// the next run writes them again), and without JIT (see noJIT).
+func (s *Store) pageSettings(ctx context.Context) error {
 	if !s.postgres {
 		return nil
 	}
-	return s.conn(ctx).Exec("SET LOCAL synchronous_commit = off").Error
+	return s.conn(ctx).Exec("SELECT set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)").Error
+}
+
+// noJIT turns Postgres's JIT compilation off for the current transaction.
+// The reconciliation's set-based statements over a whole organization
+// cost enough to pass the JIT thresholds, and compiling them takes far
+// longer than running them: seconds of CPU for a statement that runs in a
+// few hundred milliseconds.
+func (s *Store) noJIT(ctx context.Context) error {
+	if !s.postgres {
+		return nil
+	}
+	if err := s.conn(ctx).Exec("SELECT set_config('jit', 'off', true)").Error; err != nil {
+		return fmt.Errorf("turn off jit: %w", err)
+	}
+	return nil
 }
 
 // BatchRows is how many rows of columns bound parameters each one
@@ -118,6 +141,10 @@ func (s *Store) list(values []string) (string, any) {
 	return "SELECT value FROM json_each(?)", string(b)
 }
 
+// arrayEscaper quotes an element of a Postgres array literal. It is built
+// once: building a Replacer costs more than using it.
+var arrayEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
 // textArray is a Postgres text[] parameter, in the array literal form.
 type textArray []string
 
@@ -130,7 +157,7 @@ func (a textArray) Value() (driver.Value, error) {
 			b.WriteByte(',')
 		}
 		b.WriteByte('"')
-		b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v))
+		arrayEscaper.WriteString(&b, v)
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')
@@ -165,7 +192,7 @@ func (s *Store) ForgetPull(ctx context.Context, runID string) error {
 // must have an external id; of users repeated in the page the last counts.
 // Call it inside Tx.
 func (s *Store) WritePulledUsers(ctx context.Context, p Pull, page []PulledUser) error {
-	if err := s.relaxCommit(ctx); err != nil {
+	if err := s.pageSettings(ctx); err != nil {
 		return fmt.Errorf("write pulled users: %w", err)
 	}
 	page = lastByExternalID(page, func(u PulledUser) string { return u.ExternalID })
@@ -185,7 +212,27 @@ func (s *Store) WritePulledUsers(ctx context.Context, p Pull, page []PulledUser)
 			return fmt.Errorf("write pulled users: %w", err)
 		}
 	}
-	return s.markSeen(ctx, p, seenUser, exts)
+	return s.markUsersSeen(ctx, p, exts)
+}
+
+// markUsersSeen marks the pulled users of a page seen, except those the
+// page wrote: their snapshot says they were seen (see seenUserRow), so a
+// first pull writes no marks at all.
+func (s *Store) markUsersSeen(ctx context.Context, p Pull, exts []string) error {
+	if p.Snapshot <= 0 {
+		return s.markSeen(ctx, p, seenUser, exts)
+	}
+	if len(exts) == 0 {
+		return nil
+	}
+	from, arg := s.list(exts)
+	if err := s.conn(ctx).Exec("INSERT INTO pull_seen (run_id, kind, key) SELECT ?, ?, value FROM ("+from+") AS k"+
+		" WHERE NOT EXISTS (SELECT 1 FROM directory_users d WHERE d.org_id = ? AND d.external_id = k.value AND d.external_id <> ''"+
+		" AND d.snapshot = ? AND d.source <> ?) ON CONFLICT DO NOTHING",
+		p.RunID, seenUser, arg, p.OrgID, p.Snapshot, SourceSCIM).Error; err != nil {
+		return fmt.Errorf("mark seen: %w", err)
+	}
+	return nil
 }
 
 // lastByExternalID drops all but the last of rows repeating an id, which
@@ -337,7 +384,7 @@ const userChanged = `(directory_users.user_name <> excluded.user_name OR directo
 // WritePulledGroups upserts one page of groups of a pull and marks them
 // seen. Groups are few, so they are simply written. Call it inside Tx.
 func (s *Store) WritePulledGroups(ctx context.Context, p Pull, page []PulledGroup) error {
-	if err := s.relaxCommit(ctx); err != nil {
+	if err := s.pageSettings(ctx); err != nil {
 		return fmt.Errorf("write pulled groups: %w", err)
 	}
 	page = lastByExternalID(page, func(g PulledGroup) string { return g.ExternalID })
@@ -453,13 +500,13 @@ func placeholderKey(externalID string) string { return " pulled " + externalID }
 // marked seen. Ids of users the pull has not seen are ignored. Call it
 // inside Tx.
 func (s *Store) WritePulledGroupMembers(ctx context.Context, p Pull, groupID string, userExternalIDs []string) error {
-	if err := s.relaxCommit(ctx); err != nil {
+	if err := s.pageSettings(ctx); err != nil {
 		return fmt.Errorf("write pulled group members: %w", err)
 	}
 	from, arg := s.list(userExternalIDs)
 	members := ` FROM directory_users u WHERE u.org_id = ? AND u.external_id <> '' AND u.external_id IN (` + from + `)
-AND (u.source = ? OR EXISTS (SELECT 1 FROM pull_seen s WHERE s.run_id = ? AND s.kind = ? AND s.key = u.external_id))`
-	args := []any{p.OrgID, arg, SourceSCIM, p.RunID, seenUser}
+AND (u.source = ? OR (u.snapshot = ? AND u.snapshot > 0) OR EXISTS (SELECT 1 FROM pull_seen s WHERE s.run_id = ? AND s.kind = ? AND s.key = u.external_id))`
+	args := []any{p.OrgID, arg, SourceSCIM, p.Snapshot, p.RunID, seenUser}
 	db := s.conn(ctx)
 	if err := db.Exec("INSERT INTO directory_group_members (org_id, group_id, user_id, snapshot) SELECT u.org_id, CAST(? AS TEXT), u.id, CAST(? AS BIGINT)"+
 		members+" ON CONFLICT DO NOTHING", append([]any{groupID, p.Snapshot}, args...)...).Error; err != nil {
@@ -498,22 +545,25 @@ func (s *Store) ApplyPull(ctx context.Context, p Pull, keep []string) (SweepCoun
 	seen := func(kind, key string) string {
 		return "EXISTS (SELECT 1 FROM pull_seen s WHERE s.run_id = @run AND s.kind = '" + kind + "' AND s.key = " + key + ")"
 	}
+	if err := s.noJIT(ctx); err != nil {
+		return c, fmt.Errorf("apply pull: %w", err)
+	}
 	pulled := "org_id = @org AND source <> '" + SourceSCIM + "'"
-	args := map[string]any{"org": p.OrgID, "run": p.RunID, "keep": keep, "now": s.now()}
+	args := map[string]any{"org": p.OrgID, "run": p.RunID, "snapshot": p.Snapshot, "keep": keep, "now": s.now()}
 	steps := []struct {
 		n   *int64
 		sql string
 	}{
 		{&c.Deactivated, "UPDATE directory_users SET active = FALSE, version = version + 1, updated_at = @now WHERE " + pulled +
-			" AND active AND NOT pulled_active AND id NOT IN @keep AND " + seen(seenUser, "directory_users.external_id")},
+			" AND active AND NOT pulled_active AND id NOT IN @keep AND " + seenUserRow("directory_users")},
 		// Links of unseen groups go whoever the member is: the group goes.
 		{&c.LinksDeleted, "DELETE FROM directory_group_members WHERE org_id = @org AND group_id IN (SELECT g.id FROM directory_groups g WHERE g." +
 			pulled + " AND NOT " + seen(seenGroup, "g.external_id") + ")"},
 		{&c.LinksDeleted, "DELETE FROM directory_group_members WHERE org_id = @org AND user_id NOT IN @keep AND (" +
 			"(group_id IN (SELECT g.id FROM directory_groups g WHERE g." + pulled + ") AND NOT " +
 			seen(seenLink, "directory_group_members.group_id || ':' || directory_group_members.user_id") + ")" +
-			" OR user_id IN (SELECT u.id FROM directory_users u WHERE u." + pulled + " AND NOT " + seen(seenUser, "u.external_id") + "))"},
-		{&c.UsersDeleted, "DELETE FROM directory_users WHERE " + pulled + " AND id NOT IN @keep AND NOT " + seen(seenUser, "directory_users.external_id")},
+			" OR user_id IN (SELECT u.id FROM directory_users u WHERE u." + pulled + " AND NOT " + seenUserRow("u") + "))"},
+		{&c.UsersDeleted, "DELETE FROM directory_users WHERE " + pulled + " AND id NOT IN @keep AND NOT " + seenUserRow("directory_users")},
 		{&c.GroupsDeleted, "DELETE FROM directory_groups WHERE " + pulled + " AND NOT " + seen(seenGroup, "directory_groups.external_id")},
 	}
 	for _, st := range steps {

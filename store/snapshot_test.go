@@ -129,3 +129,44 @@ func TestPullHoldsDeactivationUntilApplied(t *testing.T) {
 		byExternalID(t, s, o.ID, "K")
 	})
 }
+
+// Rows a pull writes count as seen by their snapshot, not by a mark: a row
+// written by an earlier pull that was never applied counts only if this
+// pull lists it.
+func TestPullSeesWhatItWroteBySnapshot(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		o, _ := s.CreateOrg(ctx, "Acme")
+		a := store.PulledUser{ExternalID: "A", UserName: "a", Email: "a@example.com", Active: true}
+		b := store.PulledUser{ExternalID: "B", UserName: "b", Email: "b@example.com", Active: true}
+		if c := pull(t, s, o.ID, 1, nil, []store.PulledUser{a, b}); c != (store.SweepCounts{}) {
+			t.Errorf("first pull of new users swept %+v", c)
+		}
+
+		// Pull 2 writes C, then fails: it is never applied.
+		p2 := store.Pull{OrgID: o.ID, RunID: "run-2", Source: "okta", Snapshot: 2}
+		c := store.PulledUser{ExternalID: "C", UserName: "c", Email: "c@example.com", Active: true}
+		if err := s.Tx(ctx, func(tx *store.Store) error { return tx.WritePulledUsers(ctx, p2, []store.PulledUser{c}) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ForgetPull(ctx, p2.RunID); err != nil {
+			t.Fatal(err)
+		}
+
+		// Pull 3 lists A unchanged, B renamed, and neither C nor anything new.
+		b.GivenName = "Bee"
+		got := pull(t, s, o.ID, 3, nil, []store.PulledUser{a, b})
+		if got.UsersDeleted != 1 {
+			t.Errorf("pull 3 swept %d users, want C alone", got.UsersDeleted)
+		}
+		if u := byExternalID(t, s, o.ID, "A"); u.Snapshot != 1 {
+			t.Errorf("unchanged A was written again: snapshot %d", u.Snapshot)
+		}
+		if u := byExternalID(t, s, o.ID, "B"); u.Snapshot != 3 || u.GivenName != "Bee" {
+			t.Errorf("B = %+v, want written by pull 3", u)
+		}
+		if us, _ := s.DirectoryUsersBy(ctx, o.ID, store.ByExternalID, "C"); len(us) != 0 {
+			t.Errorf("C, written by a pull never applied and missed by the next, was kept: %+v", us)
+		}
+	})
+}
