@@ -236,6 +236,14 @@ func (a *App) Run(ctx context.Context, roles Roles, announce io.Writer) error {
 		a.startScheduler(ctx, &wg)
 	}
 
+	if !roles.API && a.Cfg.MetricsAddr != "" {
+		if err := a.startMetrics(ctx, &wg, fail); err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+	}
+
 	<-ctx.Done()
 	a.Log.Info("shutting down", "timeout", a.Cfg.ShutdownTimeout.String())
 	wg.Wait()

@@ -70,6 +70,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"SCIMSYNC_DEPROVISION_GUARD": "150%"}, "outside"},
 		{map[string]string{"SCIMSYNC_LOG_LEVEL": "loud"}, "SCIMSYNC_LOG_LEVEL"},
 		{map[string]string{"SCIMSYNC_ADMIN_TOKEN": "short"}, "at least 16"},
+		{map[string]string{"SCIMSYNC_METRICS_ADDR": "9090"}, "SCIMSYNC_METRICS_ADDR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
