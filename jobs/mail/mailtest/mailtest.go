@@ -143,6 +143,13 @@ func (s *Server) FailNext(f ...Failure) {
 	s.failures = append(s.failures, f...)
 }
 
+// ClearFailures drops the failures FailNext queued that no DATA has met yet.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = nil
+}
+
 // Messages returns the accepted messages.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
