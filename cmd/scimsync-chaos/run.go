@@ -129,6 +129,9 @@ func run(ctx context.Context, o options, logw io.Writer) (*Report, error) {
 		"SMTP_URL=smtp://" + sink.Addr, "SCIMSYNC_SHUTDOWN_TIMEOUT=5s",
 		// Re-sends within the run, so that send numbers above 1 are tried.
 		"SCIMSYNC_INVITE_RESEND_AFTER=40s", "SCIMSYNC_INVITE_MAX_SENDS=3",
+		// A run whose worker was killed holds its organization's run slot
+		// until it is taken for abandoned; 15m would outlast the run.
+		"SCIMSYNC_RECONCILE_STALE_AFTER=30s",
 	}
 	var bases []string
 	for i := range 2 {
@@ -547,7 +550,7 @@ func (c *cluster) finalReconcile(ctx context.Context, org string, logf func(stri
 		if err != nil {
 			return attempt, err
 		}
-		deadline := time.Now().Add(3 * time.Minute)
+		deadline := time.Now().Add(90 * time.Second)
 		for time.Now().Before(deadline) {
 			if last, err = c.admin.SyncRun(ctx, org, id); err != nil {
 				return attempt, err
