@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Divergence is one way the final (or a sampled) state breaks a promise.
@@ -225,27 +226,40 @@ func redactLink(link string) string {
 }
 
 // Enqueue is one scheduler's log of enqueueing an organization's run at a
-// slot.
+// slot, at a time.
 type Enqueue struct {
 	Scheduler, Org, Slot string
+	At                   time.Time
 }
 
 // CheckSchedule finds scheduled slots enqueued more than once across all
-// schedulers and counts enqueues per scheduler.
-func CheckSchedule(enqueues []Enqueue) (perScheduler map[string]int, slots int, out []Divergence) {
+// schedulers and counts enqueues per scheduler. The schedulers agree
+// through task ids kept in Redis, so a second enqueue after Redis lost its
+// data (a restart without persistence, a FLUSHALL: losses) between the two
+// enqueues is set apart as explained, with what explains it; any other
+// second enqueue is a divergence.
+func CheckSchedule(enqueues []Enqueue, losses []time.Time) (perScheduler map[string]int, slots int, explained []string, out []Divergence) {
 	perScheduler = map[string]int{}
-	perSlot := map[string][]string{}
+	perSlot := map[string][]Enqueue{}
 	for _, e := range enqueues {
 		perScheduler[e.Scheduler]++
 		k := e.Org + " " + e.Slot
-		perSlot[k] = append(perSlot[k], e.Scheduler)
+		perSlot[k] = append(perSlot[k], e)
 	}
 	for _, k := range slices.Sorted(maps.Keys(perSlot)) {
-		if by := perSlot[k]; len(by) > 1 {
-			org, slot, _ := strings.Cut(k, " ")
-			out = append(out, Divergence{Check: "schedule", Org: org, Subject: "slot " + slot,
-				Detail: fmt.Sprintf("enqueued %d times (by %s)", len(by), strings.Join(by, ", "))})
+		es := perSlot[k]
+		slices.SortFunc(es, func(a, b Enqueue) int { return a.At.Compare(b.At) })
+		for i := 1; i < len(es); i++ {
+			prev, e := es[i-1], es[i]
+			lost := slices.ContainsFunc(losses, func(t time.Time) bool { return !t.Before(prev.At) && !t.After(e.At) })
+			what := fmt.Sprintf("slot %s of %s enqueued again by %s at %s after %s at %s",
+				e.Slot, e.Org, e.Scheduler, e.At.Format("15:04:05.000"), prev.Scheduler, prev.At.Format("15:04:05.000"))
+			if lost {
+				explained = append(explained, what+", Redis having lost its data in between")
+				continue
+			}
+			out = append(out, Divergence{Check: "schedule", Org: e.Org, Subject: "slot " + e.Slot, Detail: what})
 		}
 	}
-	return perScheduler, len(perSlot), out
+	return perScheduler, len(perSlot), explained, out
 }

@@ -197,15 +197,21 @@ func TestCheckMailFindsDuplicates(t *testing.T) {
 }
 
 func TestCheckSchedule(t *testing.T) {
-	per, slots, d := CheckSchedule([]Enqueue{
-		{"s1", "o1", "t1"}, {"s2", "o1", "t2"}, {"s1", "o2", "t1"},
-	})
-	if len(d) != 0 || slots != 3 || per["s1"] != 2 || per["s2"] != 1 {
-		t.Fatalf("per=%v slots=%d d=%v", per, slots, d)
+	at := func(sec int) time.Time { return time.Date(2026, 1, 1, 0, 0, sec, 0, time.UTC) }
+	per, slots, explained, d := CheckSchedule([]Enqueue{
+		{"s1", "o1", "t1", at(1)}, {"s2", "o1", "t2", at(11)}, {"s1", "o2", "t1", at(1)},
+	}, nil)
+	if len(d) != 0 || len(explained) != 0 || slots != 3 || per["s1"] != 2 || per["s2"] != 1 {
+		t.Fatalf("per=%v slots=%d explained=%v d=%v", per, slots, explained, d)
 	}
-	_, slots, d = CheckSchedule([]Enqueue{{"s1", "o1", "t1"}, {"s2", "o1", "t1"}})
-	if slots != 1 || len(d) != 1 || !strings.Contains(d[0].Detail, "enqueued 2 times") {
-		t.Fatalf("a slot enqueued by both schedulers: slots=%d d=%v", slots, d)
+	twice := []Enqueue{{"s2", "o1", "t1", at(3)}, {"s1", "o1", "t1", at(1)}}
+	_, slots, explained, d = CheckSchedule(twice, []time.Time{at(0), at(5)})
+	if slots != 1 || len(explained) != 0 || len(d) != 1 || !strings.Contains(d[0].Detail, "enqueued again by s2") {
+		t.Fatalf("a slot enqueued by both schedulers, no Redis loss between: slots=%d explained=%v d=%v", slots, explained, d)
+	}
+	_, _, explained, d = CheckSchedule(twice, []time.Time{at(2)})
+	if len(d) != 0 || len(explained) != 1 {
+		t.Fatalf("Redis lost the task ids between the enqueues: explained=%v d=%v", explained, d)
 	}
 }
 

@@ -68,6 +68,9 @@ type ScaleOut struct {
 	// Slots is the scheduled (organization, slot) pairs enqueued, each of
 	// which must have been enqueued by exactly one scheduler.
 	Slots int `json:"slots"`
+	// RedisLossDuplicates are second enqueues of a slot after Redis lost
+	// the task ids that deduplicate them (not divergences; see README).
+	RedisLossDuplicates []string `json:"redisLossDuplicates,omitempty"`
 }
 
 type WorkerShare struct {
@@ -181,7 +184,10 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "final %s: %s\n", org, sortedPairs(r.Members[org]))
 	}
 	fmt.Fprintf(w, "mail: %d delivered at the sink; mail log %s\n", r.Mail.Delivered, sortedPairs(r.Mail.MailLog))
-	fmt.Fprintf(w, "scale-out: %d scheduled slots enqueued\n", r.ScaleOut.Slots)
+	fmt.Fprintf(w, "scale-out: %d scheduled slots enqueued; %d enqueued again after Redis lost its data\n", r.ScaleOut.Slots, len(r.ScaleOut.RedisLossDuplicates))
+	for _, d := range r.ScaleOut.RedisLossDuplicates {
+		fmt.Fprintf(w, "  %s\n", d)
+	}
 	for _, n := range slices.Sorted(maps.Keys(r.ScaleOut.Schedulers)) {
 		s := r.ScaleOut.Schedulers[n]
 		fmt.Fprintf(w, "  %s: enqueued %d (metric %d), found already enqueued %d\n", n, s.Enqueued, s.Metric, s.Duplicates)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,26 @@ type cluster struct {
 	counters   map[string]*Counters // per worker and scheduler
 	queues     *Queues
 	admin      *Admin
+
+	mu     sync.Mutex
+	losses []time.Time // when Redis lost its data
+}
+
+// lost records a moment Redis was without its data.
+func (c *cluster) lost(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.losses = append(c.losses, t)
+}
+
+// redisLosses are the moments Redis was without its data: each flush,
+// and each restart's kill and return. No enqueue succeeds while it is
+// down, so a second enqueue after a loss always has one of these between
+// it and the first.
+func (c *cluster) redisLosses() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.losses)
 }
 
 func (c *cluster) roles() []*Proc {
@@ -368,9 +389,10 @@ func run(ctx context.Context, o options, logw io.Writer) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	perSched, slots, divs := CheckSchedule(enq)
+	perSched, slots, explained, divs := CheckSchedule(enq, c.redisLosses())
 	addDiv(divs...)
 	rep.scaleOut(c, perSched, slots)
+	rep.ScaleOut.RedisLossDuplicates = explained
 	for label, org := range orgIDs {
 		runs, err := c.admin.SyncRuns(ctx, org)
 		if err != nil {
@@ -442,6 +464,7 @@ func (c *cluster) inject(ctx context.Context, rng *rand.Rand, kind string, resta
 	case FaultRedisRestart:
 		d := outage()
 		logf("fault %s: redis down for %s", kind, d)
+		c.lost(time.Now())
 		c.redis.Proc.Kill()
 		restarts.Add(1)
 		go func() {
@@ -450,11 +473,15 @@ func (c *cluster) inject(ctx context.Context, rng *rand.Rand, kind string, resta
 			if err := c.redis.Proc.Restart(ctx); err != nil {
 				logf("restart redis: %v", err)
 			}
+			c.lost(time.Now()) // back, and empty
 		}()
 		return nil
 	case FaultRedisFlushAll:
 		logf("fault %s", kind)
-		return c.redis.FlushAll(ctx)
+		c.lost(time.Now())
+		err := c.redis.FlushAll(ctx)
+		c.lost(time.Now())
+		return err
 	case FaultPGTerminate:
 		n, err := c.pg.TerminateBackends(ctx)
 		logf("fault %s: %d connections cut", kind, n)
@@ -587,7 +614,7 @@ func sinkMessages(s *mailtest.Server) ([]SentMail, error) {
 	return out, nil
 }
 
-var enqueueRE = regexp.MustCompile(`msg="scheduled reconciliation enqueued".*\borg=(\S+).*\bslot=(\S+)`)
+var enqueueRE = regexp.MustCompile(`^time=(\S+) .*msg="scheduled reconciliation enqueued".*\borg=(\S+).*\bslot=(\S+)`)
 
 // schedulerEnqueues reads each scheduler's log for the runs it enqueued.
 func (c *cluster) schedulerEnqueues() ([]Enqueue, error) {
@@ -601,7 +628,11 @@ func (c *cluster) schedulerEnqueues() ([]Enqueue, error) {
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
 			if m := enqueueRE.FindStringSubmatch(sc.Text()); m != nil {
-				out = append(out, Enqueue{Scheduler: p.Name, Org: m[1], Slot: m[2]})
+				at, err := time.Parse(time.RFC3339Nano, m[1])
+				if err != nil {
+					return nil, fmt.Errorf("%s: bad time in %q", p.LogPath, sc.Text())
+				}
+				out = append(out, Enqueue{Scheduler: p.Name, Org: m[2], Slot: m[3], At: at})
 			}
 		}
 		f.Close()
