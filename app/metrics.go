@@ -19,13 +19,19 @@ import (
 // are each worker's own.
 func (a *App) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
+	a.healthRoutes(mux)
+	return mux
+}
+
+// healthRoutes are /healthz, /readyz and /metrics, which every process
+// with a listener serves.
+func (a *App) healthRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /healthz", ops.Healthz())
 	mux.Handle("GET /readyz", ops.Readyz(3*time.Second,
 		ops.Check{Name: "database", Ping: a.Store.Ping},
 		ops.Check{Name: "redis", Ping: a.Broker.Ping},
 	))
 	mux.Handle("GET /metrics", ops.MetricsHandler(a.Registry))
-	return mux
 }
 
 // startMetrics serves MetricsHandler on SCIMSYNC_METRICS_ADDR until ctx

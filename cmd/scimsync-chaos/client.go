@@ -147,21 +147,29 @@ type Member struct {
 }
 
 func (a *Admin) Members(ctx context.Context, org string) ([]Member, error) {
-	var all []Member
+	return pages(ctx, a, "/orgs/"+org+"/members", func(p *struct {
+		Items []Member `json:"members"`
+		Next  string   `json:"next"`
+	}) ([]Member, string) {
+		return p.Items, p.Next
+	})
+}
+
+// pages reads every page of an admin listing that pages by ?after=.
+func pages[T, P any](ctx context.Context, a *Admin, path string, items func(*P) ([]T, string)) ([]T, error) {
+	var all []T
 	after := ""
 	for {
-		var page struct {
-			Members []Member `json:"members"`
-			Next    string   `json:"next"`
-		}
-		if err := a.call(ctx, "GET", "/orgs/"+org+"/members?limit=1000&after="+url.QueryEscape(after), nil, &page, http.StatusOK); err != nil {
+		var page P
+		if err := a.call(ctx, "GET", path+"?limit=1000&after="+url.QueryEscape(after), nil, &page, http.StatusOK); err != nil {
 			return nil, err
 		}
-		all = append(all, page.Members...)
-		if page.Next == "" {
+		got, next := items(&page)
+		all = append(all, got...)
+		if next == "" {
 			return all, nil
 		}
-		after = page.Next
+		after = next
 	}
 }
 
@@ -175,22 +183,12 @@ type LocalGroup struct {
 }
 
 func (a *Admin) Groups(ctx context.Context, org string) ([]LocalGroup, error) {
-	var all []LocalGroup
-	after := ""
-	for {
-		var page struct {
-			Groups []LocalGroup `json:"groups"`
-			Next   string       `json:"next"`
-		}
-		if err := a.call(ctx, "GET", "/orgs/"+org+"/groups?limit=1000&after="+url.QueryEscape(after), nil, &page, http.StatusOK); err != nil {
-			return nil, err
-		}
-		all = append(all, page.Groups...)
-		if page.Next == "" {
-			return all, nil
-		}
-		after = page.Next
-	}
+	return pages(ctx, a, "/orgs/"+org+"/groups", func(p *struct {
+		Items []LocalGroup `json:"groups"`
+		Next  string       `json:"next"`
+	}) ([]LocalGroup, string) {
+		return p.Items, p.Next
+	})
 }
 
 // LocalState is an organization's members (by e-mail) with their groups.

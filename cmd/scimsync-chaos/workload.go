@@ -123,22 +123,11 @@ func (d *scimDriver) step(ctx context.Context, rng *rand.Rand, bases []string) {
 		}
 	case op.Outcome == Unknown && op.Kind == OpDelete:
 		u.deleted = true
-	case op.Outcome == Acked:
-		switch op.Kind {
-		case OpDelete:
-			u.deleted = true
-		case OpDeactivate:
-			u.active = false
-		case OpActivate:
-			u.active = true
-		case OpJoin:
-			u.groups[op.Value] = true
-		case OpLeave:
-			delete(u.groups, op.Value)
-		}
-	case op.Outcome == Unknown:
-		// Keep writing to it; the model carries both branches. Group and
-		// status flags follow the write, which the next write settles.
+	case op.Outcome == Acked && op.Kind == OpDelete:
+		u.deleted = true
+	case op.Outcome != Rejected:
+		// After an unknown write too the flags follow it, for choosing the
+		// next write; the model carries both branches.
 		switch op.Kind {
 		case OpDeactivate:
 			u.active = false
