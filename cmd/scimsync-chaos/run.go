@@ -328,6 +328,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*Report, error) {
 	// Heal: every process up, faults off, queues drained; then reconcile.
 	logf("healing")
 	c.sink.ClearFailures()
+	c.okta.ClearFaults()
 	for _, p := range append(c.roles(), c.redis.Proc) {
 		if !p.Running() {
 			if err := p.Restart(ctx); err != nil {
