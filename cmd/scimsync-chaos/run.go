@@ -488,7 +488,7 @@ func (c *cluster) inject(ctx context.Context, rng *rand.Rand, kind string, resta
 		logf("fault %s: %d connections cut", kind, n)
 		return err
 	case FaultIdP429:
-		n := 3 + rng.IntN(6)
+		n := 2 + rng.IntN(4)
 		for _, r := range []string{oktafake.RouteUsers, oktafake.RouteGroups, oktafake.RouteGroupUsers} {
 			c.okta.FailNext(r, 429, n)
 		}
