@@ -135,12 +135,7 @@ func (a *App) Handler(auth *admin.Auth) (http.Handler, func() error) {
 	a.Registry.MustRegister(ops.NewQueueCollector(asynq.NewInspector(a.Broker.Opt)))
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", ops.Healthz())
-	mux.Handle("GET /readyz", ops.Readyz(3*time.Second,
-		ops.Check{Name: "database", Ping: a.Store.Ping},
-		ops.Check{Name: "redis", Ping: a.Broker.Ping},
-	))
-	mux.Handle("GET /metrics", ops.MetricsHandler(a.Registry))
+	a.healthRoutes(mux)
 	mon, closeMon := ops.Monitoring(a.Broker.Opt, auth)
 	mux.Handle(ops.MonitoringPath, mon)
 	mux.Handle("/api/v1/", (&admin.API{Service: a.AdminService(), Auth: auth, Log: a.Log}).Handler())
@@ -234,6 +229,14 @@ func (a *App) Run(ctx context.Context, roles Roles, announce io.Writer) error {
 
 	if roles.Scheduler {
 		a.startScheduler(ctx, &wg)
+	}
+
+	if !roles.API && a.Cfg.MetricsAddr != "" {
+		if err := a.startMetrics(ctx, &wg, fail); err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
 	}
 
 	<-ctx.Done()

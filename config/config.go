@@ -46,6 +46,8 @@ var Vars = []Var{
 	{"SCIMSYNC_DEPROVISION_GUARD", "deprovision-guard", "10%", "block a reconciliation that would remove more than this share of members (and more than 5)"},
 	{"SCIMSYNC_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
 	{"SCIMSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests and jobs may take to finish on SIGTERM"},
+	{"SCIMSYNC_RECONCILE_STALE_AFTER", "reconcile-stale-after", "15m", "how long a running reconciliation may show no progress before another run takes it for abandoned (its process died)"},
+	{"SCIMSYNC_METRICS_ADDR", "metrics-addr", "", "worker and scheduler roles: serve /metrics, /healthz and /readyz on this address (default: none)"},
 }
 
 // Config is the checked configuration. The zero value is not valid; use Load.
@@ -67,6 +69,11 @@ type Config struct {
 	DeprovisionGuard float64
 	LogLevel         slog.Level
 	ShutdownTimeout  time.Duration
+	// MetricsAddr is where a process without the api role serves its
+	// metrics and health; empty: nowhere.
+	MetricsAddr string
+	// ReconcileStaleAfter is when a silent running run counts as abandoned.
+	ReconcileStaleAfter time.Duration
 }
 
 // ErrUsage marks configuration errors: the command exits 2 on them.
@@ -117,10 +124,16 @@ func parse(m map[string]string) (Config, error) {
 		SMTPURL:           m["SMTP_URL"],
 		MailFrom:          m["SCIMSYNC_MAIL_FROM"],
 		ReconcileSchedule: m["SCIMSYNC_RECONCILE_SCHEDULE"],
+		MetricsAddr:       m["SCIMSYNC_METRICS_ADDR"],
 	}
 
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("SCIMSYNC_HTTP_ADDR", "%q is not host:port", c.HTTPAddr)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("SCIMSYNC_METRICS_ADDR", "%q is not host:port", c.MetricsAddr)
+		}
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.HTTPAddr
@@ -157,6 +170,7 @@ func parse(m map[string]string) (Config, error) {
 	dur("SCIMSYNC_INVITE_TTL", &c.InviteTTL)
 	dur("SCIMSYNC_INVITE_RESEND_AFTER", &c.InviteResendAfter)
 	dur("SCIMSYNC_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	dur("SCIMSYNC_RECONCILE_STALE_AFTER", &c.ReconcileStaleAfter)
 	if n, err := strconv.Atoi(m["SCIMSYNC_INVITE_MAX_SENDS"]); err != nil || n < 1 {
 		bad("SCIMSYNC_INVITE_MAX_SENDS", "%q is not a whole number ≥ 1", m["SCIMSYNC_INVITE_MAX_SENDS"])
 	} else {

@@ -32,6 +32,8 @@ func TestDefaults(t *testing.T) {
 		InviteMaxSends:    5,
 		DeprovisionGuard:  0.1,
 		ShutdownTimeout:   30 * time.Second,
+
+		ReconcileStaleAfter: 15 * time.Minute,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -70,6 +72,8 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"SCIMSYNC_DEPROVISION_GUARD": "150%"}, "outside"},
 		{map[string]string{"SCIMSYNC_LOG_LEVEL": "loud"}, "SCIMSYNC_LOG_LEVEL"},
 		{map[string]string{"SCIMSYNC_ADMIN_TOKEN": "short"}, "at least 16"},
+		{map[string]string{"SCIMSYNC_METRICS_ADDR": "9090"}, "SCIMSYNC_METRICS_ADDR"},
+		{map[string]string{"SCIMSYNC_RECONCILE_STALE_AFTER": "0s"}, "SCIMSYNC_RECONCILE_STALE_AFTER"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

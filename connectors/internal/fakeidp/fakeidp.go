@@ -253,6 +253,14 @@ func (c Controls) HangPage(route string, page, count int) {
 	c.s.inject(route, page, Fault{Hang: true, Times: count})
 }
 
+// ClearFaults drops the injected failures no request has met yet, as when
+// an IdP's outage ends.
+func (c Controls) ClearFaults() {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	c.s.faults = nil
+}
+
 // RateLimit gives route a budget of limit requests per window; once spent,
 // requests get the IdP's 429 until the window resets on the fake's clock.
 // A limit of 0 lifts it.

@@ -70,31 +70,48 @@ type Server struct {
 // Start runs a server until the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	s := &Server{opts: opts}
+	var tlsCfg *tls.Config
+	var cert *x509.Certificate
+	if opts.StartTLS || opts.Implicit {
+		tlsCfg, cert = selfSigned(t)
+	}
+	s, closeFn, err := serve(opts, tlsCfg, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeFn() })
+	return s
+}
+
+// Serve runs a plain (no TLS) server outside a test, such as in a load or
+// fault-injection tool; the returned function stops it.
+func Serve(opts Options) (*Server, func() error, error) {
+	if opts.StartTLS || opts.Implicit {
+		return nil, nil, errors.New("mailtest: Serve offers no TLS; use Start in tests")
+	}
+	return serve(opts, nil, nil)
+}
+
+func serve(opts Options, tlsCfg *tls.Config, cert *x509.Certificate) (*Server, func() error, error) {
+	s := &Server{opts: opts, cert: cert}
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = "localhost"
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	srv.ErrorLog = nopLogger{}
+	srv.TLSConfig = tlsCfg
 	var ln net.Listener
 	var err error
-	if opts.StartTLS || opts.Implicit {
-		cfg, cert := selfSigned(t)
-		s.cert = cert
-		srv.TLSConfig = cfg
-		if opts.Implicit {
-			ln, err = tls.Listen("tcp", "127.0.0.1:0", cfg)
-		}
-	}
-	if ln == nil && err == nil {
+	if opts.Implicit {
+		ln, err = tls.Listen("tcp", "127.0.0.1:0", tlsCfg)
+	} else {
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
 	}
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, fmt.Errorf("mailtest: listen: %w", err)
 	}
 	s.Addr = ln.Addr().String()
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return s
+	return s, srv.Close, nil
 }
 
 // URL is an SMTP_URL for the server.
@@ -124,6 +141,13 @@ func (s *Server) FailNext(f ...Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = append(s.failures, f...)
+}
+
+// ClearFailures drops the failures FailNext queued that no DATA has met yet.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = nil
 }
 
 // Messages returns the accepted messages.
