@@ -94,17 +94,25 @@ func (c *Converger) inTx(ctx context.Context, fn func(tx *store.Store) error) er
 	}
 }
 
-func audit(ctx context.Context, tx *store.Store, orgID string, a Action, o Outcome, entityType, entityID string, detail ...string) error {
+// trail collects a transaction's audit events, to write them in one
+// statement before it commits.
+type trail struct{ events []store.AuditEvent }
+
+func (t *trail) add(orgID string, a Action, o Outcome, entityType, entityID string, detail ...string) {
 	var parts []string
 	for _, d := range detail {
 		if d != "" {
 			parts = append(parts, d)
 		}
 	}
-	return tx.AddAuditEvent(ctx, store.AuditEvent{
+	t.events = append(t.events, store.AuditEvent{
 		OrgID: orgID, Actor: Actor, Action: string(a), EntityType: entityType, EntityID: entityID,
 		Outcome: string(o), Detail: strings.Join(parts, "; "),
 	})
+}
+
+func (t *trail) flush(ctx context.Context, tx *store.Store) error {
+	return tx.AddAuditEvents(ctx, t.events)
 }
 
 func changedDetail(fields []string) string {

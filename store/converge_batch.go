@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Set-based reads and writes for converging many entities of one
+// organization in one transaction. Each is the many-ids form of a
+// single-entity query elsewhere in this package.
+
+// MembershipsByDirectoryUsers returns the organization's memberships linked
+// to any of the directory users, keyed by directory user id.
+func (s *Store) MembershipsByDirectoryUsers(ctx context.Context, orgID string, directoryUserIDs []string) (map[string]Membership, error) {
+	return s.membershipsByDirectoryUsers(ctx, orgID, directoryUserIDs, "")
+}
+
+// LockMembershipsByDirectoryUsers is MembershipsByDirectoryUsers, holding
+// the rows until the transaction ends. Rows are locked in directory user id
+// order, so two transactions locking overlapping sets queue on the first
+// row they share instead of deadlocking. Call it inside Tx.
+func (s *Store) LockMembershipsByDirectoryUsers(ctx context.Context, orgID string, directoryUserIDs []string) (map[string]Membership, error) {
+	return s.membershipsByDirectoryUsers(ctx, orgID, directoryUserIDs, s.lockClause("NO KEY UPDATE"))
+}
+
+func (s *Store) membershipsByDirectoryUsers(ctx context.Context, orgID string, ids []string, lock string) (map[string]Membership, error) {
+	out := make(map[string]Membership, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []Membership
+	if err := s.conn(ctx).Raw("SELECT * FROM org_memberships WHERE org_id = ? AND directory_user_id IN ? ORDER BY directory_user_id"+lock, orgID, ids).
+		Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("get memberships: %w", err)
+	}
+	for _, m := range rows {
+		out[m.DirectoryUserID] = m
+	}
+	return out, nil
+}
+
+// DirectoryUsersWithRoleMapping reads directory users, keyed by id, and
+// their organization's role mapping, in one round trip. Ids that do not
+// exist are absent from the map.
+func (s *Store) DirectoryUsersWithRoleMapping(ctx context.Context, orgID string, ids []string) (map[string]DirectoryUser, JSONMap, error) {
+	out := make(map[string]DirectoryUser, len(ids))
+	if len(ids) == 0 {
+		return out, nil, nil
+	}
+	var rows []struct {
+		DirectoryUser
+		RoleMapping JSONMap `gorm:"column:role_mapping"`
+	}
+	if err := s.conn(ctx).Raw(`SELECT d.*, o.role_mapping FROM directory_users d JOIN organizations o ON o.id = d.org_id
+WHERE d.org_id = ? AND d.id IN ?`, orgID, ids).Scan(&rows).Error; err != nil {
+		return nil, nil, fmt.Errorf("get directory users: %w", err)
+	}
+	var mapping JSONMap
+	for _, r := range rows {
+		out[r.ID] = r.DirectoryUser
+		mapping = r.RoleMapping
+	}
+	return out, mapping, nil
+}
+
+// MappedRoles is MappedRole for many directory users: the role the mapping
+// gives each existing one, keyed by id. It returns nil when the mapping
+// names no group (roles are then not the IdP's to set).
+func (s *Store) MappedRoles(ctx context.Context, orgID string, mapping JSONMap, ids []string) (map[string]string, error) {
+	sc := PlanScope{OrgID: orgID, RoleMapping: mapping}
+	expr := mappedRole(sc, "d")
+	if expr == "" || len(ids) == 0 {
+		return nil, nil
+	}
+	args := sc.args()
+	args["ids"] = ids
+	var rows []struct {
+		ID   string `gorm:"column:id"`
+		Role string `gorm:"column:role"`
+	}
+	if err := s.conn(ctx).Raw("SELECT d.id, "+expr+" AS role FROM directory_users d WHERE d.org_id = @org AND d.id IN @ids", args).
+		Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("mapped roles: %w", err)
+	}
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		out[r.ID] = strings.TrimSpace(r.Role)
+	}
+	return out, nil
+}
+
+// MembershipsByEmails is MembershipByEmail for many e-mails: the
+// organization's memberships of the users with these e-mails, keyed by
+// Key(e-mail).
+func (s *Store) MembershipsByEmails(ctx context.Context, orgID string, emails []string) (map[string]MemberOfPerson, error) {
+	out := make(map[string]MemberOfPerson, len(emails))
+	if len(emails) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(emails))
+	for i, e := range emails {
+		keys[i] = Key(e)
+	}
+	var rows []struct {
+		MemberOfPerson
+		EmailKey string `gorm:"column:email_key"`
+	}
+	if err := s.conn(ctx).Raw(`SELECT m.*, u.email_key, EXISTS (SELECT 1 FROM directory_users d WHERE d.org_id = m.org_id AND d.id = m.directory_user_id) AS directory_user_exists
+FROM users u JOIN org_memberships m ON m.user_id = u.id
+WHERE u.email_key IN ? AND m.org_id = ?`, keys, orgID).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("get memberships by e-mail: %w", err)
+	}
+	for _, r := range rows {
+		out[r.EmailKey] = r.MemberOfPerson
+	}
+	return out, nil
+}
+
+// OpenInvites is HasOpenInvite for many memberships: the set of those with
+// an invite that is neither accepted nor superseded.
+func (s *Store) OpenInvites(ctx context.Context, orgID string, membershipIDs []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(membershipIDs))
+	if len(membershipIDs) == 0 {
+		return out, nil
+	}
+	var ids []string
+	if err := s.conn(ctx).Model(&Invite{}).Distinct("membership_id").
+		Where("org_id = ? AND membership_id IN ? AND accepted_at IS NULL AND superseded_at IS NULL", orgID, membershipIDs).
+		Pluck("membership_id", &ids).Error; err != nil {
+		return nil, fmt.Errorf("check open invites: %w", err)
+	}
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// AddAuditEvents appends many events to audit trails in one statement.
+func (s *Store) AddAuditEvents(ctx context.Context, events []AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	now := s.now()
+	for i := range events {
+		events[i].ID = 0
+		if events[i].CreatedAt.IsZero() {
+			events[i].CreatedAt = now
+		}
+	}
+	if err := s.conn(ctx).CreateInBatches(events, 500).Error; err != nil {
+		return fmt.Errorf("add audit events: %w", err)
+	}
+	return nil
+}
