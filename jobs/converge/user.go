@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -81,7 +82,9 @@ func (c *Converger) ApplyUser(ctx context.Context, orgID, directoryUserID string
 }
 
 // ApplyUsers converges many directory users of one organization and
-// returns the plans it applied, one per distinct id, in the order given.
+// returns the plans it applied, one per distinct id, in id order (the
+// order every batch takes its locks and inserts in, so that overlapping
+// batches queue rather than deadlock).
 //
 // The batch is read with a few set-based queries and applied in one
 // transaction; the decision for each user is decideUser's, exactly as for
@@ -97,6 +100,7 @@ func (c *Converger) ApplyUsers(ctx context.Context, orgID string, directoryUserI
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	slices.Sort(ids)
 	ps, alone, err := c.applyBatch(ctx, orgID, ids)
 	if err != nil {
 		if ctx.Err() != nil || len(ids) == 1 {
