@@ -153,3 +153,49 @@ func (s *Store) AddAuditEvents(ctx context.Context, events []AuditEvent) error {
 	}
 	return nil
 }
+
+// LinkMembershipsToGroups is LinkMembershipToGroups for many memberships
+// (keyed by their directory user id): it puts each into every existing
+// local group whose directory group has its directory user as a member,
+// and returns how many links it added. The directory groups are
+// share-locked first, in id order, as LinkMembershipToGroups does.
+func (s *Store) LinkMembershipsToGroups(ctx context.Context, orgID string, membershipByDirectoryUser map[string]string) (int64, error) {
+	if len(membershipByDirectoryUser) == 0 {
+		return 0, nil
+	}
+	users := make([]string, 0, len(membershipByDirectoryUser))
+	memberships := make([]string, 0, len(membershipByDirectoryUser))
+	for u, m := range membershipByDirectoryUser {
+		users = append(users, u)
+		memberships = append(memberships, m)
+	}
+	db := s.conn(ctx)
+	var groups []string
+	if err := db.Raw(`SELECT DISTINCT g.id FROM directory_groups g
+JOIN directory_group_members d ON d.group_id = g.id
+WHERE d.org_id = ? AND d.user_id IN ? ORDER BY g.id`, orgID, users).Scan(&groups).Error; err != nil {
+		return 0, fmt.Errorf("link memberships to groups: %w", err)
+	}
+	if len(groups) == 0 {
+		return 0, nil
+	}
+	if s.postgres {
+		// DISTINCT cannot be combined with FOR SHARE: lock in a second
+		// statement, in the same order.
+		if err := db.Exec(`SELECT id FROM directory_groups WHERE org_id = ? AND id IN ? ORDER BY id FOR SHARE`, orgID, groups).Error; err != nil {
+			return 0, fmt.Errorf("link memberships to groups: %w", err)
+		}
+	}
+	// Re-reads directory membership after the lock: a removal committed
+	// meanwhile is seen here.
+	res := db.Exec(`INSERT INTO local_group_members (org_id, group_id, membership_id, created_at)
+SELECT l.org_id, l.id, m.id, ? FROM local_groups l
+JOIN directory_group_members d ON d.org_id = l.org_id AND d.group_id = l.directory_group_id
+JOIN org_memberships m ON m.org_id = d.org_id AND m.directory_user_id = d.user_id
+WHERE l.org_id = ? AND m.id IN ? AND l.directory_group_id IN ?
+ON CONFLICT DO NOTHING`, s.now(), orgID, memberships, groups)
+	if res.Error != nil {
+		return 0, fmt.Errorf("link memberships to groups: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}

@@ -94,11 +94,18 @@ func (c *Converger) inTx(ctx context.Context, fn func(tx *store.Store) error) er
 	}
 }
 
-// trail collects a transaction's audit events, to write them in one
-// statement before it commits.
-type trail struct{ events []store.AuditEvent }
+// bulk collects the writes of a transaction that are made set-based just
+// before it commits: its audit events, and the group links of the members
+// it created.
+type bulk struct {
+	events []store.AuditEvent
+	// links maps the directory user of each new membership to it, in
+	// organization linkOrg (a batch is one organization's).
+	links   map[string]string
+	linkOrg string
+}
 
-func (t *trail) add(orgID string, a Action, o Outcome, entityType, entityID string, detail ...string) {
+func (t *bulk) add(orgID string, a Action, o Outcome, entityType, entityID string, detail ...string) {
 	var parts []string
 	for _, d := range detail {
 		if d != "" {
@@ -111,7 +118,25 @@ func (t *trail) add(orgID string, a Action, o Outcome, entityType, entityID stri
 	})
 }
 
-func (t *trail) flush(ctx context.Context, tx *store.Store) error {
+// link queues the group links of a new membership.
+func (t *bulk) link(orgID, directoryUserID, membershipID string) {
+	if t.links == nil {
+		t.links, t.linkOrg = map[string]string{}, orgID
+	}
+	if orgID != t.linkOrg {
+		panic("converge: one transaction links members of two organizations")
+	}
+	t.links[directoryUserID] = membershipID
+}
+
+func (t *bulk) flush(ctx context.Context, tx *store.Store) error {
+	// Groups converged before these users could not link them; link them
+	// now, so the order of user and group jobs does not matter. Last, so
+	// that the share locks on their directory groups are held only while
+	// the transaction finishes.
+	if _, err := tx.LinkMembershipsToGroups(ctx, t.linkOrg, t.links); err != nil {
+		return err
+	}
 	return tx.AddAuditEvents(ctx, t.events)
 }
 

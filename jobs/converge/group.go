@@ -57,7 +57,7 @@ func (c *Converger) ApplyGroup(ctx context.Context, orgID, directoryGroupID stri
 			return err
 		}
 		p = decideGroup(f)
-		var t trail
+		var t bulk
 		if err := applyGroup(ctx, tx, &t, p); err != nil {
 			return err
 		}
@@ -167,7 +167,7 @@ func copyGroup(g *store.Group, d *store.DirectoryGroup) []string {
 	return changed
 }
 
-func applyGroup(ctx context.Context, tx *store.Store, t *trail, p GroupPlan) error {
+func applyGroup(ctx context.Context, tx *store.Store, t *bulk, p GroupPlan) error {
 	switch p.Action {
 	case None:
 		return nil

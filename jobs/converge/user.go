@@ -135,7 +135,7 @@ func (c *Converger) applyBatch(ctx context.Context, orgID string, ids []string) 
 			plans[i] = decideUser(f, now)
 		}
 		applied, alone = splitEntangled(plans)
-		var t trail
+		var t bulk
 		for _, p := range applied {
 			if err := c.applyUser(ctx, tx, &t, p); err != nil {
 				return fmt.Errorf("directory user %s: %w", p.DirectoryUserID, err)
@@ -382,7 +382,7 @@ func copyAttributes(m *store.Membership, d *store.DirectoryUser, role string) []
 	return changed
 }
 
-func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *trail, p UserPlan) error {
+func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *bulk, p UserPlan) error {
 	switch p.Action {
 	case None:
 		return nil
@@ -411,7 +411,7 @@ func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *trail, p 
 	return nil
 }
 
-func (c *Converger) provision(ctx context.Context, tx *store.Store, t *trail, p UserPlan) error {
+func (c *Converger) provision(ctx context.Context, tx *store.Store, t *bulk, p UserPlan) error {
 	if p.Replace != nil {
 		if err := c.removeMember(ctx, tx, t, *p.Replace, "directory user "+p.Replace.DirectoryUserID+" is gone; replaced by "+p.DirectoryUserID); err != nil {
 			return err
@@ -426,11 +426,7 @@ func (c *Converger) provision(ctx context.Context, tx *store.Store, t *trail, p 
 	if err := tx.CreateMembership(ctx, &m); err != nil {
 		return err
 	}
-	// Groups converged before this user could not link it; link it now, so
-	// the order of user and group jobs does not matter.
-	if _, err := tx.LinkMembershipToGroups(ctx, p.OrgID, m.ID, p.DirectoryUserID); err != nil {
-		return err
-	}
+	t.link(p.OrgID, p.DirectoryUserID, m.ID)
 	if err := c.invite(ctx, tx, p.OrgID, m.ID, p.Invite); err != nil {
 		return err
 	}
@@ -439,7 +435,7 @@ func (c *Converger) provision(ctx context.Context, tx *store.Store, t *trail, p 
 	return nil
 }
 
-func (c *Converger) removeMember(ctx context.Context, tx *store.Store, t *trail, m store.Membership, why string) error {
+func (c *Converger) removeMember(ctx context.Context, tx *store.Store, t *bulk, m store.Membership, why string) error {
 	if err := tx.DeleteMembership(ctx, m.OrgID, m.ID); err != nil {
 		return err
 	}
