@@ -235,15 +235,15 @@ type failingInviter struct {
 
 var errMailboxOnFire = errors.New("mailbox on fire")
 
-func (f *failingInviter) Issue(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) (bool, error) {
+func (f *failingInviter) Decide(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) (store.OutboxRow, bool, error) {
 	m, err := tx.Membership(ctx, orgID, membershipID)
 	if err != nil {
-		return false, err
+		return store.OutboxRow{}, false, err
 	}
 	if m.Email == f.email {
-		return false, errMailboxOnFire
+		return store.OutboxRow{}, false, errMailboxOnFire
 	}
-	return f.Inviter.Issue(ctx, tx, orgID, membershipID, sendNumber)
+	return f.Inviter.Decide(ctx, tx, orgID, membershipID, sendNumber)
 }
 
 func TestBatchWithAFailingUser(t *testing.T) {

@@ -53,11 +53,12 @@ const (
 // Actor is the audit actor of every converge change.
 const Actor = "converge"
 
-// Inviter decides an invite inside converge's transaction, queueing its
-// e-mail through the outbox. It reports false when the decision (membership,
-// sendNumber) is already recorded.
+// Inviter decides an invite inside converge's transaction. It returns the
+// outbox row that queues the invite's e-mail, which converge adds in the
+// same transaction, or false when the decision (membership, sendNumber) is
+// already recorded.
 type Inviter interface {
-	Issue(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) (bool, error)
+	Decide(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) (store.OutboxRow, bool, error)
 }
 
 // Converger converges users and groups.
@@ -95,10 +96,13 @@ func (c *Converger) inTx(ctx context.Context, fn func(tx *store.Store) error) er
 }
 
 // bulk collects the writes of a transaction that are made set-based just
-// before it commits: its audit events, and the group links of the members
-// it created.
+// before it commits: its audit events, the outbox rows of its invites, and
+// the group links of the members it created. Outbox rows written last also
+// keep the relay lag (measured from a row's creation) close to the time
+// from commit.
 type bulk struct {
 	events []store.AuditEvent
+	outbox []store.OutboxRow
 	// links maps the directory user of each new membership to it, in
 	// organization linkOrg (a batch is one organization's).
 	links   map[string]string
@@ -137,7 +141,13 @@ func (t *bulk) flush(ctx context.Context, tx *store.Store) error {
 	if _, err := tx.LinkMembershipsToGroups(ctx, t.linkOrg, t.links); err != nil {
 		return err
 	}
-	return tx.AddAuditEvents(ctx, t.events)
+	if err := tx.AddAuditEvents(ctx, t.events); err != nil {
+		return err
+	}
+	if len(t.outbox) == 0 {
+		return nil
+	}
+	return tx.AddOutbox(ctx, t.outbox...)
 }
 
 func changedDetail(fields []string) string {

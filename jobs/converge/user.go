@@ -403,7 +403,7 @@ func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *bulk, p U
 			return err
 		}
 	}
-	if err := c.invite(ctx, tx, p.OrgID, m.ID, p.Invite); err != nil {
+	if err := c.invite(ctx, tx, t, p.OrgID, m.ID, p.Invite); err != nil {
 		return err
 	}
 	t.add(p.OrgID, p.Action, p.Outcome, "member", m.ID,
@@ -427,7 +427,7 @@ func (c *Converger) provision(ctx context.Context, tx *store.Store, t *bulk, p U
 		return err
 	}
 	t.link(p.OrgID, p.DirectoryUserID, m.ID)
-	if err := c.invite(ctx, tx, p.OrgID, m.ID, p.Invite); err != nil {
+	if err := c.invite(ctx, tx, t, p.OrgID, m.ID, p.Invite); err != nil {
 		return err
 	}
 	t.add(p.OrgID, p.Action, p.Outcome, "member", m.ID,
@@ -443,11 +443,14 @@ func (c *Converger) removeMember(ctx context.Context, tx *store.Store, t *bulk, 
 	return nil
 }
 
-func (c *Converger) invite(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) error {
+func (c *Converger) invite(ctx context.Context, tx *store.Store, t *bulk, orgID, membershipID string, sendNumber int) error {
 	if sendNumber == 0 {
 		return nil
 	}
-	_, err := c.Invites.Issue(ctx, tx, orgID, membershipID, sendNumber)
+	row, ok, err := c.Invites.Decide(ctx, tx, orgID, membershipID, sendNumber)
+	if ok {
+		t.outbox = append(t.outbox, row)
+	}
 	return err
 }
 
