@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"gorm.io/gorm/clause"
 )
 
 // Set-based reads and writes for converging many entities of one
@@ -198,4 +200,73 @@ ON CONFLICT DO NOTHING`, s.now(), orgID, memberships, groups)
 		return 0, fmt.Errorf("link memberships to groups: %w", res.Error)
 	}
 	return res.RowsAffected, nil
+}
+
+// EnsureUsers is EnsureUser for many e-mails: the users with these e-mails
+// (case-insensitively), created where there are none, keyed by Key(e-mail).
+func (s *Store) EnsureUsers(ctx context.Context, emails []string) (map[string]User, error) {
+	out := make(map[string]User, len(emails))
+	if len(emails) == 0 {
+		return out, nil
+	}
+	now := s.now()
+	rows := make([]User, 0, len(emails))
+	keys := make([]string, 0, len(emails))
+	for _, e := range emails {
+		k := Key(e)
+		if k == "" {
+			return nil, fmt.Errorf("ensure users: empty e-mail")
+		}
+		if _, dup := out[k]; dup {
+			continue
+		}
+		out[k] = User{}
+		keys = append(keys, k)
+		rows = append(rows, User{ID: NewID(), Email: e, EmailKey: k, CreatedAt: now, UpdatedAt: now})
+	}
+	db := s.conn(ctx)
+	if err := db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "email_key"}}, DoNothing: true}).
+		CreateInBatches(&rows, 500).Error; err != nil {
+		return nil, fmt.Errorf("ensure users: %w", err)
+	}
+	var got []User
+	if err := db.Where("email_key IN ?", keys).Find(&got).Error; err != nil {
+		return nil, fmt.Errorf("ensure users: %w", err)
+	}
+	for _, u := range got {
+		out[u.EmailKey] = u
+	}
+	for k, u := range out {
+		if u.ID == "" {
+			return nil, fmt.Errorf("ensure users: user %s: %w", k, ErrConflict)
+		}
+	}
+	return out, nil
+}
+
+// CreateMemberships is CreateMembership for many memberships, in one
+// statement: ErrConflict when any of them meets an existing membership of
+// its user or directory user (a concurrent writer won: read again).
+func (s *Store) CreateMemberships(ctx context.Context, ms []Membership) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	now := s.now()
+	for i := range ms {
+		if ms[i].ID == "" {
+			ms[i].ID = NewID()
+		}
+		if ms[i].Role == "" {
+			ms[i].Role = RoleMember
+		}
+		ms[i].CreatedAt, ms[i].UpdatedAt = now, now
+	}
+	res := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&ms, 500)
+	if res.Error != nil {
+		return fmt.Errorf("create memberships: %w", res.Error)
+	}
+	if res.RowsAffected != int64(len(ms)) {
+		return fmt.Errorf("create memberships: %w", ErrConflict)
+	}
+	return nil
 }

@@ -96,13 +96,15 @@ func (c *Converger) inTx(ctx context.Context, fn func(tx *store.Store) error) er
 }
 
 // bulk collects the writes of a transaction that are made set-based just
-// before it commits: its audit events, the outbox rows of its invites, and
-// the group links of the members it created. Outbox rows written last also
+// before it commits: its provisions (users and memberships to create), its
+// audit events, the outbox rows of its invites, and the group links of the
+// members it created. Outbox rows written last also
 // keep the relay lag (measured from a row's creation) close to the time
 // from commit.
 type bulk struct {
-	events []store.AuditEvent
-	outbox []store.OutboxRow
+	provisions []UserPlan
+	events     []store.AuditEvent
+	outbox     []store.OutboxRow
 	// links maps the directory user of each new membership to it, in
 	// organization linkOrg (a batch is one organization's).
 	links   map[string]string

@@ -141,6 +141,9 @@ func (c *Converger) applyBatch(ctx context.Context, orgID string, ids []string) 
 				return fmt.Errorf("directory user %s: %w", p.DirectoryUserID, err)
 			}
 		}
+		if err := c.provisionAll(ctx, tx, &t); err != nil {
+			return err
+		}
 		return t.flush(ctx, tx)
 	})
 	return applied, alone, err
@@ -411,27 +414,49 @@ func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *bulk, p U
 	return nil
 }
 
+// provision removes the membership a provision replaces, and queues the
+// provision for provisionAll.
 func (c *Converger) provision(ctx context.Context, tx *store.Store, t *bulk, p UserPlan) error {
 	if p.Replace != nil {
 		if err := c.removeMember(ctx, tx, t, *p.Replace, "directory user "+p.Replace.DirectoryUserID+" is gone; replaced by "+p.DirectoryUserID); err != nil {
 			return err
 		}
 	}
-	u, err := tx.EnsureUser(ctx, p.After.Email)
+	t.provisions = append(t.provisions, p)
+	return nil
+}
+
+// provisionAll creates the queued provisions' users and memberships, a
+// few statements for all of them, then decides their invites.
+func (c *Converger) provisionAll(ctx context.Context, tx *store.Store, t *bulk) error {
+	if len(t.provisions) == 0 {
+		return nil
+	}
+	emails := make([]string, len(t.provisions))
+	for i, p := range t.provisions {
+		emails[i] = p.After.Email
+	}
+	users, err := tx.EnsureUsers(ctx, emails)
 	if err != nil {
 		return err
 	}
-	m := *p.After
-	m.UserID = u.ID
-	if err := tx.CreateMembership(ctx, &m); err != nil {
+	ms := make([]store.Membership, len(t.provisions))
+	for i, p := range t.provisions {
+		ms[i] = *p.After
+		ms[i].UserID = users[store.Key(p.After.Email)].ID
+	}
+	if err := tx.CreateMemberships(ctx, ms); err != nil {
 		return err
 	}
-	t.link(p.OrgID, p.DirectoryUserID, m.ID)
-	if err := c.invite(ctx, tx, t, p.OrgID, m.ID, p.Invite); err != nil {
-		return err
+	for i, p := range t.provisions {
+		m := ms[i]
+		t.link(p.OrgID, p.DirectoryUserID, m.ID)
+		if err := c.invite(ctx, tx, t, p.OrgID, m.ID, p.Invite); err != nil {
+			return fmt.Errorf("directory user %s: %w", p.DirectoryUserID, err)
+		}
+		t.add(p.OrgID, p.Action, p.Outcome, "member", m.ID,
+			"directory user "+p.DirectoryUserID, inviteDetail(p.Invite))
 	}
-	t.add(p.OrgID, p.Action, p.Outcome, "member", m.ID,
-		"directory user "+p.DirectoryUserID, inviteDetail(p.Invite))
 	return nil
 }
 
