@@ -1,13 +1,17 @@
 // Package converge makes an organization's local state (memberships, local
-// groups) match its directory state (what the IdP says), one entity at a
-// time. It is the one place where provisioning is decided: the job
-// handlers apply its decisions and the reconciler previews them.
+// groups) match its directory state (what the IdP says), entity by entity.
+// It is the one place where provisioning is decided: the job handlers
+// apply its decisions and the reconciler previews them.
 //
 // Every call reads both sides and writes only what differs, so it acts on
 // the state it finds, never on the event that caused the call: running it
 // twice, late, out of order or concurrently leaves the same state. Each call
-// is split into a pure decision (a Plan, which a dry run can show) and its
-// application inside one transaction that holds the rows it decided on.
+// is split into a pure decision per entity (a Plan, which a dry run can
+// show) and its application inside one transaction that holds the rows it
+// decided on. Users are converged in batches (ApplyUsers): the facts of
+// the whole batch are read with a few set-based queries and its creations
+// written set-based, while every decision is the single user's; converging
+// one user is the batch of one.
 package converge
 
 import (
