@@ -106,19 +106,11 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 	}))
 	mux.Handle(task.TypeConvergeUsers, m.batchHandler(task.TypeConvergeUsers, task.TypeConvergeUser, h.Log, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
 		ps, err := h.Converger.ApplyUsers(ctx, orgID, ids)
-		out := make([]string, len(ps))
-		for i, p := range ps {
-			out[i] = string(p.Outcome)
-		}
-		return out, err
+		return outcomes(ps, func(p converge.UserPlan) converge.Outcome { return p.Outcome }), err
 	}))
 	mux.Handle(task.TypeConvergeGroups, m.batchHandler(task.TypeConvergeGroups, task.TypeConvergeGroup, h.Log, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
 		ps, err := h.Converger.ApplyGroups(ctx, orgID, ids)
-		out := make([]string, len(ps))
-		for i, p := range ps {
-			out[i] = string(p.Outcome)
-		}
-		return out, err
+		return outcomes(ps, func(p converge.GroupPlan) converge.Outcome { return p.Outcome }), err
 	}))
 	mux.Handle(task.TypeSendInvite, m.handler(task.TypeSendInvite, h.Log, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.SendInvite
@@ -147,6 +139,15 @@ func decode(payload []byte, v any, required ...*string) error {
 type metrics struct {
 	runs     *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+}
+
+// outcomes lists the outcomes of a batch's plans.
+func outcomes[P any](ps []P, outcome func(P) converge.Outcome) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(outcome(p))
+	}
+	return out
 }
 
 // batchHandler wraps a batch converge: it counts each converged entity's
