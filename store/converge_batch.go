@@ -270,3 +270,33 @@ func (s *Store) CreateMemberships(ctx context.Context, ms []Membership) error {
 	}
 	return nil
 }
+
+// IssueFirstInvites is IssueInvite for the first invite (send number 1) of
+// memberships created in this transaction, in two statements for all of
+// them: it inserts the invites, filling ID and CreatedAt, and counts the
+// send on the memberships. ErrConflict when any of them had an invite
+// already.
+func (s *Store) IssueFirstInvites(ctx context.Context, orgID string, invites []Invite) error {
+	if len(invites) == 0 {
+		return nil
+	}
+	now := s.now()
+	ids := make([]string, len(invites))
+	for i := range invites {
+		invites[i].ID, invites[i].OrgID, invites[i].SendNumber, invites[i].CreatedAt = NewID(), orgID, 1, now
+		ids[i] = invites[i].MembershipID
+	}
+	db := s.conn(ctx)
+	res := db.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&invites, 500)
+	if res.Error != nil {
+		return fmt.Errorf("issue first invites: %w", res.Error)
+	}
+	if res.RowsAffected != int64(len(invites)) {
+		return fmt.Errorf("issue first invites: %w", ErrConflict)
+	}
+	if err := db.Model(&Membership{}).Where("org_id = ? AND id IN ? AND invite_sends < 1", orgID, ids).
+		Updates(map[string]any{"invite_sends": 1, "last_invited_at": now}).Error; err != nil {
+		return fmt.Errorf("issue first invites: count send: %w", err)
+	}
+	return nil
+}

@@ -246,6 +246,18 @@ func (f *failingInviter) Decide(ctx context.Context, tx *store.Store, orgID, mem
 	return f.Inviter.Decide(ctx, tx, orgID, membershipID, sendNumber)
 }
 
+func (f *failingInviter) DecideFirst(ctx context.Context, tx *store.Store, orgID string, membershipIDs []string) ([]store.OutboxRow, error) {
+	var rows []store.OutboxRow
+	for _, id := range membershipIDs {
+		row, _, err := f.Decide(ctx, tx, orgID, id, 1)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
 func TestBatchWithAFailingUser(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()

@@ -61,8 +61,12 @@ const Actor = "converge"
 // outbox row that queues the invite's e-mail, which converge adds in the
 // same transaction, or false when the decision (membership, sendNumber) is
 // already recorded.
+//
+// DecideFirst records the first decision (send number 1) of memberships
+// created in the same transaction, all at once.
 type Inviter interface {
 	Decide(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) (store.OutboxRow, bool, error)
+	DecideFirst(ctx context.Context, tx *store.Store, orgID string, membershipIDs []string) ([]store.OutboxRow, error)
 }
 
 // Converger converges users and groups.

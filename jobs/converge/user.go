@@ -448,15 +448,28 @@ func (c *Converger) provisionAll(ctx context.Context, tx *store.Store, t *bulk) 
 	if err := tx.CreateMemberships(ctx, ms); err != nil {
 		return err
 	}
+	// A new member's invite is its first (decideNewMember): those are
+	// decided together.
+	var first []string
 	for i, p := range t.provisions {
 		m := ms[i]
-		t.link(p.OrgID, p.DirectoryUserID, m.ID)
-		if err := c.invite(ctx, tx, t, p.OrgID, m.ID, p.Invite); err != nil {
+		if p.Invite == 1 {
+			first = append(first, m.ID)
+		} else if err := c.invite(ctx, tx, t, p.OrgID, m.ID, p.Invite); err != nil {
 			return fmt.Errorf("directory user %s: %w", p.DirectoryUserID, err)
 		}
+		t.link(p.OrgID, p.DirectoryUserID, m.ID)
 		t.add(p.OrgID, p.Action, p.Outcome, "member", m.ID,
 			"directory user "+p.DirectoryUserID, inviteDetail(p.Invite))
 	}
+	if len(first) == 0 {
+		return nil
+	}
+	rows, err := c.Invites.DecideFirst(ctx, tx, t.provisions[0].OrgID, first)
+	if err != nil {
+		return err
+	}
+	t.outbox = append(t.outbox, rows...)
 	return nil
 }
 

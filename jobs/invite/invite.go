@@ -74,6 +74,26 @@ func (s *Service) Decide(ctx context.Context, tx *store.Store, orgID, membership
 	return task.SendInviteRow(orgID, inv.ID), true, nil
 }
 
+// DecideFirst records the first invite decision (send number 1) of each
+// of the memberships, all created in tx, and returns the outbox rows of
+// their e-mails for the caller to add in tx.
+func (s *Service) DecideFirst(ctx context.Context, tx *store.Store, orgID string, membershipIDs []string) ([]store.OutboxRow, error) {
+	expires := tx.Now().Add(s.Config.TTL)
+	invs := make([]store.Invite, len(membershipIDs))
+	for i, id := range membershipIDs {
+		// As in Decide: a hash of a token nobody has.
+		invs[i] = store.Invite{MembershipID: id, TokenHash: secret.Hash(secret.NewToken(secret.PrefixInvite)), ExpiresAt: expires}
+	}
+	if err := tx.IssueFirstInvites(ctx, orgID, invs); err != nil {
+		return nil, err
+	}
+	rows := make([]store.OutboxRow, len(invs))
+	for i, inv := range invs {
+		rows[i] = task.SendInviteRow(orgID, inv.ID)
+	}
+	return rows, nil
+}
+
 // Due is a member whose invite is due to be sent again.
 type Due struct {
 	MembershipID string
