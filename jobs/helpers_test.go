@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/jobs/task"
 )
 
 // proxy forwards TCP to a target and can be switched off and on, to take
@@ -144,6 +146,8 @@ type countingEnqueuer struct {
 	}
 	mu  sync.Mutex
 	ids map[string]int
+	// entities counts the entity ids carried by batch converge tasks.
+	entities map[string]int
 }
 
 func (c *countingEnqueuer) EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
@@ -156,6 +160,15 @@ func (c *countingEnqueuer) EnqueueContext(ctx context.Context, t *asynq.Task, op
 		for _, o := range opts {
 			if o.Type() == asynq.TaskIDOpt {
 				c.ids[o.Value().(string)]++
+			}
+		}
+		var b task.ConvergeBatch
+		if t.Type() == task.TypeConvergeUsers && json.Unmarshal(t.Payload(), &b) == nil {
+			if c.entities == nil {
+				c.entities = map[string]int{}
+			}
+			for _, id := range b.IDs {
+				c.entities[id]++
 			}
 		}
 		c.mu.Unlock()

@@ -2,9 +2,14 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +18,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -27,8 +33,12 @@ type pinger interface{ Ping() error }
 // RelayConfig tunes a Relay. Zero fields take the defaults.
 type RelayConfig struct {
 	// BatchSize is how many rows one transaction relays (500), and
-	// Parallel how many of them are enqueued at a time (8).
+	// Parallel how many tasks are enqueued at a time (8).
 	BatchSize, Parallel int
+	// ConvergeBatch is how many converge rows of one organization, type
+	// and queue go into one batch task (100); 1 relays each as a task of
+	// its own.
+	ConvergeBatch int
 	// PollInterval is the wait between empty polls (200ms); Notify cuts
 	// it short.
 	PollInterval time.Duration
@@ -55,6 +65,9 @@ func (c *RelayConfig) defaults() {
 	if c.Parallel <= 0 {
 		c.Parallel = 8
 	}
+	if c.ConvergeBatch <= 0 {
+		c.ConvergeBatch = 100
+	}
 	def(&c.PollInterval, 200*time.Millisecond)
 	def(&c.MinBackoff, 200*time.Millisecond)
 	def(&c.MaxBackoff, 30*time.Second)
@@ -78,6 +91,13 @@ func (c *RelayConfig) defaults() {
 // finished, a repeat runs the job again, which the jobs tolerate. Any
 // number of relays may run against one database: each claims rows that
 // no other holds.
+//
+// Converge rows (of TypeConvergeUser and TypeConvergeGroup, without a task
+// id of their own) claimed together are grouped by organization, type and
+// queue into batch tasks of up to ConvergeBatch entities, so deprovisions
+// keep their priority. A batch's task id is derived from its rows' ids: the
+// same rows relayed again collapse as a single row does; rows grouped
+// differently on a later claim are converged again, which is harmless.
 //
 // When Redis is down, rows wait in the database and the relay retries with
 // a doubling backoff, logging once when the outage starts and once when it
@@ -210,20 +230,25 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			return err
 		}
-		errs := r.enqueueAll(ctx, rows)
+		ds := r.deliveries(rows)
+		errs := r.enqueueAll(ctx, ds)
 		ids := make([]int64, 0, len(rows))
-		for i, row := range rows {
+		for i, d := range ds {
 			switch {
 			case errs[i] == errNotTried:
 			case errs[i] != nil:
 				if enqErr == nil {
 					enqErr = errs[i]
 				}
-				if err := tx.MarkOutboxFailed(ctx, row.ID, errs[i].Error()); err != nil {
-					return err
+				for _, row := range d.rows {
+					if err := tx.MarkOutboxFailed(ctx, row.ID, errs[i].Error()); err != nil {
+						return err
+					}
 				}
 			default:
-				ids = append(ids, row.ID)
+				for _, row := range d.rows {
+					ids = append(ids, row.ID)
+				}
 			}
 		}
 		if err := tx.MarkOutboxSent(ctx, ids); err != nil {
@@ -245,10 +270,83 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 // errNotTried marks a row left alone after another row's failure.
 var errNotTried = errors.New("not tried")
 
-// enqueueAll enqueues rows with up to Parallel at a time and returns each
-// row's error. After a failure no new row is tried.
-func (r *Relay) enqueueAll(ctx context.Context, rows []store.OutboxRow) []error {
-	errs := make([]error, len(rows))
+// delivery is one task and the outbox rows it delivers.
+type delivery struct {
+	rows     []store.OutboxRow
+	taskType string
+	taskID   string
+	queue    string
+	payload  []byte
+}
+
+// deliveries turns claimed rows into tasks: converge rows grouped into
+// batches, every other row a task of its own.
+func (r *Relay) deliveries(rows []store.OutboxRow) []delivery {
+	type key struct{ org, typ, queue string }
+	var (
+		out     []delivery
+		batches []*task.ConvergeBatch
+		open    = map[key]int{} // the index in out of the batch filling up
+	)
+	for _, row := range rows {
+		bt := task.BatchType(row.TaskType)
+		var orgID, id string
+		var err error
+		if bt != "" && row.TaskID == "" {
+			orgID, id, err = task.EntityID(row.TaskType, row.Payload)
+		}
+		if bt == "" || row.TaskID != "" || err != nil || r.cfg.ConvergeBatch == 1 {
+			// An undecodable payload goes as it is: its handler archives
+			// it with the reason.
+			tid := row.TaskID
+			if tid == "" {
+				tid = "outbox-" + strconv.FormatInt(row.ID, 10)
+			}
+			out = append(out, delivery{rows: []store.OutboxRow{row}, taskType: row.TaskType, taskID: tid, queue: row.Queue, payload: row.Payload})
+			batches = append(batches, nil)
+			continue
+		}
+		k := key{orgID, bt, row.Queue}
+		i, ok := open[k]
+		if !ok || len(out[i].rows) == r.cfg.ConvergeBatch {
+			i = len(out)
+			open[k] = i
+			out = append(out, delivery{taskType: bt, queue: row.Queue})
+			batches = append(batches, &task.ConvergeBatch{OrgID: orgID})
+		}
+		out[i].rows = append(out[i].rows, row)
+		if !slices.Contains(batches[i].IDs, id) {
+			batches[i].IDs = append(batches[i].IDs, id)
+		}
+	}
+	for i, b := range batches {
+		if b == nil {
+			continue
+		}
+		p, err := json.Marshal(b)
+		if err != nil {
+			panic(fmt.Sprintf("relay: marshal batch: %v", err)) // strings always marshal
+		}
+		out[i].payload, out[i].taskID = p, batchTaskID(out[i].rows)
+	}
+	return out
+}
+
+// batchTaskID names a batch by the outbox rows it carries.
+func batchTaskID(rows []store.OutboxRow) string {
+	h := sha256.New()
+	var b [8]byte
+	for _, row := range rows {
+		binary.BigEndian.PutUint64(b[:], uint64(row.ID))
+		h.Write(b[:])
+	}
+	return "converge-batch-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// enqueueAll enqueues ds with up to Parallel at a time and returns each
+// one's error. After a failure no new one is tried.
+func (r *Relay) enqueueAll(ctx context.Context, ds []delivery) []error {
+	errs := make([]error, len(ds))
 	for i := range errs {
 		errs[i] = errNotTried
 	}
@@ -257,16 +355,16 @@ func (r *Relay) enqueueAll(ctx context.Context, rows []store.OutboxRow) []error 
 		failed atomic.Bool
 		wg     sync.WaitGroup
 	)
-	for range min(r.cfg.Parallel, len(rows)) {
+	for range min(r.cfg.Parallel, len(ds)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for !failed.Load() {
 				i := int(next.Add(1)) - 1
-				if i >= len(rows) {
+				if i >= len(ds) {
 					return
 				}
-				if errs[i] = r.enqueue(ctx, rows[i]); errs[i] != nil {
+				if errs[i] = r.enqueue(ctx, ds[i]); errs[i] != nil {
 					failed.Store(true)
 				}
 			}
@@ -276,17 +374,16 @@ func (r *Relay) enqueueAll(ctx context.Context, rows []store.OutboxRow) []error 
 	return errs
 }
 
-func (r *Relay) enqueue(ctx context.Context, row store.OutboxRow) error {
-	id := row.TaskID
-	if id == "" {
-		id = "outbox-" + strconv.FormatInt(row.ID, 10)
-	}
-	opts := append(TaskOptions(row.TaskType), asynq.TaskID(id), asynq.Queue(row.Queue))
-	_, err := r.q.EnqueueContext(ctx, asynq.NewTask(row.TaskType, row.Payload), opts...)
+func (r *Relay) enqueue(ctx context.Context, d delivery) error {
+	opts := append(TaskOptions(d.taskType), asynq.TaskID(d.taskID), asynq.Queue(d.queue))
+	_, err := r.q.EnqueueContext(ctx, asynq.NewTask(d.taskType, d.payload), opts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue %s task %s: %w", row.TaskType, id, err)
+		return fmt.Errorf("enqueue %s task %s: %w", d.taskType, d.taskID, err)
 	}
-	r.lag.Observe(r.cfg.Now().Sub(row.CreatedAt).Seconds())
+	now := r.cfg.Now()
+	for _, row := range d.rows {
+		r.lag.Observe(now.Sub(row.CreatedAt).Seconds())
+	}
 	return nil
 }
 

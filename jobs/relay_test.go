@@ -2,7 +2,9 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -66,34 +68,67 @@ func TestRelayMovesRowsOnce(t *testing.T) {
 			task.ConvergeUserRow("o", "u2", true),
 			task.SendInviteRow("o", "i1"),
 			task.SendInviteRow("o", "i1"), // the same decision relayed twice collapses
+			task.ConvergeUserRow("o", "u3", false),
+			task.ConvergeUserRow("o", "u1", false), // the same user twice in one batch
+			task.ConvergeUserRow("p", "u9", false),
+			task.ConvergeGroupRow("o", "g1"),
 		)
-		if got := metric(t, reg, "scimsync_outbox_backlog"); got != 4 {
-			t.Errorf("backlog metric = %v, want 4", got)
+		if got := metric(t, reg, "scimsync_outbox_backlog"); got != 8 {
+			t.Errorf("backlog metric = %v, want 8", got)
 		}
 		n, err := r.RelayOnce(ctx)
-		if err != nil || n != 4 {
-			t.Fatalf("RelayOnce = %d, %v; want 4", n, err)
+		if err != nil || n != 8 {
+			t.Fatalf("RelayOnce = %d, %v; want 8", n, err)
 		}
 		if n, err := r.RelayOnce(ctx); err != nil || n != 0 {
 			t.Fatalf("second RelayOnce = %d, %v; want 0", n, err)
 		}
+		// Converges are batched per organization, type and queue, each
+		// entity once; other rows are tasks of their own.
 		for queue, want := range map[string][]string{
-			task.QueueDefault:  {"outbox-1"},
-			task.QueueCritical: {"outbox-2"},
-			task.QueueLow:      {"invite-i1"},
+			task.QueueDefault:  {"converge:groups o [g1]", "converge:users o [u1 u3]", "converge:users p [u9]"},
+			task.QueueCritical: {"converge:users o [u2]"},
+			task.QueueLow:      {"invite:send invite-i1"},
 		} {
-			if diff := cmp.Diff(want, queued(t, insp, queue)); diff != "" {
+			if diff := cmp.Diff(want, queuedTasks(t, insp, queue)); diff != "" {
 				t.Errorf("queue %s (-want +got):\n%s", queue, diff)
 			}
 		}
-		info, err := insp.GetTaskInfo(task.QueueDefault, "outbox-1")
-		if err != nil || info.Type != task.TypeConvergeUser || info.MaxRetry != 20 || info.Timeout != 30*time.Second {
-			t.Errorf("task info %+v, %v", info, err)
+		tasks, err := insp.ListPendingTasks(task.QueueCritical)
+		if err != nil || len(tasks) != 1 {
+			t.Fatalf("critical tasks %v, %v", tasks, err)
 		}
-		if backlog(t, s) != 0 || metric(t, reg, "scimsync_outbox_relayed_total") != 4 {
+		if info := tasks[0]; info.Type != task.TypeConvergeUsers || info.MaxRetry != 20 || info.Timeout != 5*time.Minute || !strings.HasPrefix(info.ID, "converge-batch-") {
+			t.Errorf("batch task info %+v", info)
+		}
+		if backlog(t, s) != 0 || metric(t, reg, "scimsync_outbox_relayed_total") != 8 {
 			t.Error("rows not marked sent or not counted")
 		}
 	})
+}
+
+// queuedTasks describes the tasks waiting in a queue, sorted: a batch as
+// "type org [ids]", any other task as "type id".
+func queuedTasks(t *testing.T, insp *asynq.Inspector, queue string) []string {
+	t.Helper()
+	tasks, err := insp.ListPendingTasks(queue, asynq.PageSize(1000))
+	if err != nil && !strings.Contains(err.Error(), "does not exist") {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ti := range tasks {
+		if ti.Type == task.TypeConvergeUsers || ti.Type == task.TypeConvergeGroups {
+			var b task.ConvergeBatch
+			if err := json.Unmarshal(ti.Payload, &b); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%s %s %v", ti.Type, b.OrgID, b.IDs))
+			continue
+		}
+		out = append(out, ti.Type+" "+ti.ID)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // metric reads the value of a metric without labels (or the first series).
@@ -142,8 +177,9 @@ func TestRelayWaitsOutRedisOutage(t *testing.T) {
 		if got := backlog(t, s); got != 0 {
 			t.Errorf("backlog = %d after recovery", got)
 		}
-		if got := len(queued(t, insp, task.QueueDefault)); got != 5 {
-			t.Errorf("queued %d tasks, want 5", got)
+		want := []string{"converge:users o [u0 u1 u2 u3 u4]"}
+		if diff := cmp.Diff(want, queuedTasks(t, insp, task.QueueDefault)); diff != "" {
+			t.Errorf("queued after recovery (-want +got):\n%s", diff)
 		}
 	})
 }
@@ -322,12 +358,17 @@ func TestTwoRelaysSendEachRowOnce(t *testing.T) {
 			if got := backlog(t, s1); got != 0 {
 				t.Errorf("backlog = %d after both relays finished", got)
 			}
-			if len(count.ids) != rows {
-				t.Errorf("enqueued %d distinct tasks, want %d", len(count.ids), rows)
-			}
 			for id, n := range count.ids {
 				if n != 1 {
 					t.Errorf("task %s enqueued %d times", id, n)
+				}
+			}
+			if len(count.entities) != rows {
+				t.Errorf("enqueued converges of %d distinct users, want %d", len(count.entities), rows)
+			}
+			for id, n := range count.entities {
+				if n != 1 {
+					t.Errorf("user %s enqueued %d times", id, n)
 				}
 			}
 		})

@@ -24,9 +24,12 @@ func TaskOptions(taskType string) []asynq.Option {
 	switch taskType {
 	case task.TypeConvergeUser:
 		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(30 * time.Second)}
-	case task.TypeConvergeGroup:
-		// A large group's member diff takes longer than one user.
+	case task.TypeConvergeGroup, task.TypeConvergeUsers:
+		// A large group's member diff, or a batch of users, takes longer
+		// than one user.
 		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(5 * time.Minute)}
+	case task.TypeConvergeGroups:
+		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(30 * time.Minute)}
 	case task.TypeSendInvite:
 		return []asynq.Option{asynq.MaxRetry(12), asynq.Timeout(2 * time.Minute)}
 	case task.TypeReconcile:
@@ -41,6 +44,8 @@ func TaskOptions(taskType string) []asynq.Option {
 type Converger interface {
 	ConvergeUser(ctx context.Context, orgID, directoryUserID string) (converge.Outcome, error)
 	ConvergeGroup(ctx context.Context, orgID, directoryGroupID string) (converge.Outcome, error)
+	ApplyUsers(ctx context.Context, orgID string, directoryUserIDs []string) ([]converge.UserPlan, error)
+	ApplyGroups(ctx context.Context, orgID string, directoryGroupIDs []string) ([]converge.GroupPlan, error)
 }
 
 // InviteSender is what the invite e-mail handler needs.
@@ -63,7 +68,13 @@ var errBadPayload = errors.New("bad task payload")
 var terminal = []error{errBadPayload, mail.ErrRejected, mail.ErrUncertain}
 
 // Register adds the task handlers to mux and registers their metrics on
-// reg: runs by task type and outcome, and run time by task type.
+// reg: runs by task type and outcome, and run time by task type. The
+// entities of a batch converge count as runs of their single type
+// (converge:user, converge:group), so the outcomes read the same however
+// the work was batched.
+//
+// A batch whose entities partly fail is retried as a whole: the entities
+// that converged are committed and find nothing to do the next time.
 func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -93,6 +104,14 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 		o, err := h.Converger.ConvergeGroup(ctx, p.OrgID, p.DirectoryGroupID)
 		return string(o), err
 	}))
+	mux.Handle(task.TypeConvergeUsers, m.batchHandler(task.TypeConvergeUsers, task.TypeConvergeUser, h.Log, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
+		ps, err := h.Converger.ApplyUsers(ctx, orgID, ids)
+		return outcomes(ps, func(p converge.UserPlan) converge.Outcome { return p.Outcome }), err
+	}))
+	mux.Handle(task.TypeConvergeGroups, m.batchHandler(task.TypeConvergeGroups, task.TypeConvergeGroup, h.Log, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
+		ps, err := h.Converger.ApplyGroups(ctx, orgID, ids)
+		return outcomes(ps, func(p converge.GroupPlan) converge.Outcome { return p.Outcome }), err
+	}))
 	mux.Handle(task.TypeSendInvite, m.handler(task.TypeSendInvite, h.Log, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.SendInvite
 		if err := decode(payload, &p, &p.OrgID, &p.InviteID); err != nil {
@@ -120,6 +139,38 @@ func decode(payload []byte, v any, required ...*string) error {
 type metrics struct {
 	runs     *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+}
+
+// outcomes lists the outcomes of a batch's plans.
+func outcomes[P any](ps []P, outcome func(P) converge.Outcome) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(outcome(p))
+	}
+	return out
+}
+
+// batchHandler wraps a batch converge: it counts each converged entity's
+// outcome under entityType, then fails the task as handler does when any
+// entity failed.
+func (m *metrics) batchHandler(taskType, entityType string, log *slog.Logger, fn func(ctx context.Context, orgID string, ids []string) ([]string, error)) asynq.Handler {
+	return m.handler(taskType, log, func(ctx context.Context, payload []byte) (string, error) {
+		var p task.ConvergeBatch
+		if err := decode(payload, &p, &p.OrgID); err != nil {
+			return "", err
+		}
+		if len(p.IDs) == 0 {
+			return "", fmt.Errorf("%w: no entity ids", errBadPayload)
+		}
+		outcomes, err := fn(ctx, p.OrgID, p.IDs)
+		for _, o := range outcomes {
+			m.runs.WithLabelValues(entityType, o).Inc()
+		}
+		if err != nil {
+			return "", fmt.Errorf("%d of %d converged: %w", len(outcomes), len(p.IDs), err)
+		}
+		return "batch", nil
+	})
 }
 
 // handler wraps fn with metrics, logging and the retry decision.

@@ -3,7 +3,9 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,13 +42,21 @@ type pipeline struct {
 // with concurrency workers (8 when 0) and sender for mail (nil: record).
 func startPipeline(t testing.TB, org *jobstest.Org, sender mail.Sender, concurrency int) *pipeline {
 	t.Helper()
+	br := brokertest.Open(t)
+	client := asynq.NewClient(br.Opt)
+	t.Cleanup(func() { client.Close() })
+	return startPipelineVia(t, org, sender, concurrency, br.Opt, client)
+}
+
+// startPipelineVia is startPipeline with the worker on Redis opt and the
+// relay enqueueing through client.
+func startPipelineVia(t testing.TB, org *jobstest.Org, sender mail.Sender, concurrency int, opt asynq.RedisConnOpt, client jobs.Enqueuer) *pipeline {
+	t.Helper()
 	s := org.Store
 	if concurrency == 0 {
 		concurrency = 8
 	}
-	br := brokertest.Open(t)
 	reg := prometheus.NewRegistry()
-	client := asynq.NewClient(br.Opt)
 	relay := jobs.NewRelay(s, client, jobstest.Discard, reg, jobs.RelayConfig{})
 	inv := &invite.Service{Store: s, Mail: sender, Log: jobstest.Discard, Notify: relay.Notify,
 		Config: invite.Config{PublicURL: publicURL, TTL: 7 * 24 * time.Hour, ResendAfter: 24 * time.Hour, MaxSends: 5}}
@@ -57,7 +67,7 @@ func startPipeline(t testing.TB, org *jobstest.Org, sender mail.Sender, concurre
 	// Retry at once, so a test sees the second attempt without waiting.
 	cfg.RetryDelayFunc = func(int, error, *asynq.Task) time.Duration { return 10 * time.Millisecond }
 	cfg.DelayedTaskCheckInterval = 50 * time.Millisecond
-	srv := asynq.NewServer(br.Opt, cfg)
+	srv := asynq.NewServer(opt, cfg)
 	mux := asynq.NewServeMux()
 	jobs.Register(mux, jobs.Handlers{Converger: conv, Invites: inv, Log: jobstest.Discard}, reg)
 	if err := srv.Start(mux); err != nil {
@@ -66,13 +76,12 @@ func startPipeline(t testing.TB, org *jobstest.Org, sender mail.Sender, concurre
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { relay.Run(ctx); close(done) }()
-	insp := asynq.NewInspector(br.Opt)
+	insp := asynq.NewInspector(opt)
 	t.Cleanup(func() {
 		cancel()
 		<-done
 		srv.Shutdown()
 		insp.Close()
-		client.Close()
 	})
 	return &pipeline{org: org, relay: relay, invites: inv, insp: insp, reg: reg}
 }
@@ -266,6 +275,91 @@ func TestInviteMailFailures(t *testing.T) {
 	}
 }
 
+// TestNothingLostWhileRedisIsDown writes directory changes while the
+// relay cannot reach Redis; when it can again, every user is converged,
+// in batches, with one invite each.
+func TestNothingLostWhileRedisIsDown(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		direct, proxied, px := redisThroughProxy(t)
+		px.down()
+		p := startPipelineVia(t, jobstest.NewOrg(t, s), nil, 0, direct, proxied)
+		var ids []string
+		for i := range 30 {
+			ids = append(ids, p.org.AddUser(fmt.Sprint("u", i), fmt.Sprintf("u%d@example.com", i)).ID)
+			p.relay.Notify()
+		}
+		gone := ids[29]
+		p.org.DeleteUser(gone)
+		if got := backlog(t, s); got != 31 {
+			t.Errorf("backlog while Redis is down = %d, want all 31 rows", got)
+		}
+		px.up()
+		eventually(t, 20*time.Second, "every user converged", func() bool {
+			return backlog(t, s) == 0 && p.count(t, task.TypeConvergeUser, "created") >= 29
+		})
+		for _, id := range ids[:29] {
+			m := p.org.MustMember(id)
+			if n := len(p.org.Invites(m.ID)); n != 1 || m.Status != store.StatusPendingSetup {
+				t.Errorf("user %s: status %s, %d invites; want pending with one", id, m.Status, n)
+			}
+		}
+		eventually(t, 10*time.Second, "the invite e-mails recorded", func() bool { return p.count(t, task.TypeSendInvite, "recorded") == 29 })
+		if _, ok := p.org.Member(gone); ok {
+			t.Error("the deleted user got a membership")
+		}
+	})
+}
+
+// fakeConverger fails each listed directory user once.
+type fakeConverger struct {
+	converge.Converger
+	mu       sync.Mutex
+	failOnce map[string]bool
+	calls    [][]string
+}
+
+func (f *fakeConverger) ApplyUsers(_ context.Context, orgID string, ids []string) ([]converge.UserPlan, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, ids)
+	var (
+		ps   []converge.UserPlan
+		errs []error
+	)
+	for _, id := range ids {
+		if f.failOnce[id] {
+			delete(f.failOnce, id)
+			errs = append(errs, fmt.Errorf("converge user %s: database on fire", id))
+			continue
+		}
+		ps = append(ps, converge.UserPlan{OrgID: orgID, DirectoryUserID: id, Outcome: converge.Created})
+	}
+	return ps, errors.Join(errs...)
+}
+
+func TestBatchWithAFailingUserIsRetried(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	mux := asynq.NewServeMux()
+	conv := &fakeConverger{failOnce: map[string]bool{"u2": true}}
+	jobs.Register(mux, jobs.Handlers{Converger: conv, Log: jobstest.Discard}, reg)
+	batch := asynq.NewTask(task.TypeConvergeUsers, []byte(`{"orgId":"o","ids":["u1","u2","u3"]}`))
+
+	err := mux.ProcessTask(context.Background(), batch)
+	if err == nil || errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "u2") {
+		t.Fatalf("first run = %v; want a retryable error naming u2", err)
+	}
+	p := &pipeline{reg: reg}
+	if got := p.count(t, task.TypeConvergeUser, "created"); got != 2 {
+		t.Errorf("created after the failed run = %v, want the 2 that converged", got)
+	}
+	if err := mux.ProcessTask(context.Background(), batch); err != nil {
+		t.Fatalf("retry = %v", err)
+	}
+	if got := p.count(t, task.TypeConvergeUser, "created"); got != 5 {
+		t.Errorf("created after the retry = %v, want 5 (the retry converges the whole batch again)", got)
+	}
+}
+
 func TestHandlersArchiveBadPayloads(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
@@ -274,6 +368,9 @@ func TestHandlersArchiveBadPayloads(t *testing.T) {
 		{task.TypeConvergeUser, `{`},
 		{task.TypeConvergeGroup, `{"orgId":"o"}`},
 		{task.TypeSendInvite, `{"inviteId":"i"}`},
+		{task.TypeConvergeUsers, `[`},
+		{task.TypeConvergeUsers, `{"orgId":"o"}`},
+		{task.TypeConvergeGroups, `{"ids":["g"]}`},
 	} {
 		err := mux.ProcessTask(context.Background(), asynq.NewTask(tt.typ, []byte(tt.payload)))
 		if !errors.Is(err, asynq.SkipRetry) {

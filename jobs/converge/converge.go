@@ -1,13 +1,17 @@
 // Package converge makes an organization's local state (memberships, local
-// groups) match its directory state (what the IdP says), one entity at a
-// time. It is the one place where provisioning is decided: the job
-// handlers apply its decisions and the reconciler previews them.
+// groups) match its directory state (what the IdP says), entity by entity.
+// It is the one place where provisioning is decided: the job handlers
+// apply its decisions and the reconciler previews them.
 //
 // Every call reads both sides and writes only what differs, so it acts on
 // the state it finds, never on the event that caused the call: running it
 // twice, late, out of order or concurrently leaves the same state. Each call
-// is split into a pure decision (a Plan, which a dry run can show) and its
-// application inside one transaction that holds the rows it decided on.
+// is split into a pure decision per entity (a Plan, which a dry run can
+// show) and its application inside one transaction that holds the rows it
+// decided on. Users are converged in batches (ApplyUsers): the facts of
+// the whole batch are read with a few set-based queries and its creations
+// written set-based, while every decision is the single user's; converging
+// one user is the batch of one.
 package converge
 
 import (
@@ -53,11 +57,16 @@ const (
 // Actor is the audit actor of every converge change.
 const Actor = "converge"
 
-// Inviter decides an invite inside converge's transaction, queueing its
-// e-mail through the outbox. It reports false when the decision (membership,
-// sendNumber) is already recorded.
+// Inviter decides an invite inside converge's transaction. It returns the
+// outbox row that queues the invite's e-mail, which converge adds in the
+// same transaction, or false when the decision (membership, sendNumber) is
+// already recorded.
+//
+// DecideFirst records the first decision (send number 1) of memberships
+// created in the same transaction, all at once.
 type Inviter interface {
-	Issue(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) (bool, error)
+	Decide(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) (store.OutboxRow, bool, error)
+	DecideFirst(ctx context.Context, tx *store.Store, orgID string, membershipIDs []string) ([]store.OutboxRow, error)
 }
 
 // Converger converges users and groups.
@@ -94,17 +103,61 @@ func (c *Converger) inTx(ctx context.Context, fn func(tx *store.Store) error) er
 	}
 }
 
-func audit(ctx context.Context, tx *store.Store, orgID string, a Action, o Outcome, entityType, entityID string, detail ...string) error {
+// bulk collects the writes of a transaction that are made set-based just
+// before it commits: its provisions (users and memberships to create), its
+// audit events, the outbox rows of its invites, and the group links of the
+// members it created. Outbox rows written last also
+// keep the relay lag (measured from a row's creation) close to the time
+// from commit.
+type bulk struct {
+	provisions []UserPlan
+	events     []store.AuditEvent
+	outbox     []store.OutboxRow
+	// links maps the directory user of each new membership to it, in
+	// organization linkOrg (a batch is one organization's).
+	links   map[string]string
+	linkOrg string
+}
+
+func (t *bulk) add(orgID string, a Action, o Outcome, entityType, entityID string, detail ...string) {
 	var parts []string
 	for _, d := range detail {
 		if d != "" {
 			parts = append(parts, d)
 		}
 	}
-	return tx.AddAuditEvent(ctx, store.AuditEvent{
+	t.events = append(t.events, store.AuditEvent{
 		OrgID: orgID, Actor: Actor, Action: string(a), EntityType: entityType, EntityID: entityID,
 		Outcome: string(o), Detail: strings.Join(parts, "; "),
 	})
+}
+
+// link queues the group links of a new membership.
+func (t *bulk) link(orgID, directoryUserID, membershipID string) {
+	if t.links == nil {
+		t.links, t.linkOrg = map[string]string{}, orgID
+	}
+	if orgID != t.linkOrg {
+		panic("converge: one transaction links members of two organizations")
+	}
+	t.links[directoryUserID] = membershipID
+}
+
+func (t *bulk) flush(ctx context.Context, tx *store.Store) error {
+	// Groups converged before these users could not link them; link them
+	// now, so the order of user and group jobs does not matter. Last, so
+	// that the share locks on their directory groups are held only while
+	// the transaction finishes.
+	if _, err := tx.LinkMembershipsToGroups(ctx, t.linkOrg, t.links); err != nil {
+		return err
+	}
+	if err := tx.AddAuditEvents(ctx, t.events); err != nil {
+		return err
+	}
+	if len(t.outbox) == 0 {
+		return nil
+	}
+	return tx.AddOutbox(ctx, t.outbox...)
 }
 
 func changedDetail(fields []string) string {

@@ -2,6 +2,7 @@ package converge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/scimsync/scimsync/store"
@@ -56,12 +57,42 @@ func (c *Converger) ApplyGroup(ctx context.Context, orgID, directoryGroupID stri
 			return err
 		}
 		p = decideGroup(f)
-		return applyGroup(ctx, tx, p)
+		var t bulk
+		if err := applyGroup(ctx, tx, &t, p); err != nil {
+			return err
+		}
+		return t.flush(ctx, tx)
 	})
 	if err != nil {
 		return GroupPlan{OrgID: orgID, DirectoryGroupID: directoryGroupID, Outcome: Unchanged}, wrap("converge group", err)
 	}
 	return p, nil
+}
+
+// ApplyGroups converges many directory groups of one organization, each in
+// a transaction of its own (a group's converge locks its directory group
+// and diffs its whole member set, so groups gain little from sharing one),
+// and returns the plans it applied, one per distinct id that converged.
+// The error joins the failures, each naming its directory group; one
+// group's failure does not stop the others.
+func (c *Converger) ApplyGroups(ctx context.Context, orgID string, directoryGroupIDs []string) ([]GroupPlan, error) {
+	var (
+		ps   []GroupPlan
+		errs []error
+	)
+	for _, id := range distinct(directoryGroupIDs) {
+		if ctx.Err() != nil {
+			errs = append(errs, fmt.Errorf("converge group %s: %w", id, ctx.Err()))
+			continue
+		}
+		p, err := c.ApplyGroup(ctx, orgID, id)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("directory group %s: %w", id, err))
+			continue
+		}
+		ps = append(ps, p)
+	}
+	return ps, errors.Join(errs...)
 }
 
 // loadGroup reads the facts. With lock, the directory group row is held
@@ -136,7 +167,7 @@ func copyGroup(g *store.Group, d *store.DirectoryGroup) []string {
 	return changed
 }
 
-func applyGroup(ctx context.Context, tx *store.Store, p GroupPlan) error {
+func applyGroup(ctx context.Context, tx *store.Store, t *bulk, p GroupPlan) error {
 	switch p.Action {
 	case None:
 		return nil
@@ -144,7 +175,8 @@ func applyGroup(ctx context.Context, tx *store.Store, p GroupPlan) error {
 		if err := tx.DeleteLocalGroup(ctx, p.OrgID, p.Before.ID); err != nil {
 			return err
 		}
-		return audit(ctx, tx, p.OrgID, p.Action, p.Outcome, "group", p.Before.ID, "directory group "+p.DirectoryGroupID+" is gone")
+		t.add(p.OrgID, p.Action, p.Outcome, "group", p.Before.ID, "directory group "+p.DirectoryGroupID+" is gone")
+		return nil
 	}
 	g := *p.After
 	switch {
@@ -163,8 +195,9 @@ func applyGroup(ctx context.Context, tx *store.Store, p GroupPlan) error {
 	if err := tx.RemoveLocalGroupMembers(ctx, p.OrgID, g.ID, p.Remove); err != nil {
 		return err
 	}
-	return audit(ctx, tx, p.OrgID, p.Action, p.Outcome, "group", g.ID,
+	t.add(p.OrgID, p.Action, p.Outcome, "group", g.ID,
 		"directory group "+p.DirectoryGroupID, changedDetail(p.Changed), membersDetail(len(p.Add), len(p.Remove)))
+	return nil
 }
 
 func membersDetail(added, removed int) string {

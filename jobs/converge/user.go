@@ -3,6 +3,8 @@ package converge
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -61,93 +63,227 @@ func (c *Converger) ConvergeUser(ctx context.Context, orgID, directoryUserID str
 
 // PlanUser says what ConvergeUser would do now, changing nothing.
 func (c *Converger) PlanUser(ctx context.Context, orgID, directoryUserID string) (UserPlan, error) {
-	f, err := loadUser(ctx, c.Store, orgID, directoryUserID, false)
+	fs, err := loadUsers(ctx, c.Store, orgID, []string{directoryUserID}, false)
 	if err != nil {
 		return UserPlan{}, wrap("plan user converge", err)
 	}
-	return decideUser(f, c.Store.Now()), nil
+	return decideUser(fs[0], c.Store.Now()), nil
 }
 
-// ApplyUser is ConvergeUser returning the plan it applied.
+// ApplyUser is ConvergeUser returning the plan it applied: the batch of
+// one.
 func (c *Converger) ApplyUser(ctx context.Context, orgID, directoryUserID string) (UserPlan, error) {
-	var p UserPlan
-	err := c.inTx(ctx, func(tx *store.Store) error {
-		f, err := loadUser(ctx, tx, orgID, directoryUserID, true)
-		if err != nil {
-			return err
-		}
-		p = decideUser(f, tx.Now())
-		return c.applyUser(ctx, tx, p)
-	})
+	ps, _, err := c.applyBatch(ctx, orgID, []string{directoryUserID})
 	if err != nil {
 		return UserPlan{OrgID: orgID, DirectoryUserID: directoryUserID, Outcome: Unchanged}, wrap("converge user", err)
 	}
-	if p.Invite > 0 && c.Notify != nil {
-		c.Notify()
-	}
-	return p, nil
+	c.notifyInvites(ps)
+	return ps[0], nil
 }
 
-// loadUser reads the facts. With lock (inside a transaction) the membership
-// row is held, so concurrent converges of the same user run one after the
-// other, each reading what the previous one wrote.
-func loadUser(ctx context.Context, s *store.Store, orgID, directoryUserID string, lock bool) (userFacts, error) {
-	for range 3 {
-		f, err := readUser(ctx, s, orgID, directoryUserID, lock)
-		// A membership for this very user found by e-mail was created by a
-		// concurrent converge between the two reads: read again, which
-		// now finds (and locks) it.
-		if err != nil || f.person == nil || f.person.DirectoryUserID != directoryUserID {
-			return f, err
+// ApplyUsers converges many directory users of one organization and
+// returns the plans it applied, one per distinct id, in id order (the
+// order every batch takes its locks and inserts in, so that overlapping
+// batches queue rather than deadlock).
+//
+// The batch is read with a few set-based queries and applied in one
+// transaction; the decision for each user is decideUser's, exactly as for
+// ApplyUser. Users whose provisioning depends on another user of the same
+// batch (two of them with one e-mail, or one replacing another's stale
+// membership) are converged alone afterwards, so each reads what the other
+// wrote. When the batch transaction fails, every user is converged alone:
+// one user's failure never holds back the others. The error joins the
+// failures, each naming its directory user, and the plans returned are the
+// users that converged.
+func (c *Converger) ApplyUsers(ctx context.Context, orgID string, directoryUserIDs []string) ([]UserPlan, error) {
+	ids := distinct(directoryUserIDs)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	slices.Sort(ids)
+	ps, alone, err := c.applyBatch(ctx, orgID, ids)
+	if err != nil {
+		if ctx.Err() != nil || len(ids) == 1 {
+			return nil, fmt.Errorf("converge users: %w", err)
+		}
+		ps, alone = nil, ids
+	}
+	var errs []error
+	for _, id := range alone {
+		p, _, err := c.applyBatch(ctx, orgID, []string{id})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("converge user %s: %w", id, err))
+			continue
+		}
+		ps = append(ps, p[0])
+	}
+	c.notifyInvites(ps)
+	return ps, errors.Join(errs...)
+}
+
+// applyBatch converges ids in one transaction, leaving out and returning
+// those that must be converged alone (never one of a batch of one).
+func (c *Converger) applyBatch(ctx context.Context, orgID string, ids []string) (applied []UserPlan, alone []string, err error) {
+	err = c.inTx(ctx, func(tx *store.Store) error {
+		fs, err := loadUsers(ctx, tx, orgID, ids, true)
+		if err != nil {
+			return err
+		}
+		now := tx.Now()
+		plans := make([]UserPlan, len(fs))
+		for i, f := range fs {
+			plans[i] = decideUser(f, now)
+		}
+		applied, alone = splitEntangled(plans)
+		var t bulk
+		for _, p := range applied {
+			if err := c.applyUser(ctx, tx, &t, p); err != nil {
+				return fmt.Errorf("directory user %s: %w", p.DirectoryUserID, err)
+			}
+		}
+		if err := c.provisionAll(ctx, tx, &t); err != nil {
+			return err
+		}
+		return t.flush(ctx, tx)
+	})
+	return applied, alone, err
+}
+
+// splitEntangled separates the provisions that depend on another plan of
+// the same batch: two that would create a member for one person, and one
+// that replaces a membership another plan of the batch also acts on.
+// Applied from facts read before either ran, they would conflict.
+func splitEntangled(plans []UserPlan) (independent []UserPlan, alone []string) {
+	inBatch := make(map[string]bool, len(plans))
+	people := map[string]int{}
+	for _, p := range plans {
+		inBatch[p.DirectoryUserID] = true
+		if p.Action == MemberProvision {
+			people[store.Key(p.After.Email)]++
 		}
 	}
-	return userFacts{}, store.ErrConflict
+	for _, p := range plans {
+		if p.Action == MemberProvision &&
+			(people[store.Key(p.After.Email)] > 1 || p.Replace != nil && inBatch[p.Replace.DirectoryUserID]) {
+			alone = append(alone, p.DirectoryUserID)
+			continue
+		}
+		independent = append(independent, p)
+	}
+	return independent, alone
 }
 
-func readUser(ctx context.Context, s *store.Store, orgID, directoryUserID string, lock bool) (userFacts, error) {
-	f := userFacts{orgID: orgID, directoryUserID: directoryUserID}
+func (c *Converger) notifyInvites(ps []UserPlan) {
+	if c.Notify == nil {
+		return
+	}
+	for _, p := range ps {
+		if p.Invite > 0 {
+			c.Notify()
+			return
+		}
+	}
+}
+
+func distinct(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// loadUsers reads the facts of distinct directory users, in the order
+// given. With lock (inside a transaction) their membership rows are held,
+// so concurrent converges of the same user run one after the other, each
+// reading what the previous one wrote.
+func loadUsers(ctx context.Context, s *store.Store, orgID string, ids []string, lock bool) ([]userFacts, error) {
+	for range 3 {
+		fs, err := readUsers(ctx, s, orgID, ids, lock)
+		if !errors.Is(err, errCreatedMeanwhile) {
+			return fs, err
+		}
+	}
+	return nil, store.ErrConflict
+}
+
+// errCreatedMeanwhile: a membership for a directory user being read was
+// found by its e-mail, though not by its directory user: a concurrent
+// converge created it between the two reads. Reading again finds (and
+// locks) it.
+var errCreatedMeanwhile = errors.New("membership created meanwhile")
+
+func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, lock bool) ([]userFacts, error) {
+	var members map[string]store.Membership
 	var err error
 	if lock {
-		f.member, err = notFoundAsNil(s.LockMembershipByDirectoryUser(ctx, orgID, directoryUserID))
+		members, err = s.LockMembershipsByDirectoryUsers(ctx, orgID, ids)
 	} else {
-		f.member, err = notFoundAsNil(s.MembershipByDirectoryUser(ctx, orgID, directoryUserID))
+		members, err = s.MembershipsByDirectoryUsers(ctx, orgID, ids)
 	}
 	if err != nil {
-		return f, err
+		return nil, err
 	}
-	dir, mapping, err := s.DirectoryUserWithRoleMapping(ctx, orgID, directoryUserID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		err = nil // gone: the directory user's absence is a fact too
-	case err != nil:
-		return f, err
-	default:
-		f.dir = &dir
-		if f.role, err = mappedRole(ctx, s, orgID, mapping, directoryUserID); err != nil {
-			return f, err
+	dirs, mapping, err := s.DirectoryUsersWithRoleMapping(ctx, orgID, ids)
+	if err != nil {
+		return nil, err
+	}
+	fs := make([]userFacts, len(ids))
+	var emails, pending, mapped []string
+	for i, id := range ids {
+		f := userFacts{orgID: orgID, directoryUserID: id}
+		if m, ok := members[id]; ok {
+			f.member = &m
+		}
+		if d, ok := dirs[id]; ok {
+			f.dir = &d
+			mapped = append(mapped, id)
+		}
+		switch {
+		case f.dir == nil || !f.dir.Active:
+		case f.member == nil && f.dir.Email != "":
+			emails = append(emails, f.dir.Email)
+		case f.member != nil && f.member.Status == store.StatusPendingSetup:
+			pending = append(pending, f.member.ID)
+		}
+		fs[i] = f
+	}
+	roles, err := s.MappedRoles(ctx, orgID, mapping, mapped)
+	if err != nil {
+		return nil, err
+	}
+	people, err := s.MembershipsByEmails(ctx, orgID, emails)
+	if err != nil {
+		return nil, err
+	}
+	open, err := s.OpenInvites(ctx, orgID, pending)
+	if err != nil {
+		return nil, err
+	}
+	for i := range fs {
+		f := &fs[i]
+		if f.dir == nil {
+			continue
+		}
+		f.role = roles[f.directoryUserID]
+		switch {
+		case !f.dir.Active:
+		case f.member == nil && f.dir.Email != "":
+			if p, ok := people[store.Key(f.dir.Email)]; ok {
+				if p.DirectoryUserID == f.directoryUserID {
+					return nil, errCreatedMeanwhile
+				}
+				f.person = &p
+			}
+		case f.member != nil && f.member.Status == store.StatusPendingSetup:
+			f.openInvite = open[f.member.ID]
 		}
 	}
-	switch {
-	case f.dir == nil || !f.dir.Active:
-	case f.member == nil && f.dir.Email != "":
-		f.person, err = notFoundAsNil(s.MembershipByEmail(ctx, orgID, f.dir.Email))
-	case f.member != nil && f.member.Status == store.StatusPendingSetup:
-		f.openInvite, err = s.HasOpenInvite(ctx, orgID, f.member.ID)
-	}
-	return f, err
-}
-
-// mappedRole is the role an organization's role mapping gives a directory
-// user, "" when roles are not mapped.
-func mappedRole(ctx context.Context, s *store.Store, orgID string, mapping store.JSONMap, directoryUserID string) (string, error) {
-	if len(mapping) == 0 {
-		return "", nil
-	}
-	role, managed, err := s.MappedRole(ctx, orgID, mapping, directoryUserID)
-	if err != nil || !managed {
-		return "", err
-	}
-	return role, nil
+	return fs, nil
 }
 
 // decideUser is the provisioning policy.
@@ -249,16 +385,17 @@ func copyAttributes(m *store.Membership, d *store.DirectoryUser, role string) []
 	return changed
 }
 
-func (c *Converger) applyUser(ctx context.Context, tx *store.Store, p UserPlan) error {
+func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *bulk, p UserPlan) error {
 	switch p.Action {
 	case None:
 		return nil
 	case MemberSkip:
-		return audit(ctx, tx, p.OrgID, p.Action, p.Outcome, "directory_user", p.DirectoryUserID, p.Reason)
+		t.add(p.OrgID, p.Action, p.Outcome, "directory_user", p.DirectoryUserID, p.Reason)
+		return nil
 	case MemberRemove:
-		return c.removeMember(ctx, tx, *p.Before, "directory user is gone")
+		return c.removeMember(ctx, tx, t, *p.Before, "directory user is gone")
 	case MemberProvision:
-		return c.provision(ctx, tx, p)
+		return c.provision(ctx, tx, t, p)
 	}
 	m := *p.After
 	if err := tx.UpdateMembership(ctx, &m); err != nil {
@@ -269,52 +406,89 @@ func (c *Converger) applyUser(ctx context.Context, tx *store.Store, p UserPlan) 
 			return err
 		}
 	}
-	if err := c.invite(ctx, tx, p.OrgID, m.ID, p.Invite); err != nil {
+	if err := c.invite(ctx, tx, t, p.OrgID, m.ID, p.Invite); err != nil {
 		return err
 	}
-	return audit(ctx, tx, p.OrgID, p.Action, p.Outcome, "member", m.ID,
+	t.add(p.OrgID, p.Action, p.Outcome, "member", m.ID,
 		"directory user "+p.DirectoryUserID, changedDetail(p.Changed), inviteDetail(p.Invite))
+	return nil
 }
 
-func (c *Converger) provision(ctx context.Context, tx *store.Store, p UserPlan) error {
+// provision removes the membership a provision replaces, and queues the
+// provision for provisionAll.
+func (c *Converger) provision(ctx context.Context, tx *store.Store, t *bulk, p UserPlan) error {
 	if p.Replace != nil {
-		if err := c.removeMember(ctx, tx, *p.Replace, "directory user "+p.Replace.DirectoryUserID+" is gone; replaced by "+p.DirectoryUserID); err != nil {
+		if err := c.removeMember(ctx, tx, t, *p.Replace, "directory user "+p.Replace.DirectoryUserID+" is gone; replaced by "+p.DirectoryUserID); err != nil {
 			return err
 		}
 	}
-	u, err := tx.EnsureUser(ctx, p.After.Email)
+	t.provisions = append(t.provisions, p)
+	return nil
+}
+
+// provisionAll creates the queued provisions' users and memberships, a
+// few statements for all of them, then decides their invites.
+func (c *Converger) provisionAll(ctx context.Context, tx *store.Store, t *bulk) error {
+	if len(t.provisions) == 0 {
+		return nil
+	}
+	emails := make([]string, len(t.provisions))
+	for i, p := range t.provisions {
+		emails[i] = p.After.Email
+	}
+	users, err := tx.EnsureUsers(ctx, emails)
 	if err != nil {
 		return err
 	}
-	m := *p.After
-	m.UserID = u.ID
-	if err := tx.CreateMembership(ctx, &m); err != nil {
+	ms := make([]store.Membership, len(t.provisions))
+	for i, p := range t.provisions {
+		ms[i] = *p.After
+		ms[i].UserID = users[store.Key(p.After.Email)].ID
+	}
+	if err := tx.CreateMemberships(ctx, ms); err != nil {
 		return err
 	}
-	// Groups converged before this user could not link it; link it now, so
-	// the order of user and group jobs does not matter.
-	if _, err := tx.LinkMembershipToGroups(ctx, p.OrgID, m.ID, p.DirectoryUserID); err != nil {
+	// A new member's invite is its first (decideNewMember): those are
+	// decided together.
+	var first []string
+	for i, p := range t.provisions {
+		m := ms[i]
+		if p.Invite == 1 {
+			first = append(first, m.ID)
+		} else if err := c.invite(ctx, tx, t, p.OrgID, m.ID, p.Invite); err != nil {
+			return fmt.Errorf("directory user %s: %w", p.DirectoryUserID, err)
+		}
+		t.link(p.OrgID, p.DirectoryUserID, m.ID)
+		t.add(p.OrgID, p.Action, p.Outcome, "member", m.ID,
+			"directory user "+p.DirectoryUserID, inviteDetail(p.Invite))
+	}
+	if len(first) == 0 {
+		return nil
+	}
+	rows, err := c.Invites.DecideFirst(ctx, tx, t.provisions[0].OrgID, first)
+	if err != nil {
 		return err
 	}
-	if err := c.invite(ctx, tx, p.OrgID, m.ID, p.Invite); err != nil {
-		return err
-	}
-	return audit(ctx, tx, p.OrgID, p.Action, p.Outcome, "member", m.ID,
-		"directory user "+p.DirectoryUserID, inviteDetail(p.Invite))
+	t.outbox = append(t.outbox, rows...)
+	return nil
 }
 
-func (c *Converger) removeMember(ctx context.Context, tx *store.Store, m store.Membership, why string) error {
+func (c *Converger) removeMember(ctx context.Context, tx *store.Store, t *bulk, m store.Membership, why string) error {
 	if err := tx.DeleteMembership(ctx, m.OrgID, m.ID); err != nil {
 		return err
 	}
-	return audit(ctx, tx, m.OrgID, MemberRemove, Removed, "member", m.ID, why)
+	t.add(m.OrgID, MemberRemove, Removed, "member", m.ID, why)
+	return nil
 }
 
-func (c *Converger) invite(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) error {
+func (c *Converger) invite(ctx context.Context, tx *store.Store, t *bulk, orgID, membershipID string, sendNumber int) error {
 	if sendNumber == 0 {
 		return nil
 	}
-	_, err := c.Invites.Issue(ctx, tx, orgID, membershipID, sendNumber)
+	row, ok, err := c.Invites.Decide(ctx, tx, orgID, membershipID, sendNumber)
+	if ok {
+		t.outbox = append(t.outbox, row)
+	}
 	return err
 }
 

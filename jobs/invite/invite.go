@@ -54,14 +54,44 @@ const Actor = "invite"
 // queues its e-mail through tx's outbox. It reports false when that
 // decision was recorded already.
 func (s *Service) Issue(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) (bool, error) {
+	row, ok, err := s.Decide(ctx, tx, orgID, membershipID, sendNumber)
+	if err != nil || !ok {
+		return ok, err
+	}
+	return true, tx.AddOutbox(ctx, row)
+}
+
+// Decide is Issue leaving the outbox row of the e-mail to the caller, which
+// must add it in tx (a batch adds its rows in one statement).
+func (s *Service) Decide(ctx context.Context, tx *store.Store, orgID, membershipID string, sendNumber int) (store.OutboxRow, bool, error) {
 	// Until its e-mail goes out the invite holds the hash of a token nobody
 	// has, so it cannot be accepted.
 	unknown := secret.Hash(secret.NewToken(secret.PrefixInvite))
 	inv, ok, err := tx.IssueInvite(ctx, orgID, membershipID, sendNumber, unknown, tx.Now().Add(s.Config.TTL))
 	if err != nil || !ok {
-		return ok, err
+		return store.OutboxRow{}, ok, err
 	}
-	return true, tx.AddOutbox(ctx, task.SendInviteRow(orgID, inv.ID))
+	return task.SendInviteRow(orgID, inv.ID), true, nil
+}
+
+// DecideFirst records the first invite decision (send number 1) of each
+// of the memberships, all created in tx, and returns the outbox rows of
+// their e-mails for the caller to add in tx.
+func (s *Service) DecideFirst(ctx context.Context, tx *store.Store, orgID string, membershipIDs []string) ([]store.OutboxRow, error) {
+	expires := tx.Now().Add(s.Config.TTL)
+	invs := make([]store.Invite, len(membershipIDs))
+	for i, id := range membershipIDs {
+		// As in Decide: a hash of a token nobody has.
+		invs[i] = store.Invite{MembershipID: id, TokenHash: secret.Hash(secret.NewToken(secret.PrefixInvite)), ExpiresAt: expires}
+	}
+	if err := tx.IssueFirstInvites(ctx, orgID, invs); err != nil {
+		return nil, err
+	}
+	rows := make([]store.OutboxRow, len(invs))
+	for i, inv := range invs {
+		rows[i] = task.SendInviteRow(orgID, inv.ID)
+	}
+	return rows, nil
 }
 
 // Due is a member whose invite is due to be sent again.

@@ -5,6 +5,7 @@ package task
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/scimsync/scimsync/store"
@@ -16,6 +17,10 @@ const (
 	TypeConvergeGroup = "converge:group"
 	TypeSendInvite    = "invite:send"
 	TypeReconcile     = "reconcile:org"
+	// The batch forms, which the relay makes from converge rows of one
+	// organization and queue.
+	TypeConvergeUsers  = "converge:users"
+	TypeConvergeGroups = "converge:groups"
 )
 
 // Queue names. Weights (see jobs) put removals before provisioning and
@@ -52,6 +57,49 @@ func ConvergeUserRow(orgID, directoryUserID string, urgent bool) store.OutboxRow
 // ConvergeGroupRow is the outbox row for a converge of one directory group.
 func ConvergeGroupRow(orgID, directoryGroupID string) store.OutboxRow {
 	return row(orgID, TypeConvergeGroup, QueueDefault, ConvergeGroup{OrgID: orgID, DirectoryGroupID: directoryGroupID})
+}
+
+// ConvergeBatch asks to converge many entities of one organization: the
+// payload of TypeConvergeUsers (directory user ids) and TypeConvergeGroups
+// (directory group ids).
+type ConvergeBatch struct {
+	OrgID string   `json:"orgId"`
+	IDs   []string `json:"ids"`
+}
+
+// BatchType is the batch task type that carries converges of taskType,
+// "" for a type that is not batched.
+func BatchType(taskType string) string {
+	switch taskType {
+	case TypeConvergeUser:
+		return TypeConvergeUsers
+	case TypeConvergeGroup:
+		return TypeConvergeGroups
+	}
+	return ""
+}
+
+// EntityID reads the entity id of a single converge payload of taskType.
+func EntityID(taskType string, payload []byte) (orgID, id string, err error) {
+	switch taskType {
+	case TypeConvergeUser:
+		var p ConvergeUser
+		err = json.Unmarshal(payload, &p)
+		orgID, id = p.OrgID, p.DirectoryUserID
+	case TypeConvergeGroup:
+		var p ConvergeGroup
+		err = json.Unmarshal(payload, &p)
+		orgID, id = p.OrgID, p.DirectoryGroupID
+	default:
+		return "", "", fmt.Errorf("task type %s names no entity", taskType)
+	}
+	if err == nil && (orgID == "" || id == "") {
+		err = errors.New("a required field is empty")
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("read %s payload: %w", taskType, err)
+	}
+	return orgID, id, nil
 }
 
 // SendInvite asks to e-mail one invite decision. The e-mail's token is
