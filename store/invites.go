@@ -48,18 +48,6 @@ func (s *Store) SupersedeInvites(ctx context.Context, orgID, membershipID string
 	return nil
 }
 
-// HasOpenInvite reports whether a membership has an invite that is neither
-// accepted nor superseded (expired or not).
-func (s *Store) HasOpenInvite(ctx context.Context, orgID, membershipID string) (bool, error) {
-	var n int64
-	if err := s.conn(ctx).Model(&Invite{}).
-		Where("org_id = ? AND membership_id = ? AND accepted_at IS NULL AND superseded_at IS NULL", orgID, membershipID).
-		Limit(1).Count(&n).Error; err != nil {
-		return false, fmt.Errorf("check open invite: %w", err)
-	}
-	return n > 0, nil
-}
-
 // Invite reads one of an organization's invites.
 func (s *Store) Invite(ctx context.Context, orgID, id string) (Invite, error) {
 	var inv Invite

@@ -56,12 +56,6 @@ func (s *Store) MembershipByDirectoryUser(ctx context.Context, orgID, directoryU
 	return s.membershipWhere(ctx, "", "org_id = ? AND directory_user_id = ?", orgID, directoryUserID)
 }
 
-// LockMembershipByDirectoryUser is MembershipByDirectoryUser, holding the
-// row until the transaction ends. Call it inside Tx.
-func (s *Store) LockMembershipByDirectoryUser(ctx context.Context, orgID, directoryUserID string) (Membership, error) {
-	return s.membershipWhere(ctx, s.lockClause("NO KEY UPDATE"), "org_id = ? AND directory_user_id = ?", orgID, directoryUserID)
-}
-
 // LockMembership is Membership, holding the row until the transaction ends.
 // Call it inside Tx.
 func (s *Store) LockMembership(ctx context.Context, orgID, id string) (Membership, error) {
@@ -83,24 +77,6 @@ func (s *Store) membershipWhere(ctx context.Context, lock, where string, args ..
 		return Membership{}, fmt.Errorf("membership %w", ErrNotFound)
 	}
 	return m, nil
-}
-
-// DirectoryUserWithRoleMapping reads a directory user together with its
-// organization's role mapping, in one round trip.
-func (s *Store) DirectoryUserWithRoleMapping(ctx context.Context, orgID, id string) (DirectoryUser, JSONMap, error) {
-	var row struct {
-		DirectoryUser
-		RoleMapping JSONMap `gorm:"column:role_mapping"`
-	}
-	err := s.conn(ctx).Raw(`SELECT d.*, o.role_mapping FROM directory_users d JOIN organizations o ON o.id = d.org_id
-WHERE d.org_id = ? AND d.id = ?`, orgID, id).Scan(&row).Error
-	if err != nil {
-		return DirectoryUser{}, nil, fmt.Errorf("get directory user: %w", err)
-	}
-	if row.ID == "" {
-		return DirectoryUser{}, nil, fmt.Errorf("user %w", ErrNotFound)
-	}
-	return row.DirectoryUser, row.RoleMapping, nil
 }
 
 // MemberOfPerson is the organization's membership of the person with an
@@ -189,36 +165,6 @@ func (s *Store) DeleteMembership(ctx context.Context, orgID, id string) error {
 		}
 	}
 	return nil
-}
-
-// LinkMembershipToGroups puts a membership into every existing local group
-// whose directory group has the directory user as a member, and returns how
-// many links it added. It share-locks those directory groups first, so a
-// concurrent group converge (which locks its directory group exclusively)
-// either sees this membership or runs before it is linked.
-func (s *Store) LinkMembershipToGroups(ctx context.Context, orgID, membershipID, directoryUserID string) (int64, error) {
-	db := s.conn(ctx)
-	var groups []string
-	if err := db.Raw(`SELECT g.id FROM directory_groups g
-JOIN directory_group_members d ON d.group_id = g.id
-WHERE d.org_id = ? AND d.user_id = ? ORDER BY g.id`+s.lockClause("SHARE OF g"), orgID, directoryUserID).
-		Scan(&groups).Error; err != nil {
-		return 0, fmt.Errorf("link membership to groups: %w", err)
-	}
-	if len(groups) == 0 {
-		return 0, nil
-	}
-	// Re-reads directory membership after the lock: a removal committed
-	// meanwhile is seen here.
-	res := db.Exec(`INSERT INTO local_group_members (org_id, group_id, membership_id, created_at)
-SELECT l.org_id, l.id, ?, ? FROM local_groups l
-JOIN directory_group_members d ON d.org_id = l.org_id AND d.group_id = l.directory_group_id
-WHERE l.org_id = ? AND d.user_id = ? AND l.directory_group_id IN ?
-ON CONFLICT DO NOTHING`, membershipID, s.now(), orgID, directoryUserID, groups)
-	if res.Error != nil {
-		return 0, fmt.Errorf("link membership to groups: %w", res.Error)
-	}
-	return res.RowsAffected, nil
 }
 
 // MembershipGroupIDs lists the local groups a membership is in.
