@@ -46,7 +46,7 @@ var Vars = []Var{
 	{"SCIMSYNC_DEPROVISION_GUARD", "deprovision-guard", "10%", "block a reconciliation that would remove more than this share of members (and more than 5)"},
 	{"SCIMSYNC_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
 	{"SCIMSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests and jobs may take to finish on SIGTERM"},
-	{"SCIMSYNC_RECONCILE_STALE_AFTER", "reconcile-stale-after", "15m", "how long a running reconciliation may show no progress before another run takes it for abandoned (its process died)"},
+	{"SCIMSYNC_RECONCILE_STALE_AFTER", "reconcile-stale-after", "2m", "how long a running reconciliation may go without marking itself alive (it does so every quarter of this) before another run takes it for abandoned (its process died)"},
 	{"SCIMSYNC_METRICS_ADDR", "metrics-addr", "", "worker and scheduler roles: serve /metrics, /healthz and /readyz on this address (default: none)"},
 }
 

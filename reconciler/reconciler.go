@@ -50,9 +50,13 @@ type Policy struct {
 	// due again; with InviteMaxSends 0 none is.
 	InviteResendAfter time.Duration
 	InviteMaxSends    int
-	// StaleAfter is how long a running run may show no progress before
-	// another run takes it for abandoned (default 15m).
+	// StaleAfter is how long a running run may go unmarked before another
+	// run takes it for abandoned (default 2m). A live run marks itself every
+	// HeartbeatEvery, so only a run whose process died goes silent.
 	StaleAfter time.Duration
+	// HeartbeatEvery is how often a live run marks itself alive (default a
+	// quarter of StaleAfter).
+	HeartbeatEvery time.Duration
 	// MaxDuration bounds one run (default 6h); a run that takes longer fails.
 	MaxDuration time.Duration
 }
@@ -64,9 +68,16 @@ func PolicyFromConfig(c config.Config) Policy {
 
 func (p Policy) staleAfter() time.Duration {
 	if p.StaleAfter <= 0 {
-		return 15 * time.Minute
+		return 2 * time.Minute
 	}
 	return p.StaleAfter
+}
+
+func (p Policy) heartbeatEvery() time.Duration {
+	if p.HeartbeatEvery <= 0 {
+		return p.staleAfter() / 4
+	}
+	return p.HeartbeatEvery
 }
 
 func (p Policy) maxDuration() time.Duration {
@@ -215,7 +226,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 	rctx, cancel := context.WithTimeout(ctx, r.Policy.maxDuration())
 	defer cancel()
 	e := &execution{r: r, org: org, run: run, log: log, progress: opts.Progress}
+	stopHeartbeat := r.heartbeat(rctx, log, org.ID, run.ID)
 	status, runErr := e.execute(rctx)
+	stopHeartbeat()
 
 	errText := ""
 	if runErr != nil {
@@ -248,6 +261,31 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 		"provision", e.plan.Provision, "update", e.plan.Update, "deprovision", e.plan.Deprovision, "remove", e.plan.Remove,
 		"resend_invite", e.plan.ResendInvite, "group_changes", e.plan.GroupChanges)
 	return final, nil
+}
+
+// heartbeat marks the run alive every HeartbeatEvery until stopped, so
+// that a run busy in one long step (a slow IdP page, a large plan
+// statement) is never taken for abandoned, while one whose process died is
+// within StaleAfter.
+func (r *Reconciler) heartbeat(ctx context.Context, log *slog.Logger, orgID, runID string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(r.Policy.heartbeatEvery())
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := r.Store.TouchSyncRun(ctx, orgID, runID); err != nil && ctx.Err() == nil {
+					log.WarnContext(ctx, "marking the run alive failed", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func (r *Reconciler) log() *slog.Logger {

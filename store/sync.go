@@ -128,6 +128,20 @@ func (s *Store) SyncRunProgress(ctx context.Context, orgID, runID string, pages 
 	return nil
 }
 
+// TouchSyncRun records that a running run is alive. ErrRunNotRunning when
+// it no longer runs.
+func (s *Store) TouchSyncRun(ctx context.Context, orgID, runID string) error {
+	res := s.conn(ctx).Model(&SyncRun{}).Where("org_id = ? AND id = ? AND status = ?", orgID, runID, RunRunning).
+		Update("heartbeat_at", s.now())
+	if res.Error != nil {
+		return fmt.Errorf("mark sync run alive: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("mark sync run alive: %w", ErrRunNotRunning)
+	}
+	return nil
+}
+
 // HoldSyncRun checks, inside a transaction, that the run is still running,
 // and on Postgres locks its row until the transaction ends, so the run
 // cannot be declared abandoned while the transaction applies its plan.

@@ -151,7 +151,8 @@ func run(ctx context.Context, o options, logw io.Writer) (*Report, error) {
 		// Re-sends within the run, so that send numbers above 1 are tried.
 		"SCIMSYNC_INVITE_RESEND_AFTER=40s", "SCIMSYNC_INVITE_MAX_SENDS=3",
 		// A run whose worker was killed holds its organization's run slot
-		// until it is taken for abandoned; 15m would outlast the run.
+		// until it is taken for abandoned; the 2m default is long for a
+		// short run.
 		"SCIMSYNC_RECONCILE_STALE_AFTER=30s",
 	}
 	var bases []string
