@@ -33,7 +33,7 @@ func TestDefaults(t *testing.T) {
 		DeprovisionGuard:  0.1,
 		ShutdownTimeout:   30 * time.Second,
 
-		ReconcileStaleAfter: 15 * time.Minute,
+		ReconcileStaleAfter: 2 * time.Minute,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
