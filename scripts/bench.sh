@@ -106,7 +106,11 @@ tps = float(m.group(1)) if m else None
 print("pgbench two-insert baseline: %s tps" % ("%.0f" % tps if tps else "not measured"))
 def ratio(v):
     return " (%.2f of pgbench)" % (v / tps) if tps else ""
+seen = set()  # bench-scim.sh repeats its lines under "results"
 for backend, mode, rps, p99 in re.findall(r"^(sqlite|postgres)\s+(create|filter)\s+([0-9.]+) req/s.*?p99\s+([0-9.]+) ms", log, re.M):
+    if (backend, mode) in seen:
+        continue
+    seen.add((backend, mode))
     print("SCIM %-8s %-6s %8.0f req/s  p99 %6.2f ms%s" % (backend, mode, float(rps), float(p99), ratio(float(rps)) if backend == "postgres" else ""))
 def metrics(line):
     return dict((u, float(v)) for v, u in re.findall(r"([0-9.e+-]+) ([A-Za-z][A-Za-z0-9/%-]*)", line))
