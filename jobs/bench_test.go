@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -72,6 +73,7 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ResetTimer()
 			start, cpu0 := time.Now(), processCPU(b)
 			p := startPipeline(b, org, nil, 32)
+			var written atomic.Int64 // nanoseconds from start until the writers finished
 			if mode.stream {
 				var wg sync.WaitGroup
 				const writers = 2
@@ -82,6 +84,7 @@ func BenchmarkPipeline(b *testing.B) {
 						writeUsers(b, s, org.ID, w*b.N/writers, (w+1)*b.N/writers, p.relay.Notify)
 					}()
 				}
+				go func() { wg.Wait(); written.Store(int64(time.Since(start))) }()
 				defer wg.Wait()
 			}
 			deadline := time.Now().Add(time.Duration(b.N)*5*time.Millisecond + time.Minute)
@@ -97,6 +100,11 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "go-cpu-µs/converge")
 			if !mode.unchanged {
 				b.ReportMetric(p.count(b, task.TypeSendInvite, "recorded")/elapsed.Seconds(), "invites/s")
+			}
+			if mode.stream {
+				// Converges can go no faster than the rows are written: a
+				// rate close to this one means the writers set the pace.
+				b.ReportMetric(float64(b.N)/time.Duration(written.Load()).Seconds(), "written/s")
 			}
 			if mode.stream {
 				b.ReportMetric(lagP99(b, p.reg), "relay-lag-p99-s")
