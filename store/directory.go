@@ -153,12 +153,9 @@ const (
 // DirectoryUsersBy returns the organization's users whose field equals
 // value (userName and e-mail case-insensitively), in list order.
 func (s *Store) DirectoryUsersBy(ctx context.Context, orgID string, field UserField, value string) ([]DirectoryUser, error) {
-	switch field {
-	case ByUserName, ByEmail:
-		value = Key(value)
-	case ByExternalID, ByID:
-	default:
-		return nil, fmt.Errorf("find directory users: unknown field %q", field)
+	value, err := lookupValue(field, value)
+	if err != nil {
+		return nil, err
 	}
 	var out []DirectoryUser
 	if err := s.conn(ctx).Where("org_id = ? AND "+string(field)+" = ?", orgID, value).
@@ -166,6 +163,18 @@ func (s *Store) DirectoryUsersBy(ctx context.Context, orgID string, field UserFi
 		return nil, fmt.Errorf("find directory users: %w", err)
 	}
 	return out, nil
+}
+
+// lookupValue is what a lookup by field compares the column with: the
+// case-folded key for userName and e-mail, the value itself otherwise.
+func lookupValue(field UserField, value string) (string, error) {
+	switch field {
+	case ByUserName, ByEmail:
+		return Key(value), nil
+	case ByExternalID, ByID:
+		return value, nil
+	}
+	return "", fmt.Errorf("find directory users: unknown field %q", field)
 }
 
 // DirectoryUserPage returns users offset..offset+limit in a stable order

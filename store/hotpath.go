@@ -89,12 +89,9 @@ func (s *Store) DirectoryUsersWithGroupsBy(ctx context.Context, orgID string, fi
 		refs, err := s.DirectoryGroupsOfUsers(ctx, orgID, ids...)
 		return users, refs, err
 	}
-	switch field {
-	case ByUserName, ByEmail:
-		value = Key(value)
-	case ByExternalID, ByID:
-	default:
-		return nil, nil, fmt.Errorf("find directory users: unknown field %q", field)
+	value, err := lookupValue(field, value)
+	if err != nil {
+		return nil, nil, err
 	}
 	rows, err := s.pool().QueryContext(ctx, usersWithGroupsSQL[field], orgID, value)
 	if err != nil {
