@@ -55,17 +55,9 @@ func inviteConfig(cfg config.Config) invite.Config {
 func newReconciler(cfg config.Config, st *store.Store, box *secret.Box, inv reconciler.InviteResender, log *slog.Logger, reg prometheus.Registerer) *reconciler.Reconciler {
 	dirs := &admin.Service{Store: st, PublicURL: cfg.PublicURL, Box: box, ConnectorOptions: connectors.Options{Logger: log.With("component", "connector")}}
 	return &reconciler.Reconciler{
-		Store: st, Directories: dirs, Invites: inv, Policy: policy(cfg),
+		Store: st, Directories: dirs, Invites: inv, Policy: reconciler.PolicyFromConfig(cfg),
 		Log: log.With("component", "reconciler"), Metrics: reconciler.NewMetrics(reg),
 	}
-}
-
-// policy is the reconciler's policy from the configuration, with the
-// abandoned-run threshold.
-func policy(cfg config.Config) reconciler.Policy {
-	p := reconciler.PolicyFromConfig(cfg)
-	p.StaleAfter = cfg.ReconcileStaleAfter
-	return p
 }
 
 // startScheduler runs the reconcile scheduler until ctx ends.

@@ -63,7 +63,8 @@ type Policy struct {
 
 // PolicyFromConfig takes the policy from the process configuration.
 func PolicyFromConfig(c config.Config) Policy {
-	return Policy{Guard: c.DeprovisionGuard, InviteResendAfter: c.InviteResendAfter, InviteMaxSends: c.InviteMaxSends}
+	return Policy{Guard: c.DeprovisionGuard, InviteResendAfter: c.InviteResendAfter, InviteMaxSends: c.InviteMaxSends,
+		StaleAfter: c.ReconcileStaleAfter}
 }
 
 func (p Policy) staleAfter() time.Duration {
