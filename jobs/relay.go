@@ -66,7 +66,7 @@ func (c *RelayConfig) defaults() {
 		c.Parallel = 8
 	}
 	if c.ConvergeBatch <= 0 {
-		c.ConvergeBatch = 100
+		c.ConvergeBatch = task.MaxBatch
 	}
 	def(&c.PollInterval, 200*time.Millisecond)
 	def(&c.MinBackoff, 200*time.Millisecond)

@@ -169,11 +169,18 @@ func (h *harness) replay(rows []store.OutboxRow) {
 	}
 }
 
-// outboxKinds counts rows by "type/queue".
+// outboxKinds counts the work of rows by "type/queue": a row of a batch
+// task counts once for each entity it carries.
 func outboxKinds(rows []store.OutboxRow) map[string]int {
 	out := map[string]int{}
 	for _, r := range rows {
-		out[r.TaskType+"/"+r.Queue]++
+		n := 1
+		if r.TaskType == task.TypeConvergeUsers || r.TaskType == task.TypeConvergeGroups {
+			var p task.ConvergeBatch
+			json.Unmarshal(r.Payload, &p)
+			n = len(p.IDs)
+		}
+		out[r.TaskType+"/"+r.Queue] += n
 	}
 	return out
 }
@@ -197,6 +204,16 @@ func (h *harness) converge() {
 				var p task.ConvergeGroup
 				json.Unmarshal(r.Payload, &p)
 				_, err = h.conv.ConvergeGroup(h.ctx, p.OrgID, p.DirectoryGroupID)
+				n++
+			case task.TypeConvergeUsers:
+				var p task.ConvergeBatch
+				json.Unmarshal(r.Payload, &p)
+				_, err = h.conv.ApplyUsers(h.ctx, p.OrgID, p.IDs)
+				n++
+			case task.TypeConvergeGroups:
+				var p task.ConvergeBatch
+				json.Unmarshal(r.Payload, &p)
+				_, err = h.conv.ApplyGroups(h.ctx, p.OrgID, p.IDs)
 				n++
 			}
 			if err != nil {

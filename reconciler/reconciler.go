@@ -549,20 +549,23 @@ func (e *execution) apply(ctx context.Context, sc store.PlanScope) (Applied, err
 }
 
 // convergeTasks are the outbox rows of the converges that apply plan
-// items, by action, built by the task package as for any other writer.
-// Removing access goes first.
+// items, by action: batch converge tasks, built by the task package as for
+// any other writer, so that a plan of 100k provisions is a thousand rows
+// for the relay rather than 100k. Removing access goes on the critical
+// queue.
 func convergeTasks(orgID string) []store.ItemTask {
+	marker := []string{store.ItemEntityMarker}
 	out := make([]store.ItemTask, 0, len(convergeActions))
 	for _, action := range convergeActions {
 		var row store.OutboxRow
 		switch action {
 		case store.ItemGroupCreate, store.ItemGroupUpdate, store.ItemGroupDelete:
-			row = task.ConvergeGroupRow(orgID, store.ItemEntityMarker)
+			row = task.ConvergeGroupsRow(orgID, marker)
 		default:
 			urgent := action == store.ItemDeprovision || action == store.ItemRemove
-			row = task.ConvergeUserRow(orgID, store.ItemEntityMarker, urgent)
+			row = task.ConvergeUsersRow(orgID, marker, urgent)
 		}
-		out = append(out, store.ItemTask{Action: action, Row: row})
+		out = append(out, store.ItemTask{Action: action, Row: row, PerRow: task.MaxBatch})
 	}
 	return out
 }

@@ -52,7 +52,7 @@ func TestFirstRunProvisionsAcrossPages(t *testing.T) {
 			t.Errorf("group items = %q", got)
 		}
 		rows := h.takeOutbox()
-		want := map[string]int{task.TypeConvergeUser + "/" + task.QueueDefault: 450, task.TypeConvergeGroup + "/" + task.QueueDefault: 2}
+		want := map[string]int{task.TypeConvergeUsers + "/" + task.QueueDefault: 450, task.TypeConvergeGroups + "/" + task.QueueDefault: 2}
 		if diff := cmp.Diff(want, outboxKinds(rows)); diff != "" {
 			t.Errorf("outbox (-want +got):\n%s", diff)
 		}
@@ -127,8 +127,8 @@ func TestNextRunFindsEveryChange(t *testing.T) {
 		}
 		rows := h.takeOutbox()
 		want := map[string]int{
-			task.TypeConvergeUser + "/" + task.QueueCritical: 3, task.TypeConvergeUser + "/" + task.QueueDefault: 2,
-			task.TypeConvergeGroup + "/" + task.QueueDefault: 1,
+			task.TypeConvergeUsers + "/" + task.QueueCritical: 3, task.TypeConvergeUsers + "/" + task.QueueDefault: 2,
+			task.TypeConvergeGroups + "/" + task.QueueDefault: 1,
 		}
 		if diff := cmp.Diff(want, outboxKinds(rows)); diff != "" {
 			t.Errorf("outbox (-want +got):\n%s", diff)
@@ -289,7 +289,7 @@ func TestEmptyIdPIsBlockedUntilConfirmed(t *testing.T) {
 			t.Fatalf("confirmed run: guard %+v, applied %+v", p.Guard, p.Applied)
 		}
 		rows := h.takeOutbox()
-		if got := outboxKinds(rows); got[task.TypeConvergeUser+"/"+task.QueueCritical] != 20 {
+		if got := outboxKinds(rows); got[task.TypeConvergeUsers+"/"+task.QueueCritical] != 20 {
 			t.Fatalf("outbox = %v", got)
 		}
 		h.replay(rows)
@@ -407,7 +407,7 @@ func TestSCIMOnlyOrgRepairsLostJobs(t *testing.T) {
 		if diff := cmp.Diff(want, h.items(run)); diff != "" {
 			t.Fatalf("plan (-want +got):\n%s", diff)
 		}
-		if p.Pull != nil || p.Applied.OutboxRows != 5 {
+		if p.Pull != nil || p.Applied.OutboxRows != 3 {
 			t.Errorf("pull %+v, applied %+v", p.Pull, p.Applied)
 		}
 		h.converge()
@@ -646,8 +646,9 @@ func TestGoneGroupIsDeleted(t *testing.T) {
 	})
 }
 
-// The outbox rows a run writes in the database are the rows the task
-// package builds for its items, in the order of the items.
+// The outbox rows a run writes in the database are the batch rows the task
+// package builds for its items: items of one task type and queue together,
+// at most task.MaxBatch to a row, in the order of the items.
 func TestOutboxRowsAreTheTaskRows(t *testing.T) {
 	each(t, func(t *testing.T, b storetest.Backend) {
 		h := newHarness(t, b)
@@ -659,25 +660,49 @@ func TestOutboxRowsAreTheTaskRows(t *testing.T) {
 		}
 		h.settle()
 		mutate(h, users, eng)
+		h.addOktaUsers("new", task.MaxBatch+5) // provisions for more than one row
 
 		run, _ := h.reconcile(reconciler.Options{})
 		h.mustStatus(run, store.RunSucceeded)
-		var want []store.OutboxRow
+		type kind struct{ typ, queue string }
+		var (
+			order []kind
+			ids   = map[kind][]string{}
+		)
 		err := h.st.EachSyncRunItem(h.ctx, h.org.ID, run.ID, func(items []store.SyncRunItem) error {
 			for _, it := range items {
+				var k kind
 				switch it.Action {
 				case store.ItemGroupCreate, store.ItemGroupUpdate, store.ItemGroupDelete:
-					want = append(want, task.ConvergeGroupRow(h.org.ID, it.EntityID))
+					k = kind{task.TypeConvergeGroups, task.QueueDefault}
 				case store.ItemProvision, store.ItemUpdate:
-					want = append(want, task.ConvergeUserRow(h.org.ID, it.EntityID, false))
+					k = kind{task.TypeConvergeUsers, task.QueueDefault}
 				case store.ItemDeprovision, store.ItemRemove:
-					want = append(want, task.ConvergeUserRow(h.org.ID, it.EntityID, true))
+					k = kind{task.TypeConvergeUsers, task.QueueCritical}
+				default:
+					continue
 				}
+				if len(ids[k])%task.MaxBatch == 0 {
+					order = append(order, k)
+				}
+				ids[k] = append(ids[k], it.EntityID)
 			}
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		var want []store.OutboxRow
+		taken := map[kind]int{}
+		for _, k := range order {
+			chunk := ids[k][taken[k]:min(taken[k]+task.MaxBatch, len(ids[k]))]
+			taken[k] += len(chunk)
+			slices.Sort(chunk)
+			if k.typ == task.TypeConvergeGroups {
+				want = append(want, task.ConvergeGroupsRow(h.org.ID, chunk))
+			} else {
+				want = append(want, task.ConvergeUsersRow(h.org.ID, chunk, k.queue == task.QueueCritical))
+			}
 		}
 		got := h.takeOutbox()
 		for i := range got {
@@ -685,9 +710,16 @@ func TestOutboxRowsAreTheTaskRows(t *testing.T) {
 				t.Errorf("row %d = %+v", i, got[i])
 			}
 			got[i].ID, got[i].CreatedAt, got[i].SentAt = 0, time.Time{}, nil
+			// The order of ids within a row is the database's.
+			var p task.ConvergeBatch
+			if err := json.Unmarshal(got[i].Payload, &p); err != nil {
+				t.Fatalf("row %d payload %s: %v", i, got[i].Payload, err)
+			}
+			slices.Sort(p.IDs)
+			got[i].Payload, _ = json.Marshal(p)
 		}
-		if len(want) < 6 {
-			t.Fatalf("the run planned %d converges; the test needs every kind", len(want))
+		if len(order) < 4 || len(ids[kind{task.TypeConvergeUsers, task.QueueDefault}]) <= task.MaxBatch {
+			t.Fatalf("the run planned %v; the test needs every kind and a full row", order)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("outbox rows (-task package +written):\n%s", diff)

@@ -77,6 +77,17 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		dial = postgres.New(postgres.Config{DSN: dbc.DSN})
 	}
 	db, err := gorm.Open(dial, gcfg)
+	// Processes opening a new SQLite file at once race to switch it to
+	// WAL, and SQLite refuses the losers at once, without waiting out its
+	// busy timeout: they try again, as the busy timeout would have.
+	for tries := 0; err != nil && !s.postgres && strings.Contains(err.Error(), "SQLITE_BUSY") && tries < 100; tries++ {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open %s database: %w", dbc.Driver, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+		db, err = gorm.Open(dial, gcfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dbc.Driver, redactErr(err))
 	}

@@ -59,6 +59,26 @@ func ConvergeGroupRow(orgID, directoryGroupID string) store.OutboxRow {
 	return row(orgID, TypeConvergeGroup, QueueDefault, ConvergeGroup{OrgID: orgID, DirectoryGroupID: directoryGroupID})
 }
 
+// ConvergeUsersRow is the outbox row for a converge of many directory
+// users of one organization, as the relay would batch them. urgent puts it
+// on the critical queue.
+func ConvergeUsersRow(orgID string, directoryUserIDs []string, urgent bool) store.OutboxRow {
+	q := QueueDefault
+	if urgent {
+		q = QueueCritical
+	}
+	return row(orgID, TypeConvergeUsers, q, ConvergeBatch{OrgID: orgID, IDs: directoryUserIDs})
+}
+
+// ConvergeGroupsRow is the outbox row for a converge of many directory
+// groups of one organization.
+func ConvergeGroupsRow(orgID string, directoryGroupIDs []string) store.OutboxRow {
+	return row(orgID, TypeConvergeGroups, QueueDefault, ConvergeBatch{OrgID: orgID, IDs: directoryGroupIDs})
+}
+
+// MaxBatch is how many entities a batch converge task carries at most.
+const MaxBatch = 100
+
 // ConvergeBatch asks to converge many entities of one organization: the
 // payload of TypeConvergeUsers (directory user ids) and TypeConvergeGroups
 // (directory group ids).
