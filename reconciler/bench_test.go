@@ -75,6 +75,10 @@ func startFake(b *testing.B, n int) (url, token string) {
 //     planned, and a converge queued for each);
 //   - noop-s and noop-own-s: a reconciliation with every member in place,
 //     and that minus the listing time;
+//   - list-cores and first-cores: how many of the machine's CPUs were busy,
+//     on average, while listing and during the first reconciliation
+//     (from /proc/stat, so Linux only; the fake, the database and the
+//     reconciler share them);
 //   - peak-rss-MB: the process's peak resident set during the runs
 //     (VmHWM, reset before them); peak-heap-MB: the highest HeapInuse
 //     sampled every 5 ms, above the level before.
@@ -93,6 +97,7 @@ func benchReconcile(b *testing.B, n int) {
 	creds, _ := json.Marshal(map[string]string{"apiToken": token})
 
 	var list, first, noop time.Duration
+	var listBusy, firstBusy float64 // CPU-seconds of the whole machine
 	var peakRSS, peakHeap uint64
 	for b.Loop() {
 		b.StopTimer()
@@ -116,18 +121,22 @@ func benchReconcile(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		busy := busyCPUSeconds()
 		start := time.Now()
 		count := 0
 		if err := dir.ListUsers(ctx, func(p []connectors.User) error { count += len(p); return nil }); err != nil || count != n {
 			b.Fatalf("listed %d: %v", count, err)
 		}
 		list += time.Since(start)
+		listBusy += busyCPUSeconds() - busy
 
 		mem := memsample.Start()
 		b.StartTimer()
+		busy = busyCPUSeconds()
 		start = time.Now()
 		run, err := r.Reconcile(ctx, org.ID, reconciler.Options{Trigger: reconciler.TriggerCLI})
 		first += time.Since(start)
+		firstBusy += busyCPUSeconds() - busy
 		b.StopTimer()
 		if err != nil || run.Status != store.RunSucceeded {
 			b.Fatalf("first run: %+v, %v", run, err)
@@ -157,6 +166,8 @@ func benchReconcile(b *testing.B, n int) {
 	b.ReportMetric(first.Seconds()/iters, "first-s")
 	b.ReportMetric(first.Seconds()/list.Seconds(), "first/list")
 	b.ReportMetric(noop.Seconds()/iters, "noop-s")
+	b.ReportMetric(listBusy/list.Seconds(), "list-cores")
+	b.ReportMetric(firstBusy/first.Seconds(), "first-cores")
 	b.ReportMetric((noop-list).Seconds()/iters, "noop-own-s")
 	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-rss-MB")
 	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MB")
@@ -184,4 +195,23 @@ SELECT 'm-' || id, org_id, 'u-' || id, id, 'active', 'member', email, given_name
 			b.Fatal(err)
 		}
 	}
+}
+
+// busyCPUSeconds is how long the machine's CPUs have been busy since boot,
+// summed over CPUs (0 where /proc/stat is not to be read).
+func busyCPUSeconds() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var ticks float64
+	for i, v := range strings.Fields(line)[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseFloat(v, 64)
+		ticks += n
+	}
+	return ticks / 100 // USER_HZ
 }

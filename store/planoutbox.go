@@ -32,44 +32,70 @@ func (s *Store) AddSyncRunItemsOutbox(ctx context.Context, orgID, runID string, 
 	if len(tasks) == 0 {
 		return 0, nil
 	}
-	ids, payload, now := "json_group_array(n.entity_id)", "CAST(c.prefix || c.ids || c.suffix AS BLOB)", "?"
+	payload, now := "CAST(k.prefix || c.ids || k.suffix AS BLOB)", "?"
 	if s.postgres {
-		ids, payload, now = "CAST(json_agg(n.entity_id ORDER BY n.id) AS TEXT)", "convert_to(c.prefix || c.ids || c.suffix, 'UTF8')", "CAST(? AS TIMESTAMPTZ)"
+		payload, now = "convert_to(k.prefix || c.ids || k.suffix, 'UTF8')", "CAST(? AS TIMESTAMPTZ)"
 	}
 	if err := s.noJIT(ctx); err != nil {
 		return 0, fmt.Errorf("add sync run items outbox: %w", err)
 	}
+	// Tasks with the same row are one kind, numbered here, so that the
+	// database sorts and groups items by a number rather than by the rows'
+	// text.
+	type kind struct {
+		typ, id, queue, prefix, suffix string
+		perRow                         int
+	}
+	kinds := map[kind]int{}
+	var actions, rows strings.Builder
+	var actionArgs, rowArgs []any
 	marker := []byte(`["` + ItemEntityMarker + `"]`)
-	var b strings.Builder
-	args := []any{s.now()} // the placeholders in the order they appear
-	for i, t := range tasks {
+	for _, t := range tasks {
 		prefix, suffix, ok := bytes.Cut(t.Row.Payload, marker)
 		if !ok || bytes.Contains(suffix, marker) {
 			return 0, fmt.Errorf("add sync run items outbox: the %s task's payload must hold the entity marker once", t.Action)
 		}
-		queue := t.Row.Queue
-		if queue == "" {
-			queue = "default"
+		k := kind{t.Row.TaskType, t.Row.TaskID, t.Row.Queue, string(prefix), string(suffix), max(1, t.PerRow)}
+		if k.queue == "" {
+			k.queue = "default"
 		}
-		if i > 0 {
-			b.WriteString(" UNION ALL ")
+		n, seen := kinds[k]
+		if !seen {
+			n = len(kinds)
+			kinds[k] = n
+			if n > 0 {
+				rows.WriteString(" UNION ALL ")
+			}
+			rows.WriteString("SELECT CAST(? AS INTEGER) AS kind, CAST(? AS TEXT) AS task_type, CAST(? AS TEXT) AS task_id," +
+				" CAST(? AS TEXT) AS queue, CAST(? AS TEXT) AS prefix, CAST(? AS TEXT) AS suffix")
+			rowArgs = append(rowArgs, n, k.typ, k.id, k.queue, k.prefix, k.suffix)
 		}
-		b.WriteString("SELECT CAST(? AS TEXT) AS action, CAST(? AS TEXT) AS task_type, CAST(? AS TEXT) AS task_id," +
-			" CAST(? AS TEXT) AS queue, CAST(? AS TEXT) AS prefix, CAST(? AS TEXT) AS suffix, CAST(? AS INTEGER) AS per_row")
-		args = append(args, t.Action, t.Row.TaskType, t.Row.TaskID, queue, string(prefix), string(suffix), max(1, t.PerRow))
+		if actions.Len() > 0 {
+			actions.WriteString(" UNION ALL ")
+		}
+		actions.WriteString("SELECT CAST(? AS TEXT) AS action, CAST(? AS INTEGER) AS kind, CAST(? AS INTEGER) AS per_row")
+		actionArgs = append(actionArgs, t.Action, n, k.perRow)
 	}
-	args = append(args, orgID, runID)
-	// n numbers each task's items in plan order; c is its rows.
+	// n: the items of each kind numbered in plan order; c: their rows.
+	args := append(append(append([]any{orgID, s.now()}, actionArgs...), orgID, runID), rowArgs...)
 	res := s.conn(ctx).Exec("INSERT INTO outbox (org_id, task_type, task_id, queue, payload, created_at, attempts, last_error)"+
-		" SELECT c.org_id, c.task_type, c.task_id, c.queue, "+payload+", "+now+", 0, ''"+
-		" FROM (SELECT n.org_id, n.task_type, n.task_id, n.queue, n.prefix, n.suffix, MIN(n.id) AS first, "+ids+" AS ids"+
-		" FROM (SELECT i.id, i.org_id, i.entity_id, t.task_type, t.task_id, t.queue, t.prefix, t.suffix,"+
-		" (ROW_NUMBER() OVER (PARTITION BY t.task_type, t.task_id, t.queue, t.prefix, t.suffix ORDER BY i.id) - 1) / t.per_row AS chunk"+
-		" FROM sync_run_items i JOIN ("+b.String()+") t ON t.action = i.action"+
-		" WHERE i.org_id = ? AND i.run_id = ? ORDER BY i.id) n"+
-		" GROUP BY n.org_id, n.task_type, n.task_id, n.queue, n.prefix, n.suffix, n.chunk) c ORDER BY c.first", args...)
+		" SELECT CAST(? AS TEXT), k.task_type, k.task_id, k.queue, "+payload+", "+now+", 0, ''"+
+		" FROM (SELECT n.kind, MIN(n.id) AS first, "+s.jsonArrayAgg("n.entity_id")+" AS ids"+
+		" FROM (SELECT i.id, i.entity_id, t.kind, (ROW_NUMBER() OVER (PARTITION BY t.kind ORDER BY i.id) - 1) / t.per_row AS chunk"+
+		" FROM sync_run_items i JOIN ("+actions.String()+") t ON t.action = i.action"+
+		" WHERE i.org_id = ? AND i.run_id = ?) n GROUP BY n.kind, n.chunk) c"+
+		" JOIN ("+rows.String()+") k ON k.kind = c.kind ORDER BY c.first", args...)
 	if res.Error != nil {
 		return 0, fmt.Errorf("add sync run items outbox: %w", res.Error)
 	}
 	return res.RowsAffected, nil
+}
+
+// jsonArrayAgg is the aggregate of values of a text column into a JSON
+// array, as text.
+func (s *Store) jsonArrayAgg(column string) string {
+	if s.postgres {
+		return "CAST(json_agg(" + column + ") AS TEXT)"
+	}
+	return "json_group_array(" + column + ")"
 }

@@ -197,22 +197,31 @@ func (s *Store) WritePulledUsers(ctx context.Context, p Pull, page []PulledUser)
 	}
 	page = lastByExternalID(page, func(u PulledUser) string { return u.ExternalID })
 	const n = 1000 // rows per statement; they bind as a few parameters however many they are
-	exts := make([]string, len(page))
+	var unwritten []string // users of chunks the upsert did not write in full
 	for start := 0; start < len(page); start += n {
 		chunk := page[start:min(start+n, len(page))]
 		keys := make([]keyOwner, len(chunk))
 		for i, u := range chunk {
 			keys[i] = keyOwner{key: Key(u.UserName), externalID: u.ExternalID}
-			exts[start+i] = u.ExternalID
 		}
+		var written int64
 		err := s.withFreeKeys(ctx, "directory_users", "user_name_key", p.OrgID, keys, func(own []string) error {
-			return s.upsertPulledUsers(ctx, p, chunk, own)
+			var err error
+			written, err = s.upsertPulledUsers(ctx, p, chunk, own)
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("write pulled users: %w", err)
 		}
+		// A chunk written in full carries the snapshot throughout: it
+		// needs no marks, nor the lookup that finds which need them.
+		if p.Snapshot <= 0 || written < int64(len(chunk)) {
+			for _, u := range chunk {
+				unwritten = append(unwritten, u.ExternalID)
+			}
+		}
 	}
-	return s.markUsersSeen(ctx, p, exts)
+	return s.markUsersSeen(ctx, p, unwritten)
 }
 
 // markUsersSeen marks the pulled users of a page seen, except those the
@@ -288,7 +297,7 @@ given_name, family_name, display_name, active, pulled_active, raw_status, attrib
 // unchanged directory writes nothing. A row whose visible attributes change
 // gets a new version, as a SCIM write would give it. keys are the
 // user_name_key each user is to have.
-func (s *Store) upsertPulledUsers(ctx context.Context, p Pull, page []PulledUser, keys []string) error {
+func (s *Store) upsertPulledUsers(ctx context.Context, p Pull, page []PulledUser, keys []string) (written int64, err error) {
 	n := len(page)
 	ids, exts, names, emails, ekeys, given, family, display, raw := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -317,7 +326,7 @@ func (s *Store) upsertPulledUsers(ctx context.Context, p Pull, page []PulledUser
 		}
 		b, err := json.Marshal(arr)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		rows = "SELECT value ->> 0 AS id, value ->> 1 AS ext, value ->> 2 AS name, value ->> 3 AS nkey, value ->> 4 AS email," +
 			" value ->> 5 AS ekey, value ->> 6 AS given, value ->> 7 AS family, value ->> 8 AS display, value ->> 9 AS active," +
@@ -371,9 +380,13 @@ func (q *query) typed(v any, pgType string) string {
 
 // exec runs the statement past gorm's expansion of slices, so that on
 // Postgres each Go slice binds as one array parameter.
-func (q *query) exec(ctx context.Context, s *Store) error {
-	_, err := s.conn(ctx).Statement.ConnPool.ExecContext(ctx, q.b.String(), q.args...)
-	return err
+// exec runs the statement and returns how many rows it changed.
+func (q *query) exec(ctx context.Context, s *Store) (int64, error) {
+	res, err := s.conn(ctx).Statement.ConnPool.ExecContext(ctx, q.b.String(), q.args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 const userChanged = `(directory_users.user_name <> excluded.user_name OR directory_users.email <> excluded.email
