@@ -450,10 +450,6 @@ func percent(n, total int) float64 {
 
 func sharePercent(share float64) string { return fmt.Sprintf("%g%%", share*100) }
 
-// reasonLastAdmin explains the keep item of the last admin.
-const reasonLastAdmin = "the organization's last admin: deprovisioning, removing or demoting it is never automatic; " +
-	"change it by hand if that is intended"
-
 // keepLastAdmin takes the plan's change away from the organization's last
 // admin when the plan would leave it without one, and returns the directory
 // user to leave alone.
@@ -474,7 +470,7 @@ func (e *execution) keepLastAdmin(ctx context.Context, sc store.PlanScope) ([]st
 		return nil, err
 	}
 	if err := st.AddSyncRunItems(ctx, []store.SyncRunItem{{RunID: e.run.ID, OrgID: e.org.ID, Action: store.ItemKeep,
-		EntityType: store.EntityDirectoryUser, EntityID: kept.DirectoryUserID, Detail: kept.Email + ": " + reasonLastAdmin}}); err != nil {
+		EntityType: store.EntityDirectoryUser, EntityID: kept.DirectoryUserID, Detail: kept.Email + ": " + store.ReasonLastAdmin}}); err != nil {
 		return nil, err
 	}
 	e.log.WarnContext(ctx, "kept the last admin out of the plan", "member", kept.MembershipID)

@@ -27,6 +27,11 @@ const (
 	ItemGroupDelete  = "groupDelete" // the directory group is gone
 )
 
+// ReasonLastAdmin explains why the organization's last admin keeps its
+// access, in a plan's keep item and in converge's audit event alike.
+const ReasonLastAdmin = "the organization's last admin: deprovisioning, removing or demoting it is never automatic; " +
+	"change it by hand if that is intended"
+
 // Plan item entity types.
 const (
 	EntityDirectoryUser  = "directory_user"
@@ -307,6 +312,31 @@ func (s *Store) PlanAdminFates(ctx context.Context, sc PlanScope) ([]AdminFate, 
 	}
 	return out, nil
 }
+
+// AdminMemberships lists the organization's admins (role admin, not
+// deprovisioned), oldest first. With lock, inside a transaction, it first
+// waits for any other transaction that took the lock for the same
+// organization to end (on SQLite, where transactions take the one write
+// lock up front, they already do), so that those deciding whether an
+// admin stays see each other's decisions.
+func (s *Store) AdminMemberships(ctx context.Context, orgID string, lock bool) ([]Membership, error) {
+	if lock && s.postgres {
+		// The two-key form keeps clear of single-key locks such as the
+		// migrations'.
+		if err := s.conn(ctx).Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", adminLockClass, orgID).Error; err != nil {
+			return nil, fmt.Errorf("admin memberships: lock: %w", err)
+		}
+	}
+	var out []Membership
+	if err := s.conn(ctx).Where("org_id = ? AND role = ? AND status <> ?", orgID, RoleAdmin, StatusDeprovisioned).
+		Order("created_at, id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("admin memberships: %w", err)
+	}
+	return out, nil
+}
+
+// adminLockClass is the first key of the advisory locks of AdminMemberships.
+const adminLockClass = 0x5c1a
 
 // MappedRole is the role an organization's role mapping gives a directory
 // user: admin when the IdP puts the user in a group (matched by name,

@@ -196,7 +196,7 @@ func (s *Store) WritePulledUsers(ctx context.Context, p Pull, page []PulledUser)
 		return fmt.Errorf("write pulled users: %w", err)
 	}
 	page = lastByExternalID(page, func(u PulledUser) string { return u.ExternalID })
-	const n = 1000 // rows per statement; they bind as a few parameters however many they are
+	const n = 1000         // rows per statement; they bind as a few parameters however many they are
 	var unwritten []string // users of chunks the upsert did not write in full
 	for start := 0; start < len(page); start += n {
 		chunk := page[start:min(start+n, len(page))]

@@ -2,6 +2,7 @@ package converge_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -373,15 +374,132 @@ func TestRoleMapping(t *testing.T) {
 			t.Fatal(err)
 		}
 		u := org.AddUser("ada", "ada@example.com")
-		g := org.AddGroup("admins", u.ID)
+		v := org.AddUser("bob", "bob@example.com")
+		g := org.AddGroup("admins", u.ID, v.ID)
 		mustUser(t, c, org, u.ID, converge.Created)
+		mustUser(t, c, org, v.ID, converge.Created)
 		if m := org.MustMember(u.ID); m.Role != store.RoleAdmin {
 			t.Errorf("role %q, want admin", m.Role)
 		}
-		org.UpdateGroup(g.ID, "admins")
+		org.UpdateGroup(g.ID, "admins", v.ID)
 		mustUser(t, c, org, u.ID, converge.Updated)
 		if m := org.MustMember(u.ID); m.Role != store.RoleMember {
 			t.Errorf("role %q after leaving the admin group, want member", m.Role)
+		}
+		// bob is the last admin: leaving the group does not demote him.
+		org.UpdateGroup(g.ID, "admins")
+		mustUser(t, c, org, v.ID, converge.Kept)
+		if m := org.MustMember(v.ID); m.Role != store.RoleAdmin {
+			t.Errorf("last admin's role %q, want admin", m.Role)
+		}
+	})
+}
+
+// makeAdmin gives the membership of a directory user the admin role, as an
+// operator would.
+func makeAdmin(t *testing.T, s *store.Store, org *jobstest.Org, directoryUserID string) store.Membership {
+	t.Helper()
+	m := org.MustMember(directoryUserID)
+	m.Role = store.RoleAdmin
+	if err := s.UpdateMembership(context.Background(), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Converge never takes away the organization's last admin, whatever the
+// IdP says; the reconciler's plan keeps it too (see reconciler).
+func TestLastAdminIsKept(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(org *jobstest.Org, id string)
+	}{
+		{"deleted", func(org *jobstest.Org, id string) { org.DeleteUser(id) }},
+		{"deactivated", func(org *jobstest.Org, id string) { org.SetActive(id, false) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, s *store.Store) {
+				ctx := context.Background()
+				c := newConverger(s)
+				org := jobstest.NewOrg(t, s)
+				ann, bob := org.AddUser("ann", "ann@example.com"), org.AddUser("bob", "bob@example.com")
+				mustUser(t, c, org, ann.ID, converge.Created)
+				mustUser(t, c, org, bob.ID, converge.Created)
+				a := makeAdmin(t, s, org, ann.ID)
+				makeAdmin(t, s, org, bob.ID)
+
+				// Both admins go in one batch: the older one stays.
+				tc.change(org, ann.ID)
+				tc.change(org, bob.ID)
+				plans, err := c.ApplyUsers(ctx, org.ID, []string{ann.ID, bob.ID})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]converge.Outcome{}
+				for _, p := range plans {
+					got[p.DirectoryUserID] = p.Outcome
+				}
+				lost := converge.Removed
+				if tc.name == "deactivated" {
+					lost = converge.Updated
+				}
+				if diff := cmp.Diff(map[string]converge.Outcome{ann.ID: converge.Kept, bob.ID: lost}, got); diff != "" {
+					t.Errorf("outcomes (-want +got):\n%s", diff)
+				}
+				kept, err := s.AdminMemberships(ctx, org.ID, false)
+				if err != nil || len(kept) != 1 || kept[0].ID != a.ID || kept[0].Status != a.Status {
+					t.Fatalf("admins = %+v, %v; want %s as it was", kept, err, a.ID)
+				}
+				if p, _ := c.PlanUser(ctx, org.ID, ann.ID); p.Action != converge.MemberKeep || p.Reason != store.ReasonLastAdmin {
+					t.Errorf("plan of the last admin = %+v", p)
+				}
+				if !slices.Contains(org.Audit(), string(converge.MemberKeep)) {
+					t.Errorf("audit %q has no %s", org.Audit(), converge.MemberKeep)
+				}
+
+				// Once another admin exists, the change goes through.
+				cid := org.AddUser("cid", "cid@example.com").ID
+				mustUser(t, c, org, cid, converge.Created)
+				makeAdmin(t, s, org, cid)
+				mustUser(t, c, org, ann.ID, lost)
+				if admins, _ := s.AdminMemberships(ctx, org.ID, false); len(admins) != 1 || admins[0].DirectoryUserID != cid {
+					t.Errorf("admins after the change = %+v, want only cid", admins)
+				}
+			})
+		})
+	}
+}
+
+// Two converges that each take away one of the last two admins, at once,
+// leave one of them.
+func TestConcurrentAdminRemovalsKeepOne(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		c := newConverger(s)
+		for round := range 5 {
+			org := jobstest.NewOrg(t, s)
+			ids := make([]string, 2)
+			for i := range ids {
+				ids[i] = org.AddUser(fmt.Sprintf("a%d", i), fmt.Sprintf("a%d@example.com", i)).ID
+				mustUser(t, c, org, ids[i], converge.Created)
+				makeAdmin(t, s, org, ids[i])
+				org.DeleteUser(ids[i])
+			}
+			var wg sync.WaitGroup
+			for _, id := range ids {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := c.ConvergeUser(ctx, org.ID, id); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			if admins, err := s.AdminMemberships(ctx, org.ID, false); err != nil || len(admins) != 1 {
+				t.Fatalf("round %d: %d admins, %v; want one", round, len(admins), err)
+			}
 		}
 	})
 }

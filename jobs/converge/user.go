@@ -27,8 +27,10 @@ type UserPlan struct {
 	// Replace is a membership of the same person linked to a directory user
 	// that no longer exists; it is removed before After is created.
 	Replace *store.Membership
-	// Reason says why a directory user is skipped.
+	// Reason says why a directory user is skipped or its change kept back.
 	Reason string
+	// Kept is the admin membership a MemberKeep leaves as it is.
+	Kept *store.Membership
 }
 
 // Reasons for MemberSkip.
@@ -67,7 +69,11 @@ func (c *Converger) PlanUser(ctx context.Context, orgID, directoryUserID string)
 	if err != nil {
 		return UserPlan{}, wrap("plan user converge", err)
 	}
-	return decideUser(fs[0], c.Store.Now()), nil
+	plans := []UserPlan{decideUser(fs[0], c.Store.Now())}
+	if err := keepLastAdmin(ctx, c.Store, orgID, plans, false); err != nil {
+		return UserPlan{}, wrap("plan user converge", err)
+	}
+	return plans[0], nil
 }
 
 // ApplyUser is ConvergeUser returning the plan it applied: the batch of
@@ -133,6 +139,9 @@ func (c *Converger) applyBatch(ctx context.Context, orgID string, ids []string) 
 		plans := make([]UserPlan, len(fs))
 		for i, f := range fs {
 			plans[i] = decideUser(f, now)
+		}
+		if err := keepLastAdmin(ctx, tx, orgID, plans, true); err != nil {
+			return err
 		}
 		applied, alone = splitEntangled(plans)
 		var t bulk
@@ -391,6 +400,9 @@ func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *bulk, p U
 		return nil
 	case MemberSkip:
 		t.add(p.OrgID, p.Action, p.Outcome, "directory_user", p.DirectoryUserID, p.Reason)
+		return nil
+	case MemberKeep:
+		t.add(p.OrgID, p.Action, p.Outcome, "member", p.Kept.ID, "directory user "+p.DirectoryUserID, p.Reason)
 		return nil
 	case MemberRemove:
 		return c.removeMember(ctx, tx, t, *p.Before, "directory user is gone")
