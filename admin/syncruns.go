@@ -39,17 +39,19 @@ func (s *Service) RequestReconcile(ctx context.Context, orgID string, dryRun, al
 // plan: the counts provision, update, deprovision, resendInvite and
 // groupChanges, and what explains them.
 type SyncRunView struct {
-	ID                   string          `json:"id"`
-	Status               string          `json:"status"`
-	DryRun               bool            `json:"dryRun"`
-	AllowMassDeprovision bool            `json:"allowMassDeprovision"`
-	Trigger              string          `json:"trigger"`
-	CreatedAt            time.Time       `json:"createdAt"`
-	StartedAt            *time.Time      `json:"startedAt"`
-	FinishedAt           *time.Time      `json:"finishedAt"`
-	PagesFetched         int             `json:"pagesFetched"`
-	Plan                 json.RawMessage `json:"plan"`
-	Error                string          `json:"error"`
+	ID                   string     `json:"id"`
+	Status               string     `json:"status"`
+	DryRun               bool       `json:"dryRun"`
+	AllowMassDeprovision bool       `json:"allowMassDeprovision"`
+	Trigger              string     `json:"trigger"`
+	CreatedAt            time.Time  `json:"createdAt"`
+	StartedAt            *time.Time `json:"startedAt"`
+	FinishedAt           *time.Time `json:"finishedAt"`
+	// ScheduledFor is the schedule slot of a scheduled run.
+	ScheduledFor *time.Time      `json:"scheduledFor,omitempty"`
+	PagesFetched int             `json:"pagesFetched"`
+	Plan         json.RawMessage `json:"plan"`
+	Error        string          `json:"error"`
 }
 
 // ViewSyncRun renders a run.
@@ -58,8 +60,13 @@ func ViewSyncRun(r store.SyncRun) SyncRunView {
 	if !json.Valid(plan) {
 		plan = json.RawMessage("{}")
 	}
-	return SyncRunView{ID: r.ID, Status: r.Status, DryRun: r.DryRun, AllowMassDeprovision: r.AllowMassDeprovision, Trigger: r.Trigger,
+	v := SyncRunView{ID: r.ID, Status: r.Status, DryRun: r.DryRun, AllowMassDeprovision: r.AllowMassDeprovision, Trigger: r.Trigger,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, PagesFetched: r.PagesFetched, Plan: plan, Error: r.Error}
+	if r.Slot > 0 {
+		at := time.Unix(r.Slot, 0).UTC()
+		v.ScheduledFor = &at
+	}
+	return v
 }
 
 // SyncRunItemView is one planned change.

@@ -116,6 +116,9 @@ type Options struct {
 	RunID string
 	// Progress, when set, is called after each page a pull writes.
 	Progress func(Progress)
+	// Slot is the schedule slot of a scheduled run (zero for others): a
+	// slot that has a run already is not run again (store.ErrSlotRan).
+	Slot time.Time
 }
 
 // Progress is how far a run's pull has come.
@@ -210,13 +213,17 @@ type Timings struct {
 // error: its Status and Error say what happened. The error reports a run
 // that could not be carried out or recorded: an unknown organization,
 // another run in progress (store.ErrRunBusy), a queued run already taken
-// (store.ErrRunNotQueued), or the database failing.
+// (store.ErrRunNotQueued), a slot already run (store.ErrSlotRan), or the
+// database failing.
 func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) (store.SyncRun, error) {
 	org, err := r.Store.Org(ctx, orgID)
 	if err != nil {
 		return store.SyncRun{}, fmt.Errorf("reconcile: %w", err)
 	}
 	run := store.SyncRun{ID: opts.RunID, OrgID: org.ID, Trigger: opts.Trigger, DryRun: opts.DryRun, AllowMassDeprovision: opts.AllowMassDeprovision}
+	if !opts.Slot.IsZero() {
+		run.Slot = opts.Slot.Unix()
+	}
 	if err := r.Store.StartSyncRun(ctx, &run, r.Store.Now().Add(-r.Policy.staleAfter())); err != nil {
 		return store.SyncRun{}, fmt.Errorf("reconcile org %s: %w", org.ID, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/reconciler"
@@ -584,6 +585,46 @@ func TestOneRunAtATime(t *testing.T) {
 		err := h.st.Tx(h.ctx, func(tx *store.Store) error { return tx.HoldSyncRun(h.ctx, h.org.ID, held.ID) })
 		if !errors.Is(err, store.ErrRunNotRunning) {
 			t.Errorf("abandoned run could apply: %v", err)
+		}
+	})
+}
+
+// A scheduled slot runs once however often its task is delivered: a Redis
+// that lost its task ids lets a scheduler queue the slot again.
+func TestScheduledSlotRunsOnce(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		h.connectOkta()
+		h.addOktaUsers("u", 2)
+		slot := epoch.Add(time.Hour)
+		payload, _ := json.Marshal(reconciler.Task{OrgID: h.org.ID, ScheduledAt: slot.Unix()})
+		for range 3 {
+			if err := h.r.HandleTask(h.ctx, asynqTask(task.TypeReconcile, payload)); err != nil {
+				t.Fatalf("delivery: %v", err)
+			}
+		}
+		runs, err := h.st.SyncRuns(h.ctx, h.org.ID, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) != 1 || runs[0].Slot != slot.Unix() || runs[0].Status != store.RunSucceeded || runs[0].Trigger != reconciler.TriggerSchedule {
+			t.Fatalf("runs = %+v, want one succeeded run of slot %d", runs, slot.Unix())
+		}
+		if v := admin.ViewSyncRun(runs[0]); v.ScheduledFor == nil || !v.ScheduledFor.Equal(slot) {
+			t.Errorf("the API shows scheduledFor %v, want %v", v.ScheduledFor, slot)
+		}
+		if _, err := h.r.Reconcile(h.ctx, h.org.ID, reconciler.Options{Trigger: reconciler.TriggerSchedule, Slot: slot}); !errors.Is(err, store.ErrSlotRan) {
+			t.Errorf("the slot again: err = %v, want ErrSlotRan", err)
+		}
+		// The next slot, and runs of no slot, still run.
+		next, _ := json.Marshal(reconciler.Task{OrgID: h.org.ID, ScheduledAt: slot.Add(time.Hour).Unix()})
+		if err := h.r.HandleTask(h.ctx, asynqTask(task.TypeReconcile, next)); err != nil {
+			t.Fatal(err)
+		}
+		run, _ := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		if runs, _ := h.st.SyncRuns(h.ctx, h.org.ID, "", 10); len(runs) != 3 {
+			t.Errorf("%d runs, want 3", len(runs))
 		}
 	})
 }

@@ -40,7 +40,8 @@ func ScheduledTaskID(orgID string, slot time.Time) string {
 }
 
 // HandleTask carries out a reconcile:org task. A run that failed or was
-// blocked is recorded, not retried: the next scheduled run tries again.
+// blocked is recorded, not retried: the next scheduled run tries again. A
+// scheduled slot runs once, however often its task is delivered.
 // A queued run that meets another run in progress is retried later; a
 // scheduled one is dropped, since the run in progress does its work.
 func (r *Reconciler) HandleTask(ctx context.Context, t *asynq.Task) error {
@@ -51,6 +52,8 @@ func (r *Reconciler) HandleTask(ctx context.Context, t *asynq.Task) error {
 	opts := Options{Trigger: TriggerSchedule, RunID: p.RunID}
 	if p.RunID != "" {
 		opts.Trigger = TriggerAPI
+	} else if p.ScheduledAt > 0 {
+		opts.Slot = time.Unix(p.ScheduledAt, 0)
 	}
 	_, err := r.Reconcile(ctx, p.OrgID, opts)
 	switch {
@@ -61,6 +64,9 @@ func (r *Reconciler) HandleTask(ctx context.Context, t *asynq.Task) error {
 		return nil
 	case errors.Is(err, store.ErrRunNotQueued):
 		return nil // carried out by an earlier delivery
+	case errors.Is(err, store.ErrSlotRan):
+		r.log().InfoContext(ctx, "scheduled reconciliation skipped: its slot has run already", "org", p.OrgID, "slot", opts.Slot.UTC())
+		return nil
 	case errors.Is(err, store.ErrNotFound):
 		// The organization (or the run) is gone.
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)

@@ -268,6 +268,13 @@ ALTER TABLE directory_users DROP CONSTRAINT directory_users_org_id_fkey;
 ALTER TABLE directory_groups DROP CONSTRAINT directory_groups_org_id_fkey;
 ALTER TABLE sync_run_items DROP CONSTRAINT sync_run_items_run_id_fkey;
 `, true},
+	// A scheduled run records its slot, and an organization's slot runs
+	// once, however often its task is delivered (a Redis that lost its
+	// task ids lets a scheduler queue the slot again).
+	{6, "scheduled runs once per slot", `
+ALTER TABLE sync_runs ADD COLUMN slot BIGINT NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX sync_runs_slot ON sync_runs (org_id, slot) WHERE slot > 0;
+`, false},
 }
 
 func (s *Store) expand(sql string) string {

@@ -213,7 +213,10 @@ type SyncRun struct {
 	Error                string `gorm:"column:error"`
 	// Snapshot numbers the organization's runs; the directory rows the
 	// run's pull writes carry it. 0 until the run starts.
-	Snapshot   int64      `gorm:"column:snapshot"`
+	Snapshot int64 `gorm:"column:snapshot"`
+	// Slot is the schedule slot (Unix seconds) a scheduled run is for, 0
+	// for any other run. An organization's slot runs once.
+	Slot       int64      `gorm:"column:slot"`
 	CreatedAt  time.Time  `gorm:"column:created_at"`
 	StartedAt  *time.Time `gorm:"column:started_at"`
 	FinishedAt *time.Time `gorm:"column:finished_at"`

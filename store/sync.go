@@ -27,6 +27,8 @@ var (
 	ErrRunNotRunning = errors.New("sync run is no longer running")
 	// ErrRunNotQueued: the run was started already.
 	ErrRunNotQueued = errors.New("sync run is not queued")
+	// ErrSlotRan: the organization has a run for the schedule slot already.
+	ErrSlotRan = errors.New("the schedule slot has a sync run already")
 )
 
 // CreateSyncRun inserts r as queued, filling ID, status, plan and creation
@@ -49,8 +51,8 @@ func (s *Store) CreateSyncRun(ctx context.Context, r *SyncRun) error {
 // its organization: the queued run r.ID (ErrRunNotQueued when it is not
 // queued), or, when r.ID is empty, a new run inserted as running. A running
 // run silent since staleBefore is first declared failed (abandoned).
-// ErrRunBusy when another run of the organization is running; then nothing
-// is written.
+// ErrRunBusy when another run of the organization is running, ErrSlotRan
+// when a new run's Slot has a run already; then nothing is written.
 func (s *Store) StartSyncRun(ctx context.Context, run *SyncRun, staleBefore time.Time) error {
 	r := *run
 	err := s.Tx(ctx, func(tx *Store) error {
@@ -67,6 +69,11 @@ func (s *Store) StartSyncRun(ctx context.Context, run *SyncRun, staleBefore time
 			return err
 		}
 		var res *gorm.DB
+		if r.ID == "" && r.Slot > 0 {
+			if err := tx.slotRan(ctx, r.OrgID, r.Slot); err != nil {
+				return err
+			}
+		}
 		if r.ID == "" {
 			r.ID, r.Status, r.CreatedAt, r.StartedAt, r.HeartbeatAt, r.Snapshot = NewID(), RunRunning, now, &now, &now, gen
 			if r.Plan == "" {
@@ -88,16 +95,33 @@ func (s *Store) StartSyncRun(ctx context.Context, run *SyncRun, staleBefore time
 		}
 		if res.Error != nil {
 			if isUniqueViolation(res.Error) {
-				return ErrRunBusy
+				return ErrRunBusy // or the slot's run, started meanwhile: told apart below
 			}
 			return fmt.Errorf("start sync run: %w", res.Error)
 		}
 		return nil
 	})
+	if errors.Is(err, ErrRunBusy) && r.ID == "" && r.Slot > 0 {
+		if serr := s.slotRan(ctx, r.OrgID, r.Slot); serr != nil {
+			err = serr
+		}
+	}
 	if err != nil {
 		return err
 	}
 	*run = r
+	return nil
+}
+
+// slotRan is ErrSlotRan when the organization has a run for the slot.
+func (s *Store) slotRan(ctx context.Context, orgID string, slot int64) error {
+	var n int64
+	if err := s.conn(ctx).Model(&SyncRun{}).Where("org_id = ? AND slot = ?", orgID, slot).Count(&n).Error; err != nil {
+		return fmt.Errorf("check schedule slot: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("slot %d: %w", slot, ErrSlotRan)
+	}
 	return nil
 }
 

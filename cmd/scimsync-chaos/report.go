@@ -69,7 +69,8 @@ type ScaleOut struct {
 	// which must have been enqueued by exactly one scheduler.
 	Slots int `json:"slots"`
 	// RedisLossDuplicates are second enqueues of a slot after Redis lost
-	// the task ids that deduplicate them (not divergences; see README).
+	// the task ids that deduplicate them (not divergences: the slot still
+	// runs once; see README).
 	RedisLossDuplicates []string `json:"redisLossDuplicates,omitempty"`
 }
 
