@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -28,7 +29,14 @@ func (s *Store) MarkOutboxSent(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := s.conn(ctx).Model(&OutboxRow{}).Where("id IN ?", ids).Update("sent_at", s.now()).Error; err != nil {
+	// The ids bind as one parameter, so that every batch is one prepared
+	// statement rather than one per batch size.
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = strconv.FormatInt(id, 10)
+	}
+	from, arg := s.list(keys)
+	if err := s.conn(ctx).Exec("UPDATE outbox SET sent_at = ? WHERE id IN (SELECT CAST(value AS BIGINT) FROM ("+from+") AS v)", s.now(), arg).Error; err != nil {
 		return fmt.Errorf("mark outbox sent: %w", err)
 	}
 	return nil
