@@ -193,32 +193,33 @@ func (h *harness) converge() {
 		rows := h.takeOutbox()
 		n := 0
 		for _, r := range rows {
-			var err error
+			// Every converge row as the batch it is or would be relayed in.
+			var p task.ConvergeBatch
+			batch := r.TaskType
 			switch r.TaskType {
-			case task.TypeConvergeUser:
-				var p task.ConvergeUser
-				json.Unmarshal(r.Payload, &p)
-				_, err = h.conv.ConvergeUser(h.ctx, p.OrgID, p.DirectoryUserID)
-				n++
-			case task.TypeConvergeGroup:
-				var p task.ConvergeGroup
-				json.Unmarshal(r.Payload, &p)
-				_, err = h.conv.ConvergeGroup(h.ctx, p.OrgID, p.DirectoryGroupID)
-				n++
-			case task.TypeConvergeUsers:
-				var p task.ConvergeBatch
-				json.Unmarshal(r.Payload, &p)
+			case task.TypeConvergeUser, task.TypeConvergeGroup:
+				org, id, err := task.EntityID(r.TaskType, r.Payload)
+				if err != nil {
+					h.t.Fatal(err)
+				}
+				p, batch = task.ConvergeBatch{OrgID: org, IDs: []string{id}}, task.BatchType(r.TaskType)
+			case task.TypeConvergeUsers, task.TypeConvergeGroups:
+				if err := json.Unmarshal(r.Payload, &p); err != nil {
+					h.t.Fatal(err)
+				}
+			default:
+				continue
+			}
+			var err error
+			if batch == task.TypeConvergeUsers {
 				_, err = h.conv.ApplyUsers(h.ctx, p.OrgID, p.IDs)
-				n++
-			case task.TypeConvergeGroups:
-				var p task.ConvergeBatch
-				json.Unmarshal(r.Payload, &p)
+			} else {
 				_, err = h.conv.ApplyGroups(h.ctx, p.OrgID, p.IDs)
-				n++
 			}
 			if err != nil {
 				h.t.Fatalf("converge %s: %v", r.Payload, err)
 			}
+			n++
 		}
 		if n == 0 {
 			return

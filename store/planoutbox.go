@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -47,8 +48,8 @@ func (s *Store) AddSyncRunItemsOutbox(ctx context.Context, orgID, runID string, 
 		perRow                         int
 	}
 	kinds := map[kind]int{}
-	var actions, rows strings.Builder
-	var actionArgs, rowArgs []any
+	var kindOf, perRow, rows strings.Builder // CASE arms by action; the rows' relation
+	var kindArgs, perRowArgs, rowArgs []any
 	marker := []byte(`["` + ItemEntityMarker + `"]`)
 	for _, t := range tasks {
 		prefix, suffix, ok := bytes.Cut(t.Row.Payload, marker)
@@ -70,21 +71,26 @@ func (s *Store) AddSyncRunItemsOutbox(ctx context.Context, orgID, runID string, 
 				" CAST(? AS TEXT) AS queue, CAST(? AS TEXT) AS prefix, CAST(? AS TEXT) AS suffix")
 			rowArgs = append(rowArgs, n, k.typ, k.id, k.queue, k.prefix, k.suffix)
 		}
-		if actions.Len() > 0 {
-			actions.WriteString(" UNION ALL ")
-		}
-		actions.WriteString("SELECT CAST(? AS TEXT) AS action, CAST(? AS INTEGER) AS kind, CAST(? AS INTEGER) AS per_row")
-		actionArgs = append(actionArgs, t.Action, n, k.perRow)
+		kindOf.WriteString(" WHEN ? THEN " + strconv.Itoa(n))
+		perRow.WriteString(" WHEN ? THEN " + strconv.Itoa(k.perRow))
+		kindArgs, perRowArgs = append(kindArgs, t.Action), append(perRowArgs, t.Action)
 	}
-	// n: the items of each kind numbered in plan order; c: their rows.
-	args := append(append(append([]any{orgID, s.now()}, actionArgs...), orgID, runID), rowArgs...)
+	// t: the run's items with their kind (NULL for an action without a
+	// task); n: numbered in plan order within their kind; c: their rows.
+	// The kind is a CASE rather than a join, so that the items are read
+	// once (SQLite would read them once per action), and c leads the join
+	// with the rows' relation (CROSS JOIN fixes SQLite's order).
+	args := []any{orgID, s.now()}
+	args = append(append(append(args, kindArgs...), perRowArgs...), orgID, runID)
+	args = append(args, rowArgs...)
 	res := s.conn(ctx).Exec("INSERT INTO outbox (org_id, task_type, task_id, queue, payload, created_at, attempts, last_error)"+
 		" SELECT CAST(? AS TEXT), k.task_type, k.task_id, k.queue, "+payload+", "+now+", 0, ''"+
 		" FROM (SELECT n.kind, MIN(n.id) AS first, "+s.jsonArrayAgg("n.entity_id")+" AS ids"+
-		" FROM (SELECT i.id, i.entity_id, t.kind, (ROW_NUMBER() OVER (PARTITION BY t.kind ORDER BY i.id) - 1) / t.per_row AS chunk"+
-		" FROM sync_run_items i JOIN ("+actions.String()+") t ON t.action = i.action"+
-		" WHERE i.org_id = ? AND i.run_id = ?) n GROUP BY n.kind, n.chunk) c"+
-		" JOIN ("+rows.String()+") k ON k.kind = c.kind ORDER BY c.first", args...)
+		" FROM (SELECT t.id, t.entity_id, t.kind, (ROW_NUMBER() OVER (PARTITION BY t.kind ORDER BY t.id) - 1) / t.per_row AS chunk"+
+		" FROM (SELECT i.id, i.entity_id, CASE i.action"+kindOf.String()+" END AS kind, CASE i.action"+perRow.String()+" END AS per_row"+
+		" FROM sync_run_items i WHERE i.org_id = ? AND i.run_id = ?) t WHERE t.kind IS NOT NULL) n"+
+		" GROUP BY n.kind, n.chunk) c"+
+		" CROSS JOIN ("+rows.String()+") k WHERE k.kind = c.kind ORDER BY c.first", args...)
 	if res.Error != nil {
 		return 0, fmt.Errorf("add sync run items outbox: %w", res.Error)
 	}
