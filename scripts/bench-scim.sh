@@ -107,10 +107,19 @@ serve() {
 # the machine distort less than throughput.
 HZ=$(getconf CLK_TCK)
 ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# pg_ticks prints "pid:ticks" of each backend; pg_delta OLD NEW sums what
+# each backend used between the two (a new one all it used, one that ended
+# meanwhile nothing: a sum of current totals would go down when a backend
+# with much CPU ends).
 pg_ticks() {
-  local t=0 p
-  for p in $(pgrep -f "postgres: .* $BENCH_DB " || true); do t=$((t + $(ticks "$p"))); done
-  echo "$t"
+  local p
+  for p in $(pgrep -f "postgres: .* $BENCH_DB " || true); do printf '%s:%s ' "$p" "$(ticks "$p")"; done
+}
+pg_delta() {
+  python3 -c '
+import sys
+old = dict(x.split(":") for x in sys.argv[1].split())
+print(sum(max(0, int(t) - int(old.get(p, 0))) for p, t in (x.split(":") for x in sys.argv[2].split())))' "$1" "$2"
 }
 
 # load BACKEND MODE [flags]: one measured run of the load generator.
@@ -123,7 +132,7 @@ load() {
   local TIMEFORMAT='%U %S'
   { time out=$("$WORK/scimsync-load" -url "$BASE/scim/v2" -token "$TOKEN" -mode "$mode" -c "$CONNS" -duration "${SECONDS_EACH}s" -json "$@"); } 2>"$WORK/load.time"
   s1=$(ticks "$SERVER_PID") p1=$(pg_ticks)
-  python3 - "$backend" "$out" "$((s1 - s0))" "$((p1 - p0))" "$HZ" "$(tail -n 1 "$WORK/load.time")" <<'PY' | tee -a "$WORK/results.txt"
+  python3 - "$backend" "$out" "$((s1 - s0))" "$(pg_delta "$p0" "$p1")" "$HZ" "$(tail -n 1 "$WORK/load.time")" <<'PY' | tee -a "$WORK/results.txt"
 import json, sys
 backend, out, server, pg, hz = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 client = sum(float(x) for x in sys.argv[6].split())
