@@ -264,9 +264,9 @@ CREATE {{unlogged}} TABLE pull_seen (
 	// only ever checked what was already true. SQLite keeps them: it
 	// cannot drop a constraint without rebuilding the table.
 	{5, "no parent-row checks on bulk rows", `
-ALTER TABLE directory_users DROP CONSTRAINT directory_users_org_id_fkey;
-ALTER TABLE directory_groups DROP CONSTRAINT directory_groups_org_id_fkey;
-ALTER TABLE sync_run_items DROP CONSTRAINT sync_run_items_run_id_fkey;
+ALTER TABLE directory_users DROP CONSTRAINT IF EXISTS directory_users_org_id_fkey;
+ALTER TABLE directory_groups DROP CONSTRAINT IF EXISTS directory_groups_org_id_fkey;
+ALTER TABLE sync_run_items DROP CONSTRAINT IF EXISTS sync_run_items_run_id_fkey;
 `, true},
 	// A scheduled run records its slot, and an organization's slot runs
 	// once, however often its task is delivered (a Redis that lost its
