@@ -200,3 +200,42 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("error leaks the password: %v", err)
 	}
 }
+
+// Deliveries of one schedule slot that start at once: one runs, and every
+// other is told the slot has run (not that a run is busy).
+func TestConcurrentSlotStartsRunOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		for round := range 10 {
+			org, err := s.CreateOrg(ctx, "o")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			got := map[string]int{}
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := store.SyncRun{OrgID: org.ID, Trigger: "schedule", Slot: 1000 + int64(round)}
+					err := s.StartSyncRun(ctx, &r, time.Now().Add(-time.Hour))
+					outcome := "started"
+					switch {
+					case errors.Is(err, store.ErrSlotRan):
+						outcome = "slot ran"
+					case err != nil:
+						outcome = err.Error()
+					}
+					mu.Lock()
+					got[outcome]++
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			if diff := cmp.Diff(map[string]int{"started": 1, "slot ran": 3}, got); diff != "" {
+				t.Fatalf("round %d (-want +got):\n%s", round, diff)
+			}
+		}
+	})
+}

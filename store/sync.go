@@ -101,7 +101,7 @@ func (s *Store) StartSyncRun(ctx context.Context, run *SyncRun, staleBefore time
 		}
 		return nil
 	})
-	if errors.Is(err, ErrRunBusy) && r.ID == "" && r.Slot > 0 {
+	if errors.Is(err, ErrRunBusy) && run.ID == "" && run.Slot > 0 {
 		if serr := s.slotRan(ctx, r.OrgID, r.Slot); serr != nil {
 			err = serr
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/scimsync/scimsync/jobs/converge"
 	"github.com/scimsync/scimsync/jobs/internal/jobstest"
 	"github.com/scimsync/scimsync/jobs/invite"
+	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -502,4 +503,125 @@ func TestConcurrentAdminRemovalsKeepOne(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The only admin's directory user is deleted and recreated under a new id
+// with the same e-mail, and both converge in one batch: the removal and the
+// replacement each take the admin away, and both are kept back.
+func TestLastAdminRecreatedInOneBatchIsKept(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		c := newConverger(s)
+		org := jobstest.NewOrg(t, s)
+		old := org.AddUser("bob", "bob@example.com")
+		mustUser(t, c, org, old.ID, converge.Created)
+		makeAdmin(t, s, org, old.ID)
+		org.DeleteUser(old.ID)
+		recreated := org.AddUser("bob", "bob@example.com")
+		if _, err := c.ApplyUsers(ctx, org.ID, []string{old.ID, recreated.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if admins, err := s.AdminMemberships(ctx, org.ID, false); err != nil || len(admins) != 1 {
+			t.Fatalf("admins = %+v, %v; want the one kept", admins, err)
+		}
+	})
+}
+
+// Two new directory users with the only admin's e-mail would each replace
+// its stale membership (they converge alone, one after the other): neither
+// takes the admin away.
+func TestLastAdminReplacedTwiceIsKept(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		c := newConverger(s)
+		org := jobstest.NewOrg(t, s)
+		old := org.AddUser("bob", "bob@example.com")
+		mustUser(t, c, org, old.ID, converge.Created)
+		makeAdmin(t, s, org, old.ID)
+		org.DeleteUser(old.ID)
+		a, b := org.AddUser("bob1", "bob@example.com"), org.AddUser("bob2", "BOB@example.com")
+		if _, err := c.ApplyUsers(ctx, org.ID, []string{a.ID, b.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if admins, err := s.AdminMemberships(ctx, org.ID, false); err != nil || len(admins) != 1 {
+			t.Fatalf("admins = %+v, %v; want the one kept", admins, err)
+		}
+	})
+}
+
+// The IdP's admin group moves from ann to cid. Converged in one batch, ann
+// is demoted since cid becomes admin. Converged one by one with ann first,
+// ann is kept back (the only admin), and cid's promotion queues ann's
+// converge again, which then demotes ann.
+func TestAdminHandover(t *testing.T) {
+	for _, together := range []bool{true, false} {
+		t.Run(map[bool]string{true: "one batch", false: "one by one"}[together], func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, s *store.Store) {
+				ctx := context.Background()
+				c := newConverger(s)
+				org := jobstest.NewOrg(t, s)
+				mapping := store.JSONMap{"Admins": store.RoleAdmin}
+				if _, err := s.UpdateOrg(ctx, org.ID, store.OrgPatch{RoleMapping: &mapping}); err != nil {
+					t.Fatal(err)
+				}
+				ann, cid := org.AddUser("ann", "ann@example.com"), org.AddUser("cid", "cid@example.com")
+				g := org.AddGroup("admins", ann.ID)
+				mustUser(t, c, org, ann.ID, converge.Created)
+				mustUser(t, c, org, cid.ID, converge.Created)
+				takeConverges(t, s) // the invites' rows, and nothing else
+				org.UpdateGroup(g.ID, "admins", cid.ID)
+				if together {
+					if _, err := c.ApplyUsers(ctx, org.ID, []string{ann.ID, cid.ID}); err != nil {
+						t.Fatal(err)
+					}
+					if again := takeConverges(t, s); len(again) != 0 {
+						t.Errorf("queued converges of %v, want none", again)
+					}
+				} else {
+					mustUser(t, c, org, ann.ID, converge.Kept)
+					mustUser(t, c, org, cid.ID, converge.Updated)
+					again := takeConverges(t, s)
+					if diff := cmp.Diff([]string{ann.ID}, again); diff != "" {
+						t.Fatalf("queued converges (-want +got):\n%s", diff)
+					}
+					mustUser(t, c, org, ann.ID, converge.Updated)
+				}
+				if m := org.MustMember(ann.ID); m.Role != store.RoleMember {
+					t.Errorf("ann's role %q, want member", m.Role)
+				}
+				if m := org.MustMember(cid.ID); m.Role != store.RoleAdmin {
+					t.Errorf("cid's role %q, want admin", m.Role)
+				}
+			})
+		})
+	}
+}
+
+// takeConverges takes every outbox row and returns the directory users of
+// the single-user converges among them.
+func takeConverges(t *testing.T, s *store.Store) []string {
+	t.Helper()
+	var out []string
+	err := s.Tx(context.Background(), func(tx *store.Store) error {
+		rows, err := tx.ClaimOutbox(context.Background(), 1000)
+		if err != nil {
+			return err
+		}
+		ids := make([]int64, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ID
+			if r.TaskType == task.TypeConvergeUser {
+				_, id, err := task.EntityID(r.TaskType, r.Payload)
+				if err != nil {
+					return err
+				}
+				out = append(out, id)
+			}
+		}
+		return tx.MarkOutboxSent(context.Background(), ids)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

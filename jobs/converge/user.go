@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -70,7 +71,7 @@ func (c *Converger) PlanUser(ctx context.Context, orgID, directoryUserID string)
 		return UserPlan{}, wrap("plan user converge", err)
 	}
 	plans := []UserPlan{decideUser(fs[0], c.Store.Now())}
-	if err := keepLastAdmin(ctx, c.Store, orgID, plans, false); err != nil {
+	if _, err := guardAdmins(ctx, c.Store, orgID, plans, false); err != nil {
 		return UserPlan{}, wrap("plan user converge", err)
 	}
 	return plans[0], nil
@@ -140,11 +141,15 @@ func (c *Converger) applyBatch(ctx context.Context, orgID string, ids []string) 
 		for i, f := range fs {
 			plans[i] = decideUser(f, now)
 		}
-		if err := keepLastAdmin(ctx, tx, orgID, plans, true); err != nil {
+		applied, alone = splitEntangled(plans)
+		again, err := guardAdmins(ctx, tx, orgID, applied, true)
+		if err != nil {
 			return err
 		}
-		applied, alone = splitEntangled(plans)
 		var t bulk
+		for _, id := range again {
+			t.outbox = append(t.outbox, task.ConvergeUserRow(orgID, id, false))
+		}
 		for _, p := range applied {
 			if err := c.applyUser(ctx, tx, &t, p); err != nil {
 				return fmt.Errorf("directory user %s: %w", p.DirectoryUserID, err)
