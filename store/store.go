@@ -79,8 +79,9 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	db, err := gorm.Open(dial, gcfg)
 	// Processes opening a new SQLite file at once race to switch it to
 	// WAL, and SQLite refuses the losers at once, without waiting out its
-	// busy timeout: they try again, as the busy timeout would have.
-	for tries := 0; err != nil && !s.postgres && strings.Contains(err.Error(), "SQLITE_BUSY") && tries < 100; tries++ {
+	// busy timeout: they try again for as long as the busy timeout would
+	// have waited.
+	for giveUp := time.Now().Add(sqliteBusyTimeout); err != nil && !s.postgres && strings.Contains(err.Error(), "SQLITE_BUSY") && time.Now().Before(giveUp); {
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("open %s database: %w", dbc.Driver, ctx.Err())
@@ -120,6 +121,10 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	return s, nil
 }
 
+// sqliteBusyTimeout is how long a SQLite connection waits for another's
+// write lock.
+const sqliteBusyTimeout = 10 * time.Second
+
 func sqliteDSN(path string) (string, error) {
 	if path != ":memory:" {
 		if dir := filepath.Dir(path); dir != "." {
@@ -133,7 +138,7 @@ func sqliteDSN(path string) (string, error) {
 	// concurrent writers wait instead of failing; immediate transactions
 	// take the write lock up front so they never deadlock on upgrade.
 	// busy_timeout comes first so that switching to WAL waits too.
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
