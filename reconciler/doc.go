@@ -17,12 +17,13 @@
 //     runs it again with AllowMassDeprovision;
 //   - take away the last admin: the organization's last admin is never
 //     deprovisioned, removed or demoted by a run, and its directory row is
-//     kept, so no later converge can do it either;
+//     kept (converge keeps the last admin too, whatever wakes it);
 //   - provision by itself: it only queues converge jobs (jobs/converge),
 //     the one place where local state changes;
 //   - run twice at once for an organization, or apply after it was taken
 //     for abandoned.
 //
 // The Scheduler enqueues runs on each organization's cron schedule; any
-// number of schedulers enqueue each run once.
+// number of schedulers enqueue each run once, and a slot whose task is
+// delivered again (Redis lost the task ids) still runs once.
 package reconciler
