@@ -58,12 +58,7 @@ func TestSyncRunsAPI(t *testing.T) {
 			t.Fatalf("POST reconcile = %d %v %v", code, body, hdr)
 		}
 		// The run's task waits in the outbox, committed with the run.
-		var rows []store.OutboxRow
-		st.Tx(ctx, func(tx *store.Store) error {
-			var err error
-			rows, err = tx.ClaimOutbox(ctx, 10)
-			return err
-		})
+		rows := storetest.PendingOutbox(t, st)
 		if len(rows) != 1 || rows[0].TaskType != task.TypeReconcile {
 			t.Fatalf("outbox = %+v", rows)
 		}

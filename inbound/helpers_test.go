@@ -286,19 +286,11 @@ func (tn *tenant) dirUser(id string) store.DirectoryUser {
 // outbox returns the tenant's unsent outbox rows, oldest first.
 func (tn *tenant) outbox() []store.OutboxRow {
 	tn.h.t.Helper()
-	ctx := context.Background()
 	var out []store.OutboxRow
-	err := tn.h.st.Tx(ctx, func(tx *store.Store) error {
-		rows, err := tx.ClaimOutbox(ctx, 10000)
-		for _, r := range rows {
-			if r.OrgID == tn.org.ID {
-				out = append(out, r)
-			}
+	for _, r := range storetest.PendingOutbox(tn.h.t, tn.h.st) {
+		if r.OrgID == tn.org.ID {
+			out = append(out, r)
 		}
-		return err
-	})
-	if err != nil {
-		tn.h.t.Fatalf("read outbox: %v", err)
 	}
 	return out
 }

@@ -143,22 +143,7 @@ func (h *harness) itemsOf(run store.SyncRun, action string) []string {
 // them sent.
 func (h *harness) takeOutbox() []store.OutboxRow {
 	h.t.Helper()
-	var rows []store.OutboxRow
-	err := h.st.Tx(h.ctx, func(tx *store.Store) error {
-		var err error
-		if rows, err = tx.ClaimOutbox(h.ctx, 1<<30); err != nil {
-			return err
-		}
-		ids := make([]int64, len(rows))
-		for i, r := range rows {
-			ids[i] = r.ID
-		}
-		return tx.MarkOutboxSent(h.ctx, ids)
-	})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return rows
+	return storetest.TakeOutbox(h.t, h.st)
 }
 
 // replay puts rows back into the outbox, for converge to run.

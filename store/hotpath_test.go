@@ -23,16 +23,7 @@ func recordOf(org, id string) store.Record {
 // pendingOutbox reads the unsent outbox rows.
 func pendingOutbox(t *testing.T, s *store.Store) []store.OutboxRow {
 	t.Helper()
-	var rows []store.OutboxRow
-	err := s.Tx(context.Background(), func(tx *store.Store) error {
-		var err error
-		rows, err = tx.ClaimOutbox(context.Background(), 100)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
+	return storetest.PendingOutbox(t, s)
 }
 
 func TestCreateDirectoryUserRecorded(t *testing.T) {

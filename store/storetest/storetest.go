@@ -108,3 +108,38 @@ func DatabaseURL(t testing.TB, b Backend) string {
 	}
 	return pu.String()
 }
+
+// PendingOutbox returns the unsent outbox rows, oldest first, leaving them
+// unsent.
+func PendingOutbox(t testing.TB, s *store.Store) []store.OutboxRow {
+	t.Helper()
+	return readOutbox(t, s, false)
+}
+
+// TakeOutbox returns the unsent outbox rows, oldest first, and marks them
+// sent, as a relay would: the next call returns only rows written since.
+func TakeOutbox(t testing.TB, s *store.Store) []store.OutboxRow {
+	t.Helper()
+	return readOutbox(t, s, true)
+}
+
+func readOutbox(t testing.TB, s *store.Store, take bool) []store.OutboxRow {
+	t.Helper()
+	ctx := context.Background()
+	var rows []store.OutboxRow
+	err := s.Tx(ctx, func(tx *store.Store) error {
+		var err error
+		if rows, err = tx.ClaimOutbox(ctx, 1<<30); err != nil || !take {
+			return err
+		}
+		ids := make([]int64, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ID
+		}
+		return tx.MarkOutboxSent(ctx, ids)
+	})
+	if err != nil {
+		t.Fatalf("read outbox: %v", err)
+	}
+	return rows
+}
