@@ -367,13 +367,9 @@ func sorted(ids ...string) []string {
 
 func TestRoleMapping(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
-		ctx := context.Background()
 		c := newConverger(s)
 		org := jobstest.NewOrg(t, s)
-		mapping := store.JSONMap{"Admins": store.RoleAdmin}
-		if _, err := s.UpdateOrg(ctx, org.ID, store.OrgPatch{RoleMapping: &mapping}); err != nil {
-			t.Fatal(err)
-		}
+		mapAdmins(t, s, org)
 		u := org.AddUser("ada", "ada@example.com")
 		v := org.AddUser("bob", "bob@example.com")
 		g := org.AddGroup("admins", u.ID, v.ID)
@@ -394,6 +390,16 @@ func TestRoleMapping(t *testing.T) {
 			t.Errorf("last admin's role %q, want admin", m.Role)
 		}
 	})
+}
+
+// mapAdmins has the organization map the IdP group "Admins" to the admin
+// role.
+func mapAdmins(t *testing.T, s *store.Store, org *jobstest.Org) {
+	t.Helper()
+	mapping := store.JSONMap{"Admins": store.RoleAdmin}
+	if _, err := s.UpdateOrg(context.Background(), org.ID, store.OrgPatch{RoleMapping: &mapping}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // makeAdmin gives the membership of a directory user the admin role, as an
@@ -557,10 +563,7 @@ func TestAdminHandover(t *testing.T) {
 				ctx := context.Background()
 				c := newConverger(s)
 				org := jobstest.NewOrg(t, s)
-				mapping := store.JSONMap{"Admins": store.RoleAdmin}
-				if _, err := s.UpdateOrg(ctx, org.ID, store.OrgPatch{RoleMapping: &mapping}); err != nil {
-					t.Fatal(err)
-				}
+				mapAdmins(t, s, org)
 				ann, cid := org.AddUser("ann", "ann@example.com"), org.AddUser("cid", "cid@example.com")
 				g := org.AddGroup("admins", ann.ID)
 				mustUser(t, c, org, ann.ID, converge.Created)
