@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func startFake(b *testing.B, n int) (url, token string) {
+func startFake(b *testing.B, n int) (url, token string, pid int) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
 	cmd.Env = append(os.Environ(), fakeUsersEnv+"="+strconv.Itoa(n))
 	cmd.Stderr = os.Stderr
@@ -62,7 +62,7 @@ func startFake(b *testing.B, n int) (url, token string) {
 	if err != nil || len(f) != 2 {
 		b.Fatalf("fake process said %q: %v", line, err)
 	}
-	return f[0], f[1]
+	return f[0], f[1], cmd.Process.Pid
 }
 
 // BenchmarkReconcile reconciles an Okta fake of 10k and 100k users (in a
@@ -89,7 +89,7 @@ func BenchmarkReconcile(b *testing.B) {
 }
 
 func benchReconcile(b *testing.B, n int) {
-	url, token := startFake(b, n)
+	url, token, fakePID := startFake(b, n)
 	backend := storetest.Backends()[len(storetest.Backends())-1]
 	ctx := context.Background()
 	box, _ := secret.NewBox(make([]byte, 32))
@@ -97,7 +97,8 @@ func benchReconcile(b *testing.B, n int) {
 	creds, _ := json.Marshal(map[string]string{"apiToken": token})
 
 	var list, first, noop time.Duration
-	var listBusy, firstBusy float64 // CPU-seconds of the whole machine
+	var listBusy, firstBusy float64                    // CPU-seconds of the whole machine
+	var listOwn, listFake, firstOwn, firstFake float64 // CPU-seconds of this process and of the fake
 	var peakRSS, peakHeap uint64
 	for b.Loop() {
 		b.StopTimer()
@@ -121,7 +122,7 @@ func benchReconcile(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		busy := busyCPUSeconds()
+		busy, own, fake := busyCPUSeconds(), processCPUSeconds(os.Getpid()), processCPUSeconds(fakePID)
 		start := time.Now()
 		count := 0
 		if err := dir.ListUsers(ctx, func(p []connectors.User) error { count += len(p); return nil }); err != nil || count != n {
@@ -129,14 +130,18 @@ func benchReconcile(b *testing.B, n int) {
 		}
 		list += time.Since(start)
 		listBusy += busyCPUSeconds() - busy
+		listOwn += processCPUSeconds(os.Getpid()) - own
+		listFake += processCPUSeconds(fakePID) - fake
 
 		mem := memsample.Start()
 		b.StartTimer()
-		busy = busyCPUSeconds()
+		busy, own, fake = busyCPUSeconds(), processCPUSeconds(os.Getpid()), processCPUSeconds(fakePID)
 		start = time.Now()
 		run, err := r.Reconcile(ctx, org.ID, reconciler.Options{Trigger: reconciler.TriggerCLI})
 		first += time.Since(start)
 		firstBusy += busyCPUSeconds() - busy
+		firstOwn += processCPUSeconds(os.Getpid()) - own
+		firstFake += processCPUSeconds(fakePID) - fake
 		b.StopTimer()
 		if err != nil || run.Status != store.RunSucceeded {
 			b.Fatalf("first run: %+v, %v", run, err)
@@ -168,6 +173,11 @@ func benchReconcile(b *testing.B, n int) {
 	b.ReportMetric(noop.Seconds()/iters, "noop-s")
 	b.ReportMetric(listBusy/list.Seconds(), "list-cores")
 	b.ReportMetric(firstBusy/first.Seconds(), "first-cores")
+	b.ReportMetric(listOwn/iters, "list-own-cpu-s")
+	b.ReportMetric(listFake/iters, "list-fake-cpu-s")
+	b.ReportMetric(firstOwn/iters, "first-own-cpu-s")
+	b.ReportMetric(firstFake/iters, "first-fake-cpu-s")
+	b.ReportMetric((firstBusy-firstOwn-firstFake)/iters, "first-rest-cpu-s")
 	b.ReportMetric((noop-list).Seconds()/iters, "noop-own-s")
 	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-rss-MB")
 	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MB")
@@ -195,6 +205,25 @@ SELECT 'm-' || id, org_id, 'u-' || id, id, 'active', 'member', email, given_name
 			b.Fatal(err)
 		}
 	}
+}
+
+// processCPUSeconds is the CPU time, user and system, that process pid
+// has used (0 where /proc is not to be read).
+func processCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses: utime
+	// and stime are the 12th and 13th of them.
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ
 }
 
 // busyCPUSeconds is how long the machine's CPUs have been busy since boot,

@@ -337,7 +337,7 @@ func (s *Store) upsertPulledUsers(ctx context.Context, p Pull, page []PulledUser
 SELECT r.id, ` + org + `, ` + q.arg(p.Source) + `, r.ext, r.name, r.nkey, r.email, r.ekey, r.given, r.family, r.display, r.active, r.active,
   r.raw, '{}', 1, ` + q.typed(p.Snapshot, "bigint") + `, ` + now + `, ` + now + `
 FROM (` + rows + `) r
-LEFT JOIN directory_users d ON d.org_id = ` + org + ` AND d.external_id = r.ext AND d.external_id <> ''
+` + s.lookupEach("directory_users", "d", "d.org_id = "+org+" AND d.external_id = r.ext AND d.external_id <> ''") + `
 WHERE d.id IS NULL OR (d.source <> '` + SourceSCIM + `' AND (d.source <> ` + q.arg(p.Source) + ` OR d.user_name <> r.name
   OR d.user_name_key <> r.nkey OR d.email <> r.email OR d.given_name <> r.given OR d.family_name <> r.family
   OR d.raw_status <> r.raw OR d.pulled_active <> r.active OR (r.active AND NOT d.active)))
@@ -351,6 +351,20 @@ ON CONFLICT (org_id, external_id) WHERE external_id <> '' DO UPDATE SET
   updated_at = CASE WHEN ` + userChanged + ` THEN excluded.updated_at ELSE directory_users.updated_at END
 WHERE directory_users.source <> '` + SourceSCIM + `'`)
 	return q.exec(ctx, s)
+}
+
+// lookupEach left-joins the row of table (as alias) that cond finds for
+// each row before it, by an index lookup per row. On Postgres it is a
+// lateral subquery: the planner estimates a page's unnest at 10 rows and,
+// with statistics that lag a growing organization, would hash-join the
+// page against the organization's every row instead, so that each page
+// costs more than the last. SQLite, without LATERAL, plans the join by
+// its indexes.
+func (s *Store) lookupEach(table, alias, cond string) string {
+	if s.postgres {
+		return "LEFT JOIN LATERAL (SELECT * FROM " + table + " " + alias + " WHERE " + cond + " LIMIT 1) " + alias + " ON TRUE"
+	}
+	return "LEFT JOIN " + table + " " + alias + " ON " + cond
 }
 
 // query builds a statement with numbered parameters ($n on Postgres, ?n on
