@@ -72,12 +72,12 @@ type PulledGroup struct {
 // RefreshStats has Postgres re-read the statistics of tables (by default,
 // all that a reconciliation works on). A large pull or plan changes them
 // faster than autovacuum notices, and with stale statistics (a new
-// organization looks tiny) the planner filters an organization's rows by a
-// page's keys instead of looking the keys up, so that every page gets
-// slower than the last, and plans the statements over the whole
-// organization as if it were small. SQLite plans by its indexes and needs
-// nothing. A failure (say, a role that does not own the tables) only
-// leaves the planner as it was.
+// organization looks tiny) the planner plans the statements over the whole
+// organization as if it were small. Only the columns that reconciliation
+// statements select and join by are read, which costs a third of the
+// whole table's; autovacuum still analyzes the rest in its time. SQLite
+// plans by its indexes and needs nothing. A failure (say, a role that does
+// not own the tables) only leaves the planner as it was.
 func (s *Store) RefreshStats(ctx context.Context, tables ...string) error {
 	if !s.postgres {
 		return nil
@@ -85,10 +85,28 @@ func (s *Store) RefreshStats(ctx context.Context, tables ...string) error {
 	if len(tables) == 0 {
 		tables = []string{"directory_users", "directory_groups", "directory_group_members", "org_memberships", "sync_run_items", "pull_seen"}
 	}
-	if err := s.conn(ctx).Exec("ANALYZE " + strings.Join(tables, ", ")).Error; err != nil {
+	targets := make([]string, len(tables))
+	for i, t := range tables {
+		targets[i] = t
+		if cols, ok := planColumns[t]; ok {
+			targets[i] += " (" + cols + ")"
+		}
+	}
+	if err := s.conn(ctx).Exec("ANALYZE " + strings.Join(targets, ", ")).Error; err != nil {
 		return fmt.Errorf("analyze reconciliation tables: %w", err)
 	}
 	return nil
+}
+
+// planColumns are, per table, the columns reconciliation statements
+// select and join by: those whose statistics shape their plans.
+var planColumns = map[string]string{
+	"directory_users":         "id, org_id, source, external_id, email_key, snapshot, active, pulled_active",
+	"directory_groups":        "id, org_id, source, external_id, display_name_key",
+	"directory_group_members": "org_id, group_id, user_id",
+	"org_memberships":         "id, org_id, user_id, directory_user_id, status, role",
+	"sync_run_items":          "run_id, action, entity_id",
+	"pull_seen":               "run_id, kind, key",
 }
 
 // pageSettings sets the current transaction up for writing pulled pages:

@@ -170,3 +170,17 @@ func TestPullSeesWhatItWroteBySnapshot(t *testing.T) {
 		}
 	})
 }
+
+// RefreshStats names its tables' columns; a name a migration changed would
+// fail here rather than leave the planner quietly stale.
+func TestRefreshStats(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		if err := s.RefreshStats(ctx); err != nil {
+			t.Fatalf("all tables: %v", err)
+		}
+		if err := s.RefreshStats(ctx, "sync_run_items", "pull_seen"); err != nil {
+			t.Fatalf("named tables: %v", err)
+		}
+	})
+}
