@@ -96,6 +96,7 @@ type Server struct {
 	requests map[string]int
 	faults   []pending
 	budgets  map[string]*budget
+	latency  time.Duration
 	closed   bool
 }
 
@@ -121,7 +122,15 @@ func Start(h http.Handler, now func() time.Time, d Dialect) *Server {
 		now = time.Now
 	}
 	s := &Server{now: now, dialect: d, done: make(chan struct{}), requests: map[string]int{}, budgets: map[string]*budget{}}
-	s.srv = httptest.NewServer(h)
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		d := s.latency
+		s.mu.Unlock()
+		if d > 0 {
+			s.wait(r, d)
+		}
+		h.ServeHTTP(w, r)
+	}))
 	return s
 }
 
@@ -223,6 +232,18 @@ func (s *Server) hang(r *http.Request) {
 	}
 }
 
+// wait holds a request for d, or until its client gives up or the fake
+// closes.
+func (s *Server) wait(r *http.Request, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	case <-s.done:
+	}
+}
+
 // SetDate stamps the response with the fake's clock, which IdPs' rate-limit
 // headers are relative to.
 func (s *Server) SetDate(w http.ResponseWriter) {
@@ -273,6 +294,15 @@ func (c Controls) RateLimit(route string, limit int, window time.Duration) {
 		return
 	}
 	s.budgets[route] = &budget{limit: limit, window: window, start: s.now()}
+}
+
+// Latency makes every request take at least d before it is answered, as a
+// real IdP's do; 0 answers at once. Writes beside a listing overlap with
+// this wait, as they do with a real IdP's.
+func (c Controls) Latency(d time.Duration) {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	c.s.latency = d
 }
 
 // Requests is how many requests route has received.
