@@ -489,6 +489,10 @@ func (c *cluster) inject(ctx context.Context, rng *rand.Rand, kind string, resta
 		logf("fault %s: %d connections cut", kind, n)
 		return err
 	case FaultIdP429:
+		// An IdP outage replaces one still waiting for requests: faults
+		// left over between pulls would otherwise pile up into one run of
+		// 429s longer than any real outage and than the rate-limit budget.
+		c.okta.ClearFaults()
 		n := 2 + rng.IntN(4)
 		for _, r := range []string{oktafake.RouteUsers, oktafake.RouteGroups, oktafake.RouteGroupUsers} {
 			c.okta.FailNext(r, 429, n)
@@ -496,6 +500,7 @@ func (c *cluster) inject(ctx context.Context, rng *rand.Rand, kind string, resta
 		logf("fault %s: next %d requests per route", kind, n)
 		return nil
 	case FaultIdP500:
+		c.okta.ClearFaults() // as for 429s
 		n := 1 + rng.IntN(4)
 		route := []string{oktafake.RouteUsers, oktafake.RouteGroups, oktafake.RouteGroupUsers}[rng.IntN(3)]
 		c.okta.FailNext(route, 500, n)
