@@ -248,6 +248,12 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpjson.Error(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, store.ErrConflict):
 		httpjson.Error(w, http.StatusConflict, "conflict", "conflict")
+	case store.IsUnavailable(err):
+		if a.Log != nil {
+			a.Log.WarnContext(r.Context(), "admin api: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		w.Header().Set("Retry-After", httpjson.RetryAfterUnavailable)
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "the service cannot reach its database; retry later")
 	default:
 		if a.Log != nil {
 			a.Log.ErrorContext(r.Context(), "admin api", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -57,6 +57,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "", "resource "+r.PathValue("id")+" not found")
 	case errors.Is(err, errPrecondition), errors.Is(err, store.ErrStale):
 		writeError(w, http.StatusPreconditionFailed, "", errPrecondition.Error())
+	case store.IsUnavailable(err):
+		// IdPs retry a 5xx; Retry-After says when. A write that met this
+		// may or may not have been made: its retry finds out (a create
+		// then gets 409, which IdPs answer with a lookup).
+		s.Log.WarnContext(r.Context(), "scim request: database unavailable", "method", r.Method, "route", r.Pattern, "err", err)
+		w.Header().Set("Retry-After", httpjson.RetryAfterUnavailable)
+		writeError(w, http.StatusServiceUnavailable, "", "the service cannot reach its database; retry later")
 	default:
 		s.Log.ErrorContext(r.Context(), "scim request failed", "method", r.Method, "route", r.Pattern, "err", err)
 		writeError(w, http.StatusInternalServerError, "", "internal error")

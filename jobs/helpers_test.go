@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -14,111 +12,22 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/internal/tcpproxy"
 	"github.com/scimsync/scimsync/jobs/task"
 )
-
-// proxy forwards TCP to a target and can be switched off and on, to take
-// Redis away from a client without touching the server.
-type proxy struct {
-	t      *testing.T
-	target string
-	addr   string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]bool
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	p := &proxy{t: t, target: target, conns: map[net.Conn]bool{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.pipe(c)
-		}
-	}()
-}
-
-func (p *proxy) pipe(c net.Conn) {
-	u, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.ln == nil { // went down meanwhile
-		p.mu.Unlock()
-		c.Close()
-		u.Close()
-		return
-	}
-	p.conns[c], p.conns[u] = true, true
-	p.mu.Unlock()
-	go func() { io.Copy(u, c); u.Close() }()
-	io.Copy(c, u)
-	c.Close()
-}
-
-// down closes the listener and every connection: the target is
-// unreachable through the proxy.
-func (p *proxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-// up listens again on the same address.
-func (p *proxy) up() {
-	var ln net.Listener
-	var err error
-	for range 50 { // the port may linger briefly after close
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.serve(ln)
-}
 
 // redisThroughProxy returns the test's Redis options, and an asynq client
 // that reaches the same Redis through a switchable proxy. The client gives
 // up on a dead Redis quickly, to keep the tests short.
-func redisThroughProxy(t *testing.T) (direct asynq.RedisClientOpt, proxied *asynq.Client, p *proxy) {
+func redisThroughProxy(t *testing.T) (direct asynq.RedisClientOpt, proxied *asynq.Client, p *tcpproxy.Proxy) {
 	b := brokertest.Open(t)
 	direct, ok := b.Opt.(asynq.RedisClientOpt)
 	if !ok {
 		t.Fatalf("broker options are %T, want RedisClientOpt", b.Opt)
 	}
-	p = newProxy(t, direct.Addr)
+	p = tcpproxy.New(t, direct.Addr)
 	rc := redis.NewClient(&redis.Options{
-		Addr: p.addr, DB: direct.DB, Username: direct.Username, Password: direct.Password,
+		Addr: p.Addr(), DB: direct.DB, Username: direct.Username, Password: direct.Password,
 		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
 		DialerRetries: 1, PoolSize: 2, MaxRetries: -1,
 	})

@@ -156,7 +156,7 @@ func TestRelayWaitsOutRedisOutage(t *testing.T) {
 		defer insp.Close()
 		r := jobs.NewRelay(s, client, jobstest.Discard, nil, jobs.RelayConfig{})
 
-		p.down()
+		p.Down()
 		for i := range 5 {
 			addRows(t, s, task.ConvergeUserRow("o", fmt.Sprint("u", i), false))
 		}
@@ -166,7 +166,7 @@ func TestRelayWaitsOutRedisOutage(t *testing.T) {
 		if got := backlog(t, s); got != 5 {
 			t.Fatalf("backlog = %d, want all 5 rows waiting", got)
 		}
-		p.up()
+		p.Up()
 		// The Redis client redials on its own schedule: retry until it does.
 		delivered := 0
 		eventually(t, 10*time.Second, "the rows to be relayed", func() bool {
@@ -235,7 +235,7 @@ func TestRelayRunBacksOffAndLogsOncePerOutage(t *testing.T) {
 		var logs syncBuffer
 		r := jobs.NewRelay(s, client, jobstest.TextLogger(&logs), nil, jobs.RelayConfig{After: clk.After, Now: clk.Now, MaxBackoff: time.Second})
 
-		p.down()
+		p.Down()
 		addRows(t, s, task.ConvergeUserRow("o", "u1", false))
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -251,7 +251,7 @@ func TestRelayRunBacksOffAndLogsOncePerOutage(t *testing.T) {
 		if diff := cmp.Diff(want, waits); diff != "" {
 			t.Errorf("backoff waits (-want +got):\n%s", diff)
 		}
-		p.up()
+		p.Up()
 		// The Redis client redials on its own schedule (about once a
 		// second after repeated failures): keep firing backoff timers until
 		// a pass succeeds and the relay waits its poll interval.

@@ -281,7 +281,7 @@ func TestInviteMailFailures(t *testing.T) {
 func TestNothingLostWhileRedisIsDown(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		direct, proxied, px := redisThroughProxy(t)
-		px.down()
+		px.Down()
 		p := startPipelineVia(t, jobstest.NewOrg(t, s), nil, 0, direct, proxied)
 		var ids []string
 		for i := range 30 {
@@ -293,7 +293,7 @@ func TestNothingLostWhileRedisIsDown(t *testing.T) {
 		if got := backlog(t, s); got != 31 {
 			t.Errorf("backlog while Redis is down = %d, want all 31 rows", got)
 		}
-		px.up()
+		px.Up()
 		eventually(t, 20*time.Second, "every user converged", func() bool {
 			return backlog(t, s) == 0 && p.count(t, task.TypeConvergeUser, "created") >= 29
 		})

@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm/clause"
@@ -329,4 +333,27 @@ func (s *Store) RelaxDurability(ctx context.Context) error {
 func IsTransient(err error) bool {
 	var pg *pgconn.PgError
 	return errors.As(err, &pg) && (pg.Code == "40001" || pg.Code == "40P01")
+}
+
+// IsUnavailable reports that the database could not be reached or could
+// not take the work: no connection (refused, cut, timed out), Postgres
+// shutting down, starting up or out of connection slots, or SQLite still
+// locked by another writer after its busy timeout. What failed is worth
+// trying again later; whether a write that met it took effect is not
+// known (a cut connection may have lost only the answer to a commit).
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return strings.HasPrefix(pg.Code, "08") || // connection exception
+			pg.Code == "53300" || // too many connections
+			pg.Code == "57P01" || pg.Code == "57P02" || pg.Code == "57P03" // shutting down, crashed, starting up
+	}
+	var connect *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connect) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) ||
+		pgconn.Timeout(err) || strings.Contains(err.Error(), "SQLITE_BUSY")
 }

@@ -2,10 +2,16 @@ package store_test
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
@@ -169,4 +175,33 @@ func ids(rows []store.OutboxRow) []int64 {
 		out = append(out, r.ID)
 	}
 	return out
+}
+
+func TestIsUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"not found", store.ErrNotFound, false},
+		{"plain", errors.New("boom"), false},
+		{"deadlock", &pgconn.PgError{Code: "40P01"}, false},
+		{"unique violation", fmt.Errorf("create: %w", &pgconn.PgError{Code: "23505"}), false},
+		{"connection failure", fmt.Errorf("get token: %w", &pgconn.PgError{Code: "08006"}), true},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"starting up", &pgconn.PgError{Code: "57P03"}, true},
+		{"refused", fmt.Errorf("get token: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), true},
+		{"bad conn", fmt.Errorf("exec: %w", driver.ErrBadConn), true},
+		{"conn closed", fmt.Errorf("exec: %w", pgconn.ErrConnClosed), true},
+		{"cut mid-answer", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
+		{"sqlite busy", errors.New("database is locked (5) (SQLITE_BUSY)"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := store.IsUnavailable(tc.err); got != tc.want {
+				t.Errorf("IsUnavailable(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
 }

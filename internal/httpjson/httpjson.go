@@ -14,6 +14,10 @@ import (
 // MaxBody is the largest request body accepted.
 const MaxBody = 1 << 20
 
+// RetryAfterUnavailable is the Retry-After, in seconds, of a 503 answered
+// while the database cannot be reached.
+const RetryAfterUnavailable = "5"
+
 // Errors returned by Decode, for callers to map to their own error shape.
 var (
 	ErrTooLarge = errors.New("request body is larger than 1 MiB")

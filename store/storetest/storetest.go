@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/scimsync/scimsync/internal/tcpproxy"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -107,6 +108,37 @@ func DatabaseURL(t testing.TB, b Backend) string {
 		t.Fatalf("TEST_DATABASE_URL must be postgres://…, got scheme %q", pu.Scheme)
 	}
 	return pu.String()
+}
+
+// OpenBehindProxy returns a fresh migrated Postgres store that reaches its
+// database through a proxy the test can take down and bring back, or
+// skips the test when TEST_DATABASE_URL is not set (an embedded SQLite
+// cannot become unreachable).
+func OpenBehindProxy(t testing.TB) (*store.Store, *tcpproxy.Proxy) {
+	t.Helper()
+	b := Backends()[len(Backends())-1]
+	if b.URL == "" {
+		t.Skip("needs Postgres (TEST_DATABASE_URL)")
+	}
+	u, err := url.Parse(DatabaseURL(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := tcpproxy.New(t, u.Host)
+	u.Host = px.Addr()
+	q := u.Query()
+	q.Set("connect_timeout", "2") // a test that takes the database away should not wait long for it
+	u.RawQuery = q.Encode()
+	ctx := context.Background()
+	s, err := store.Open(ctx, u.String(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s, px
 }
 
 // PendingOutbox returns the unsent outbox rows, oldest first, leaving them
