@@ -47,6 +47,9 @@ func (s *Service) PutConnector(ctx context.Context, orgID, typ string, settings,
 	}
 	if isEmptyJSON(credentials) {
 		prev, err := s.Store.Connector(ctx, orgID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return ConnectorView{}, fmt.Errorf("put connector: %w", err)
+		}
 		if err != nil || prev.Type != typ {
 			return ConnectorView{}, fmt.Errorf("%w: credentials are required", ErrInvalid)
 		}

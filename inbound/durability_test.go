@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
+	"github.com/scimsync/scimsync/inbound"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
@@ -399,18 +400,22 @@ func TestConcurrentPatches(t *testing.T) {
 
 // TestDatabaseDown takes Postgres away from a running server: requests
 // get 503 with Retry-After, never a 500 or a hang, nothing half-written
-// shows up, and the server serves again once the database is back.
+// shows up, and the server serves again once the database is back. Tokens
+// are cached, so that requests reach the handlers; a token not yet cached
+// meets the outage in the token lookup.
 func TestDatabaseDown(t *testing.T) {
 	st, px := storetest.OpenBehindProxy(t)
-	h := newHarness(t, st)
+	h := newHarness(t, st, func(s *inbound.Server) { s.AuthCacheTTL = time.Hour })
 	tn := h.tenant()
 	tn.createUser(user("before@example.com"))
+	uncached, _ := h.newToken(tn.org.ID, nil)
 
 	px.Down()
 	for _, rq := range []request{
 		{method: "POST", path: "/Users", body: user("lost@example.com")},
 		{method: "GET", path: "/Users?filter=" + url.QueryEscape(`userName eq "before@example.com"`)},
 		{method: "POST", path: "/Groups", body: map[string]any{"displayName": "Lost"}},
+		{method: "GET", path: "/Users", header: map[string]string{"Authorization": "Bearer " + uncached}},
 	} {
 		r := tn.send(rq)
 		r.wantError(t, http.StatusServiceUnavailable, "")
@@ -421,8 +426,11 @@ func TestDatabaseDown(t *testing.T) {
 			t.Errorf("%s %s: detail %q does not say what is wrong", rq.method, rq.path, r.Body["detail"])
 		}
 	}
-	if !strings.Contains(h.logs.String(), "database unavailable") {
-		t.Errorf("the 503s were not logged")
+	logs := h.logs.String()
+	for _, want := range []string{`"path":"/scim/v2/Users"`, `"path":"/scim/v2/Groups"`, "create directory user", "get SCIM token"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the 503s' warnings do not mention %s:\n%s", want, logs)
+		}
 	}
 
 	px.Up()

@@ -61,7 +61,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// IdPs retry a 5xx; Retry-After says when. A write that met this
 		// may or may not have been made: its retry finds out (a create
 		// then gets 409, which IdPs answer with a lookup).
-		s.Log.WarnContext(r.Context(), "scim request: database unavailable", "method", r.Method, "route", r.Pattern, "err", err)
+		s.Log.WarnContext(r.Context(), "scim request: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", httpjson.RetryAfterUnavailable)
 		writeError(w, http.StatusServiceUnavailable, "", "the service cannot reach its database; retry later")
 	default:

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 
+	"github.com/glebarez/go-sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm/clause"
 )
@@ -336,24 +336,46 @@ func IsTransient(err error) bool {
 }
 
 // IsUnavailable reports that the database could not be reached or could
-// not take the work: no connection (refused, cut, timed out), Postgres
-// shutting down, starting up or out of connection slots, or SQLite still
-// locked by another writer after its busy timeout. What failed is worth
-// trying again later; whether a write that met it took effect is not
-// known (a cut connection may have lost only the answer to a commit).
+// not take the work: no connection (refused, cut, timed out connecting),
+// Postgres shutting down, starting up or out of connection slots, or
+// SQLite still locked by another writer after its busy timeout. What failed
+// is worth trying again later; whether a write that met it took effect is
+// not known (a cut connection may have lost only the answer to a commit).
+// A cancelled or expired context is not: it is the caller's own deadline.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
 	}
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
-		return strings.HasPrefix(pg.Code, "08") || // connection exception
-			pg.Code == "53300" || // too many connections
-			pg.Code == "57P01" || pg.Code == "57P02" || pg.Code == "57P03" // shutting down, crashed, starting up
+		switch pg.Code {
+		case "08000", "08001", "08003", "08004", "08006", // connection exceptions
+			"53300",                   // too many connections
+			"57P01", "57P02", "57P03": // shutting down, crashed, starting up
+			return true
+		}
+		return false
 	}
 	var connect *pgconn.ConnectError
+	if errors.As(err, &connect) || errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		code := lite.Code() & 0xff // the primary code of an extended one
+		return code == sqliteBusy || code == sqliteLocked
+	}
+	// database/sql hands back ErrBadConn when its connections failed before
+	// the statement was sent, and a network error is a connection's.
 	var netErr net.Error
-	return errors.As(err, &connect) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) ||
-		pgconn.Timeout(err) || strings.Contains(err.Error(), "SQLITE_BUSY")
+	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &netErr)
 }
+
+// SQLite's primary result codes for a database another connection holds.
+const (
+	sqliteBusy   = 5
+	sqliteLocked = 6
+)

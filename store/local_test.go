@@ -2,11 +2,13 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -196,7 +198,12 @@ func TestIsUnavailable(t *testing.T) {
 		{"bad conn", fmt.Errorf("exec: %w", driver.ErrBadConn), true},
 		{"conn closed", fmt.Errorf("exec: %w", pgconn.ErrConnClosed), true},
 		{"cut mid-answer", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
-		{"sqlite busy", errors.New("database is locked (5) (SQLITE_BUSY)"), true},
+		{"protocol violation", &pgconn.PgError{Code: "08P01"}, false},
+		{"statement timeout", &pgconn.PgError{Code: "57014"}, false},
+		{"caller cancelled", fmt.Errorf("get token: %w", context.Canceled), false},
+		{"caller's deadline", fmt.Errorf("get token: %w", context.DeadlineExceeded), false},
+		{"sqlite busy", sqliteBusy(t), true},
+		{"sqlite text that says busy", errors.New("SQLITE_BUSY"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := store.IsUnavailable(tc.err); got != tc.want {
@@ -204,4 +211,38 @@ func TestIsUnavailable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sqliteBusy is the error of a write to a SQLite file another connection
+// holds the write lock of, with no busy timeout to wait it out.
+func sqliteBusy(t *testing.T) error {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "busy.db")
+	open := func() *sql.DB {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	holder, writer := open(), open()
+	if _, err := holder.Exec("CREATE TABLE t (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := holder.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "ROLLBACK")
+	_, err = writer.Exec("INSERT INTO t VALUES (1)")
+	if err == nil {
+		t.Fatal("a write beside a held write lock succeeded")
+	}
+	return err
 }

@@ -101,11 +101,11 @@ func (s *Store) RefreshStats(ctx context.Context, tables ...string) error {
 // planColumns are, per table, the columns reconciliation statements
 // select and join by: those whose statistics shape their plans.
 var planColumns = map[string]string{
-	"directory_users":         "id, org_id, source, external_id, email_key, snapshot, active, pulled_active",
+	"directory_users":         "id, org_id, source, external_id, user_name_key, email_key, snapshot, active, pulled_active",
 	"directory_groups":        "id, org_id, source, external_id, display_name_key",
 	"directory_group_members": "org_id, group_id, user_id",
 	"org_memberships":         "id, org_id, user_id, directory_user_id, status, role",
-	"sync_run_items":          "run_id, action, entity_id",
+	"sync_run_items":          "id, run_id, org_id, action, entity_id",
 	"pull_seen":               "run_id, kind, key",
 }
 

@@ -74,7 +74,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		dial = sqlite.Open(dsn)
 	case "postgres":
 		s.postgres = true
-		dial = postgres.New(postgres.Config{DSN: dbc.DSN})
+		dial = postgres.New(postgres.Config{DSN: withConnectTimeout(dbc.DSN)})
 	}
 	db, err := gorm.Open(dial, gcfg)
 	// Processes opening a new SQLite file at once race to switch it to
@@ -119,6 +119,24 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		return nil, fmt.Errorf("connect to %s database: %w", dbc.Driver, redactErr(err))
 	}
 	return s, nil
+}
+
+// withConnectTimeout gives a postgres:// URL without a connect_timeout one
+// of 10 seconds: without it, a database host that drops packets holds each
+// new connection, and the request that waits for it, for as long as the
+// kernel keeps trying (minutes), instead of failing as unavailable.
+func withConnectTimeout(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // pgx reports it
+	}
+	q := u.Query()
+	if q.Has("connect_timeout") {
+		return dsn
+	}
+	q.Set("connect_timeout", "10")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // sqliteBusyTimeout is how long a SQLite connection waits for another's

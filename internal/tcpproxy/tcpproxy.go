@@ -19,6 +19,7 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	ln    net.Listener
+	gen   int // counts listeners, so that a connection accepted before Down never lives on after Up
 	conns map[net.Conn]bool
 }
 
@@ -43,6 +44,8 @@ func (p *Proxy) Addr() string { return p.addr }
 func (p *Proxy) serve(ln net.Listener) {
 	p.mu.Lock()
 	p.ln = ln
+	p.gen++
+	gen := p.gen
 	p.mu.Unlock()
 	go func() {
 		for {
@@ -50,19 +53,19 @@ func (p *Proxy) serve(ln net.Listener) {
 			if err != nil {
 				return
 			}
-			go p.pipe(c)
+			go p.pipe(c, gen)
 		}
 	}()
 }
 
-func (p *Proxy) pipe(c net.Conn) {
+func (p *Proxy) pipe(c net.Conn, gen int) {
 	u, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
 		return
 	}
 	p.mu.Lock()
-	if p.ln == nil { // went down meanwhile
+	if p.ln == nil || p.gen != gen { // went down meanwhile
 		p.mu.Unlock()
 		c.Close()
 		u.Close()

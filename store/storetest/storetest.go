@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -124,7 +125,11 @@ func OpenBehindProxy(t testing.TB) (*store.Store, *tcpproxy.Proxy) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := tcpproxy.New(t, u.Host)
+	target := u.Host
+	if u.Port() == "" {
+		target = net.JoinHostPort(u.Hostname(), "5432")
+	}
+	px := tcpproxy.New(t, target)
 	u.Host = px.Addr()
 	q := u.Query()
 	q.Set("connect_timeout", "2") // a test that takes the database away should not wait long for it

@@ -128,6 +128,9 @@ func Start(h http.Handler, now func() time.Time, d Dialect) *Server {
 		s.mu.Unlock()
 		if d > 0 {
 			s.wait(r, d)
+			if r.Context().Err() != nil {
+				return // the client gave up: the request never reached the IdP
+			}
 		}
 		h.ServeHTTP(w, r)
 	}))
