@@ -363,15 +363,24 @@ func IsUnavailable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	var lite *sqlite.Error
-	if errors.As(err, &lite) {
-		code := lite.Code() & 0xff // the primary code of an extended one
-		return code == sqliteBusy || code == sqliteLocked
+	if isSQLiteBusy(err) {
+		return true
 	}
 	// database/sql hands back ErrBadConn when its connections failed before
 	// the statement was sent, and a network error is a connection's.
 	var netErr net.Error
 	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &netErr)
+}
+
+// isSQLiteBusy reports SQLite refusing because another connection holds
+// the database: SQLITE_BUSY or SQLITE_LOCKED, extended codes included.
+func isSQLiteBusy(err error) bool {
+	var lite *sqlite.Error
+	if !errors.As(err, &lite) {
+		return false
+	}
+	code := lite.Code() & 0xff // the primary code of an extended one
+	return code == sqliteBusy || code == sqliteLocked
 }
 
 // SQLite's primary result codes for a database another connection holds.

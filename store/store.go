@@ -81,7 +81,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	// WAL, and SQLite refuses the losers at once, without waiting out its
 	// busy timeout: they try again for as long as the busy timeout would
 	// have waited.
-	for giveUp := time.Now().Add(sqliteBusyTimeout); err != nil && !s.postgres && strings.Contains(err.Error(), "SQLITE_BUSY") && time.Now().Before(giveUp); {
+	for giveUp := time.Now().Add(sqliteBusyTimeout); err != nil && !s.postgres && isSQLiteBusy(err) && time.Now().Before(giveUp); {
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("open %s database: %w", dbc.Driver, ctx.Err())
