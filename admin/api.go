@@ -253,7 +253,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 			a.Log.WarnContext(r.Context(), "admin api: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 		w.Header().Set("Retry-After", httpjson.RetryAfterUnavailable)
-		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", "the service cannot reach its database; retry later")
+		httpjson.Error(w, http.StatusServiceUnavailable, "unavailable", httpjson.UnavailableMessage)
 	default:
 		if a.Log != nil {
 			a.Log.ErrorContext(r.Context(), "admin api", "method", r.Method, "path", r.URL.Path, "err", err)

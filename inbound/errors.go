@@ -63,7 +63,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// then gets 409, which IdPs answer with a lookup).
 		s.Log.WarnContext(r.Context(), "scim request: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", httpjson.RetryAfterUnavailable)
-		writeError(w, http.StatusServiceUnavailable, "", "the service cannot reach its database; retry later")
+		writeError(w, http.StatusServiceUnavailable, "", httpjson.UnavailableMessage)
 	default:
 		s.Log.ErrorContext(r.Context(), "scim request failed", "method", r.Method, "route", r.Pattern, "err", err)
 		writeError(w, http.StatusInternalServerError, "", "internal error")

@@ -14,9 +14,13 @@ import (
 // MaxBody is the largest request body accepted.
 const MaxBody = 1 << 20
 
-// RetryAfterUnavailable is the Retry-After, in seconds, of a 503 answered
-// while the database cannot be reached.
-const RetryAfterUnavailable = "5"
+// What a 503 answered while the database cannot be reached says: its
+// Retry-After, in seconds, and its message. The SCIM and admin APIs share
+// them, each in its own error body.
+const (
+	RetryAfterUnavailable = "5"
+	UnavailableMessage    = "the service cannot reach its database; retry later"
+)
 
 // Errors returned by Decode, for callers to map to their own error shape.
 var (
