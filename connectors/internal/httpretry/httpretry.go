@@ -1,9 +1,15 @@
 // Package httpretry is the HTTP transport every connector sends its requests
-// through: bounded retries with backoff for 5xx answers, timeouts and
-// connection errors; waits for 429 answers as the IdP asks
-// (Retry-After, or Okta's X-Rate-Limit-Reset); and pacing that keeps a sync
-// within a share of the IdP's advertised rate limit. Waits go through the
-// policy's Sleep, so they honour the context and tests inject a clock.
+// through: bounded retries with exponential backoff for 5xx answers, timeouts
+// and connection errors; waits for 429 answers as the IdP asks (Retry-After,
+// or Okta's X-Rate-Limit-Reset); and pacing that keeps a sync within a share
+// of the IdP's advertised rate limit. Waits go through the policy's Sleep, so
+// they honour the context and tests inject a clock.
+//
+// A server error is not a rate limit. Okta sends X-Rate-Limit-Reset, the end
+// of its one-minute window, on every answer; waiting for it after a 500
+// would hold each retry for up to a minute. So a 5xx waits its backoff, or
+// the Retry-After it sends, and the window's reset only when the same
+// answer says the budget is spent (X-Rate-Limit-Remaining: 0).
 package httpretry
 
 import (
@@ -158,7 +164,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				log.WarnContext(ctx, "idp rate limit: giving up", "attempt", attempt, "waits", waits)
 				return resp, nil
 			}
-			d, ok := serverWait(resp.Header, t.p.Now())
+			d, ok := retryAfter(resp.Header, t.p.Now())
+			if !ok {
+				d, ok = rateLimitReset(resp.Header, t.p.Now())
+			}
 			if !ok {
 				d = t.backoff(waits + 1)
 			}
@@ -178,7 +187,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			retries++
 			d := t.backoff(retries)
-			if sd, ok := serverWait(resp.Header, t.p.Now()); ok && sd > d && sd <= t.p.MaxRateLimitWait {
+			if sd, ok := serverErrorWait(resp.Header, t.p.Now()); ok && sd > d && sd <= t.p.MaxRateLimitWait {
 				d = sd
 			}
 			drain(resp)
@@ -255,28 +264,54 @@ func retryableError(err error) bool {
 	return !errors.As(err, &certErr)
 }
 
-// serverWait is how long the server asked the client to wait: Retry-After
-// (seconds or an HTTP date), else Okta's X-Rate-Limit-Reset (epoch seconds)
-// plus one second, as Okta's SDK does, since the reset is truncated to the
-// second. Dates are read against the response's Date header, so a skewed
-// local clock does not matter.
-func serverWait(h http.Header, now time.Time) (time.Duration, bool) {
-	serverNow := now
-	if d, err := http.ParseTime(h.Get("Date")); err == nil {
-		serverNow = d
+// retryAfter is how long the server asked the client to wait in
+// Retry-After, given as seconds or as an HTTP date. Dates are read against
+// the response's Date header, so a skewed local clock does not matter.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	ra := h.Get("Retry-After")
+	if ra == "" {
+		return 0, false
 	}
-	if ra := h.Get("Retry-After"); ra != "" {
-		if secs, err := strconv.Atoi(ra); err == nil {
-			return max(time.Duration(secs)*time.Second, 0), true
-		}
-		if at, err := http.ParseTime(ra); err == nil {
-			return max(at.Sub(serverNow), 0), true
-		}
+	if secs, err := strconv.Atoi(ra); err == nil {
+		return max(time.Duration(secs)*time.Second, 0), true
 	}
-	if reset, err := strconv.ParseInt(h.Get("X-Rate-Limit-Reset"), 10, 64); err == nil {
-		return max(time.Unix(reset, 0).Sub(serverNow)+time.Second, 0), true
+	if at, err := http.ParseTime(ra); err == nil {
+		return max(at.Sub(serverNow(h, now)), 0), true
 	}
 	return 0, false
+}
+
+// rateLimitReset is how long until Okta's rate-limit window resets
+// (X-Rate-Limit-Reset, epoch seconds), plus one second as Okta's SDK adds,
+// since the reset is truncated to the second.
+func rateLimitReset(h http.Header, now time.Time) (time.Duration, bool) {
+	reset, err := strconv.ParseInt(h.Get("X-Rate-Limit-Reset"), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return max(time.Unix(reset, 0).Sub(serverNow(h, now))+time.Second, 0), true
+}
+
+// serverErrorWait is how long a server error asks the client to wait: its
+// Retry-After, else the rate-limit window's reset only when the same answer
+// says no request is left in it. A reset sent beside remaining budget is
+// Okta's routine header, not a request to wait.
+func serverErrorWait(h http.Header, now time.Time) (time.Duration, bool) {
+	if d, ok := retryAfter(h, now); ok {
+		return d, true
+	}
+	if h.Get("X-Rate-Limit-Remaining") == "0" {
+		return rateLimitReset(h, now)
+	}
+	return 0, false
+}
+
+// serverNow is the server's time of the answer: its Date header, else now.
+func serverNow(h http.Header, now time.Time) time.Time {
+	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+		return d
+	}
+	return now
 }
 
 // drain reads a little of a body that is being discarded so that the

@@ -96,6 +96,15 @@ func TestRetries(t *testing.T) {
 			answer(429, "Date", start.Format(http.TimeFormat), "Retry-After", start.Add(4*time.Second).Format(http.TimeFormat)), answer(200),
 		}, 200, nil, 4 * time.Second, 4 * time.Second},
 		{"429 beyond budget", []func(*http.Request) (*http.Response, error){answer(429, "Retry-After", "1"), answer(429, "Retry-After", "1"), answer(429, "Retry-After", "1")}, 429, nil, 2 * time.Second, 2 * time.Second},
+		{"500 with Okta's routine reset waits its backoff", []func(*http.Request) (*http.Response, error){
+			answer(500, okta(590, 50)...), answer(200, okta(589, 50)...),
+		}, 200, nil, 500 * time.Millisecond, time.Second},
+		{"500 with the budget spent waits for the reset", []func(*http.Request) (*http.Response, error){
+			answer(500, okta(0, 10)...), answer(200),
+		}, 200, nil, 11 * time.Second, 11 * time.Second},
+		{"503 Retry-After beats the reset", []func(*http.Request) (*http.Response, error){
+			answer(503, append(okta(0, 50), "Retry-After", "2")...), answer(200),
+		}, 200, nil, 2 * time.Second, 2 * time.Second},
 		{"429 asking too long", []func(*http.Request) (*http.Response, error){answer(429, "Retry-After", "3600")}, 429, nil, 0, 0},
 	}
 	for _, tt := range tests {
@@ -124,6 +133,42 @@ func TestRetries(t *testing.T) {
 				t.Errorf("slept %v, want within [%v, %v]", slept, tt.minSlept, tt.maxSlept)
 			}
 		})
+	}
+}
+
+// okta is the rate-limit headers Okta sends on every answer: a budget of
+// 600 with remaining left, and a window resetting resetIn seconds after
+// Date.
+func okta(remaining, resetIn int) []string {
+	return []string{
+		"Date", start.Format(http.TimeFormat),
+		"X-Rate-Limit-Limit", "600",
+		"X-Rate-Limit-Remaining", strconv.Itoa(remaining),
+		"X-Rate-Limit-Reset", strconv.FormatInt(start.Unix()+int64(resetIn), 10),
+	}
+}
+
+// With the default policy, a burst of server errors costs seconds of
+// backoff, never the rest of the rate-limit window that Okta names on every
+// answer.
+func TestServerErrorsBackOffUnderDefaults(t *testing.T) {
+	clock := connectortest.NewClock(start)
+	s := &script{steps: []func(*http.Request) (*http.Response, error){
+		answer(500, okta(599, 59)...), answer(500, okta(598, 59)...), answer(500, okta(597, 59)...), answer(200, okta(596, 59)...),
+	}}
+	tr := New(Config{Base: s, Policy: connectors.RetryPolicy{Sleep: clock.Sleep, Now: clock.Now}})
+	resp, err := get(t, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d, want 200", resp.StatusCode)
+	}
+	// Three backoffs of about 1, 2 and 4 s, each jittered in its upper half.
+	slept, n := clock.Slept()
+	if n != 3 || slept < 3500*time.Millisecond || slept > 7*time.Second {
+		t.Errorf("slept %v in %d sleeps, want 3.5s–7s in 3", slept, n)
 	}
 }
 

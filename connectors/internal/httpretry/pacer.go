@@ -65,13 +65,9 @@ func (p *pacer) observe(key string, h http.Header) {
 		return
 	}
 	now := p.now()
-	serverNow := now
-	if d, err := http.ParseTime(h.Get("Date")); err == nil {
-		serverNow = d
-	}
 	// Carry the server's "time until reset" over to the local clock; add a
 	// second because both the reset and Date are truncated to the second.
-	resetAt := now.Add(time.Unix(reset, 0).Sub(serverNow) + time.Second)
+	resetAt := now.Add(time.Unix(reset, 0).Sub(serverNow(h, now)) + time.Second)
 	p.mu.Lock()
 	if p.buckets == nil {
 		p.buckets = make(map[string]bucket)
