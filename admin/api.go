@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -17,7 +18,16 @@ type API struct {
 	Service *Service
 	Auth    *Auth
 	Log     *slog.Logger
+	// RequestTimeout bounds each request, waits for a database connection
+	// included (default DefaultRequestTimeout); past it the answer is a
+	// 503 with Retry-After.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is an admin request's deadline: longer than a SCIM
+// request's, since saving a connector first tests it against the IdP,
+// whose answers may be retried for seconds.
+const DefaultRequestTimeout = 30 * time.Second
 
 // Handler returns the admin API, mounted at /api/v1/ by the caller's mux.
 func (a *API) Handler() http.Handler {
@@ -41,7 +51,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	return a.Auth.Require(mux, false)
+	return httpjson.WithDeadline(a.Auth.Require(mux, false), cmp.Or(a.RequestTimeout, DefaultRequestTimeout))
 }
 
 // OrgView is an organization as the admin API shows it.
@@ -248,7 +258,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpjson.Error(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, store.ErrConflict):
 		httpjson.Error(w, http.StatusConflict, "conflict", "conflict")
-	case store.IsUnavailable(err):
+	case store.IsUnavailable(err), httpjson.DeadlinePassed(r, err):
 		if a.Log != nil {
 			a.Log.WarnContext(r.Context(), "admin api: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		}

@@ -57,7 +57,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "", "resource "+r.PathValue("id")+" not found")
 	case errors.Is(err, errPrecondition), errors.Is(err, store.ErrStale):
 		writeError(w, http.StatusPreconditionFailed, "", errPrecondition.Error())
-	case store.IsUnavailable(err):
+	case store.IsUnavailable(err), httpjson.DeadlinePassed(r, err):
 		// IdPs retry a 5xx; Retry-After says when. A write that met this
 		// may or may not have been made: its retry finds out (a create
 		// then gets 409, which IdPs answer with a lookup).

@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,11 @@ const MaxResults = 1000
 // DefaultCount is the page size when a client names none.
 const DefaultCount = 100
 
+// DefaultRequestTimeout is a SCIM request's deadline. IdPs wait 15 to 60 s
+// for an answer; a request that has waited 10 s for the database is better
+// retried than held.
+const DefaultRequestTimeout = 10 * time.Second
+
 // Server serves /scim/v2 for every organization; the bearer token picks the
 // organization.
 type Server struct {
@@ -39,6 +45,10 @@ type Server struct {
 	// AuthCacheTTL is how long a token verdict is reused (default 2s; a
 	// negative value disables the cache).
 	AuthCacheTTL time.Duration
+	// RequestTimeout bounds each request, waits for a database connection
+	// included (default DefaultRequestTimeout); past it the IdP gets a 503
+	// with Retry-After.
+	RequestTimeout time.Duration
 
 	auth *authenticator
 }
@@ -84,7 +94,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeError(w, http.StatusNotFound, "", "no such SCIM endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	return s.require(mux)
+	return httpjson.WithDeadline(s.require(mux), cmp.Or(s.RequestTimeout, DefaultRequestTimeout))
 }
 
 // catchAll answers requests no resource route matches: a SCIM 404, or a

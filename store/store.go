@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -43,7 +44,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; it defaults to time.Now. Tests inject their own.
 	Now func() time.Time
-	// MaxOpenConns caps the Postgres pool (default 32).
+	// MaxOpenConns caps the connection pool (default 32 on Postgres, 8 on
+	// SQLite).
 	MaxOpenConns int
 }
 
@@ -107,9 +109,10 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	} else {
 		// SQLite allows one writer; a small pool keeps readers concurrent
 		// under WAL while writers queue on the busy timeout.
-		sqlDB.SetMaxOpenConns(8)
+		n := cmp.Or(max(opts.MaxOpenConns, 0), 8)
+		sqlDB.SetMaxOpenConns(n)
 		// Keep them all idle between bursts: opening one re-runs the pragmas.
-		sqlDB.SetMaxIdleConns(8)
+		sqlDB.SetMaxIdleConns(n)
 	}
 	s.db, s.sqlDB = db, sqlDB
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -3,24 +3,48 @@
 package httpjson
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // MaxBody is the largest request body accepted.
 const MaxBody = 1 << 20
 
-// What a 503 answered while the database cannot be reached says: its
-// Retry-After, in seconds, and its message. The SCIM and admin APIs share
-// them, each in its own error body.
+// What a 503 answered while the database cannot be reached, or when a
+// request's deadline passed waiting for it, says: its Retry-After, in
+// seconds, and its message. The SCIM and admin APIs share them, each in its
+// own error body.
 const (
 	RetryAfterUnavailable = "5"
 	UnavailableMessage    = "the service cannot reach its database; retry later"
 )
+
+// WithDeadline gives every request to h a deadline d from its start. A
+// request that waits for a pooled database connection, or on a lock,
+// otherwise waits as long as the client does; past its deadline it is
+// answered as the database being unavailable (see DeadlinePassed), so the
+// client retries instead of piling up.
+func WithDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// DeadlinePassed reports whether r failed with err because its own
+// deadline (WithDeadline) passed, as against the client going away, which
+// cancels r instead. Drivers report a deadline in their own words (SQLite
+// an interrupted statement), so any error after the deadline counts.
+func DeadlinePassed(r *http.Request, err error) bool {
+	return err != nil && errors.Is(r.Context().Err(), context.DeadlineExceeded)
+}
 
 // Errors returned by Decode, for callers to map to their own error shape.
 var (
