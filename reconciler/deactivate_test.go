@@ -3,6 +3,7 @@ package reconciler_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -125,6 +126,48 @@ func TestIdPDeactivationDeprovisionsAndReactivationRestores(t *testing.T) {
 			t.Errorf("re-activated member (-want +got):\n%s", diff)
 		}
 		h.mustBeSettled()
+	})
+}
+
+// Without the deactivated users' listing, a pull would take every
+// deactivated user for deleted: when that listing fails, the run fails and
+// changes nothing, as when the default listing fails.
+func TestFailedDeactivatedListingChangesNothing(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta(oktafake.WithMaxLimit(10))
+		users := h.addOktaUsers("u", 20)
+		h.settle()
+		for _, u := range users[:3] {
+			idp.SetStatus(u.ID, oktafake.StatusDeprovisioned)
+		}
+		// 17 users in the default listing take pages 1 and 2; page 3 is the
+		// deactivated users', failing past the retries (MaxRetries 1).
+		idp.FailPage(oktafake.RouteUsers, 3, http.StatusInternalServerError, 2)
+
+		run, p := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunFailed)
+		if !strings.Contains(run.Error, "deactivated") || p.Deprovision+p.Remove != 0 {
+			t.Errorf("error %q, plan %+v", run.Error, p)
+		}
+		if rows := h.takeOutbox(); len(rows) != 0 {
+			t.Fatalf("a failed run wrote %d outbox rows", len(rows))
+		}
+		dir := h.dirUsers()
+		if len(dir) != 20 {
+			t.Fatalf("%d directory users after a failed run, want 20", len(dir))
+		}
+		for _, d := range dir {
+			if m := h.member(d.ID); !d.Active || m == nil || m.Status != store.StatusPendingSetup {
+				t.Errorf("%s after a failed run: active %t, member %+v", d.Email, d.Active, m)
+			}
+		}
+
+		run, p = h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		if p.Deprovision != 3 || p.Remove != 0 {
+			t.Errorf("plan once the listing recovers = %+v", p)
+		}
 	})
 }
 
