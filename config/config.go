@@ -43,7 +43,7 @@ var Vars = []Var{
 	{"SCIMSYNC_INVITE_TTL", "invite-ttl", "168h", "how long an invite link stays valid"},
 	{"SCIMSYNC_INVITE_RESEND_AFTER", "invite-resend-after", "24h", "re-send an unaccepted invite after this long"},
 	{"SCIMSYNC_INVITE_MAX_SENDS", "invite-max-sends", "5", "then stop re-sending"},
-	{"SCIMSYNC_DEPROVISION_GUARD", "deprovision-guard", "10%", "block a reconciliation that would remove more than this share of members (and more than 5)"},
+	{"SCIMSYNC_DEPROVISION_GUARD", "deprovision-guard", "10%", "block a reconciliation that would deprovision or remove more than this share of members (and more than 5)"},
 	{"SCIMSYNC_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
 	{"SCIMSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests and jobs may take to finish on SIGTERM"},
 	{"SCIMSYNC_RECONCILE_STALE_AFTER", "reconcile-stale-after", "2m", "how long a running reconciliation may go without marking itself alive (it does so every quarter of this) before another run takes it for abandoned (its process died)"},

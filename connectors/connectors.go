@@ -9,9 +9,14 @@
 //
 // A Directory streams: it hands its caller one page at a time and keeps
 // nothing once the caller returns, so memory stays flat however large the
-// directory is. A listing either completes (nil after the last page) or fails;
-// a partial listing never looks complete, which is what lets the reconciler
-// treat a user missing from a completed listing as gone.
+// directory is (Okta's keeps the ids it listed while it lists its
+// deactivated users apart). A listing either completes (nil after the last
+// page) or fails; a partial listing never looks complete, which is what lets
+// the reconciler treat a user missing from a completed listing as gone.
+//
+// A user the IdP deactivates or suspends is still listed, with Active false:
+// it is deprovisioned and keeps its group links, as when a SCIM push sets
+// active to false. Only a user the IdP deleted is missing, and removed.
 package connectors
 
 import "context"
@@ -34,6 +39,8 @@ type Group struct {
 }
 
 // Directory streams an IdP's users, groups and group members page by page.
+// ListUsers lists every user the IdP has, whatever its status, each once;
+// ListGroupMembers lists a group's deactivated members too.
 //
 // Each method either completes, returning nil after fn has seen the last
 // page, or returns an error; a partial listing never looks complete. An error

@@ -13,7 +13,8 @@ import (
 // A name that matches no group makes every listing fail with
 // ErrGroupNotFound rather than list nobody, which would look like everyone
 // left. ListGroups lists only the named groups; ListUsers lists the users
-// that are members of at least one of them.
+// that are members of at least one of them, deactivated ones included (as
+// inactive), since IdPs keep a deactivated user in its groups.
 //
 // ListUsers holds the member ids of the named groups in memory (a few tens of
 // bytes per member) to filter the user pages; everything else streams.

@@ -83,17 +83,18 @@ func TestFirstRunProvisionsAcrossPages(t *testing.T) {
 func mutate(h *harness, users []oktafake.User, eng oktafake.Group) (wantRemove, wantDeprovision, wantUpdate []string) {
 	idp := h.idp
 	idp.DeleteUser(users[0].ID)                              // absent
-	idp.SetStatus(users[1].ID, oktafake.StatusDeprovisioned) // absent from the listing too
+	idp.SetStatus(users[1].ID, oktafake.StatusDeprovisioned) // deactivated: inactive, still in Engineering
 	idp.SetStatus(users[2].ID, oktafake.StatusSuspended)     // inactive
 	idp.UpdateUser(users[3].ID, func(u *oktafake.User) { u.LastName = "Renamed" })
 	idp.UpdateUser(users[4].ID, func(u *oktafake.User) { u.Email = "new4@example.com" })
 	idp.RemoveMember(eng.ID, users[5].ID)
 	idp.AddMember(eng.ID, users[20].ID)
 	idp.RenameGroup(eng.ID, "Platform")
-	return []string{
-			"u000@example.com: pending_setup member whose directory user is gone",
-			"u001@example.com: pending_setup member whose directory user is gone",
-		}, []string{"u002@example.com: pending_setup → deprovisioned (IdP status SUSPENDED)"},
+	return []string{"u000@example.com: pending_setup member whose directory user is gone"},
+		[]string{
+			"u001@example.com: pending_setup → deprovisioned (IdP status DEPROVISIONED)",
+			"u002@example.com: pending_setup → deprovisioned (IdP status SUSPENDED)",
+		},
 		[]string{"u003@example.com: lastName", "u004@example.com: email → new4@example.com"}
 }
 
@@ -116,14 +117,14 @@ func TestNextRunFindsEveryChange(t *testing.T) {
 			want   []string
 		}{
 			{store.ItemRemove, wantRemove}, {store.ItemDeprovision, wantDeprovision}, {store.ItemUpdate, wantUpdate},
-			{store.ItemGroupUpdate, []string{"Platform: rename from Engineering, members +1 -3"}},
+			{store.ItemGroupUpdate, []string{"Platform: rename from Engineering, members +1 -2"}},
 			{store.ItemProvision, nil},
 		} {
 			if diff := cmp.Diff(c.want, h.itemsOf(run, c.action)); diff != "" {
 				t.Errorf("%s items (-want +got):\n%s", c.action, diff)
 			}
 		}
-		if p.Remove != 2 || p.Deprovision != 1 || p.Update != 2 || p.GroupChanges != 1 {
+		if p.Remove != 1 || p.Deprovision != 2 || p.Update != 2 || p.GroupChanges != 1 {
 			t.Errorf("plan = %+v", p)
 		}
 		rows := h.takeOutbox()

@@ -264,14 +264,15 @@ func (d *oktaDriver) Step(rng *rand.Rand) {
 }
 
 // Directory is the IdP's state as a complete pull reads it, by e-mail:
-// DEPROVISIONED users are not listed, so they and deleted users are absent.
+// deleted users are absent; DEPROVISIONED ones, like SUSPENDED ones, are
+// listed inactive and keep their groups.
 func (d *oktaDriver) Directory() map[string]State {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := map[string]State{}
 	for _, id := range d.order {
 		u := d.users[id]
-		if u.deleted || u.status == oktafake.StatusDeprovisioned {
+		if u.deleted {
 			out[u.email] = State{}
 			continue
 		}

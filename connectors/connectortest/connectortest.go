@@ -1,6 +1,7 @@
 // Package connectortest is the contract every connector passes. Run drives a
 // connector, opened through connectors.Open, against a fake of its IdP and
-// checks pagination, status mapping, the "groups" setting, error
+// checks pagination, status mapping, that a deactivated user is listed
+// (inactive) and a deleted one is not, the "groups" setting, error
 // classification, retries and waits, fresh reads, cancellation, and that no
 // credential reaches an error or a log line.
 //
@@ -50,10 +51,10 @@ func (e Endpoint) String() string {
 }
 
 // Status is a user status of the IdP and what the connector must make of it.
+// A user of any status is listed: only a deleted user is not.
 type Status struct {
 	Raw    string // as the connector reports it in User.RawStatus
 	Active bool
-	Hidden bool // the IdP's user listing leaves such users out
 }
 
 // Fault is a failure for the fake to inject.
@@ -81,7 +82,9 @@ type Fake interface {
 	// gives a user whose RawStatus is empty.
 	Statuses() []Status
 	// AddUser adds a user from u's names, e-mail and RawStatus, and returns
-	// its id. UpdateUser changes the user u.ExternalID likewise.
+	// its id. UpdateUser changes the user u.ExternalID likewise: with a
+	// RawStatus, it is how the suite deactivates a user. DeleteUser deletes
+	// the user, as the IdP does for good.
 	AddUser(u connectors.User) string
 	UpdateUser(u connectors.User)
 	DeleteUser(id string)
@@ -147,6 +150,7 @@ const (
 func Run(t *testing.T, newFake func(t *testing.T, env Env) Fake) {
 	t.Run("Pagination", func(t *testing.T) { testPagination(t, newFake) })
 	t.Run("StatusMapping", func(t *testing.T) { testStatusMapping(t, newFake) })
+	t.Run("DeactivatedListedDeletedGone", func(t *testing.T) { testDeactivated(t, newFake) })
 	t.Run("GroupsSetting", func(t *testing.T) { testGroupsSetting(t, newFake) })
 	t.Run("Unauthorized", func(t *testing.T) { testUnauthorized(t, newFake) })
 	t.Run("Faults", func(t *testing.T) { testFaults(t, newFake) })
@@ -448,6 +452,21 @@ func testPagination(t *testing.T, newFake func(*testing.T, Env) Fake) {
 	n := 2*ps + ps/2 // three pages, the last short
 	// The groups page size may differ; fill its three pages too.
 	f := h.populate(n, 2*h.fake.PageSize(Groups)+h.fake.PageSize(Groups)/2, true)
+	// A page and one more of users of each other status: a connector that
+	// reads some statuses through a listing of their own (Okta, its
+	// deactivated users) pages through that one too. No listing, of any
+	// set of statuses, is empty or ends on a full page, so that a request
+	// for a page that lists nothing is a request too many.
+	users := append([]connectors.User(nil), f.users...)
+	for i, st := range h.fake.Statuses()[1:] {
+		for j := range ps + 1 {
+			u := sampleUser(fmt.Sprintf("status%d-", i+1), j)
+			u.RawStatus = st.Raw
+			u.ExternalID = h.fake.AddUser(u)
+			u.Active = st.Active
+			users = append(users, u)
+		}
+	}
 	d := h.open(nil)
 	ctx := context.Background()
 
@@ -455,7 +474,7 @@ func testPagination(t *testing.T, newFake func(*testing.T, Env) Fake) {
 		ep   Endpoint
 		want func(l listing) string
 	}{
-		{Users, func(l listing) string { return cmp.Diff(f.users, l.users, sortUsers) }},
+		{Users, func(l listing) string { return cmp.Diff(users, l.users, sortUsers) }},
 		{Groups, func(l listing) string { return cmp.Diff(f.groups, l.grps, sortGroups) }},
 		{Members, func(l listing) string { return cmp.Diff(f.members, l.ids, sortIDs) }},
 	}
@@ -507,9 +526,7 @@ func testStatusMapping(t *testing.T, newFake func(*testing.T, Env) Fake) {
 		u.RawStatus = st.Raw
 		u.ExternalID = h.fake.AddUser(u)
 		u.Active = st.Active
-		if !st.Hidden {
-			want = append(want, u)
-		}
+		want = append(want, u)
 	}
 	l := h.list(context.Background(), h.open(nil), Users, "", nil)
 	if l.err != nil {
@@ -517,6 +534,84 @@ func testStatusMapping(t *testing.T, newFake func(*testing.T, Env) Fake) {
 	}
 	if diff := cmp.Diff(want, l.users, sortUsers); diff != "" {
 		t.Errorf("users by status (-want +got):\n%s", diff)
+	}
+}
+
+// testDeactivated checks the rule every path keeps: a user the IdP
+// deactivates is still listed, inactive with its RawStatus, also through
+// the "groups" setting and in its groups' member listings, so that the
+// reconciler deprovisions it and keeps its group links; only a user the
+// IdP deletes is no longer listed, and is removed.
+func testDeactivated(t *testing.T, newFake func(*testing.T, Env) Fake) {
+	h := newHarness(t, newFake)
+	def := h.fake.Statuses()[0]
+	add := func(prefix string, i int) connectors.User {
+		u := sampleUser(prefix, i)
+		u.ExternalID = h.fake.AddUser(u)
+		u.Active, u.RawStatus = def.Active, def.Raw
+		return u
+	}
+	eng := h.fake.AddGroup("Engineering")
+	h.fake.AddGroup("Sales")
+	stay := add("stay", 0)
+	h.fake.AddMember(eng, stay.ExternalID)
+	var inScope, outOfScope []connectors.User // deactivated, in Engineering or in no group
+	for i, st := range h.fake.Statuses() {
+		if st.Active {
+			continue
+		}
+		in, out := add("in", i), add("out", i)
+		h.fake.AddMember(eng, in.ExternalID)
+		for _, u := range []*connectors.User{&in, &out} {
+			u.RawStatus, u.Active = st.Raw, st.Active
+			h.fake.UpdateUser(*u)
+		}
+		inScope, outOfScope = append(inScope, in), append(outOfScope, out)
+	}
+	if len(inScope) == 0 {
+		t.Fatal("the fake offers no inactive status")
+	}
+	deleted := add("gone", 0)
+	h.fake.AddMember(eng, deleted.ExternalID)
+	h.fake.DeleteUser(deleted.ExternalID)
+	gone := add("gone", 1) // deactivated, then deleted
+	gone.RawStatus = inScope[0].RawStatus
+	h.fake.UpdateUser(gone)
+	h.fake.DeleteUser(gone.ExternalID)
+	ctx := context.Background()
+
+	all := append(append([]connectors.User{stay}, inScope...), outOfScope...)
+	engMembers := []string{stay.ExternalID}
+	for _, u := range inScope {
+		engMembers = append(engMembers, u.ExternalID)
+	}
+	tests := []struct {
+		name        string
+		groups      []string
+		wantUsers   []connectors.User
+		wantMembers []string
+	}{
+		{"whole directory", nil, all, engMembers},
+		{"groups setting", []string{"Engineering"}, append([]connectors.User{stay}, inScope...), engMembers},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := h.open(nil, tt.groups...)
+			l := h.list(ctx, d, Users, "", nil)
+			if l.err != nil {
+				t.Fatalf("ListUsers: %v", l.err)
+			}
+			if diff := cmp.Diff(tt.wantUsers, l.users, sortUsers); diff != "" {
+				t.Errorf("users (-want +got):\n%s", diff)
+			}
+			if dup := duplicates(l.items()); len(dup) > 0 {
+				t.Errorf("users listed twice: %v", dup)
+			}
+			m := h.list(ctx, d, Members, eng, nil)
+			if diff := cmp.Diff(tt.wantMembers, m.ids, sortIDs); m.err != nil || diff != "" {
+				t.Errorf("members of Engineering: err %v, diff (-want +got):\n%s", m.err, diff)
+			}
+		})
 	}
 }
 
@@ -662,12 +757,23 @@ func testFaults(t *testing.T, newFake func(*testing.T, Env) Fake) {
 	}
 }
 
-// twoPages fills the fake so that listing ep takes two pages.
+// twoPages fills the fake so that listing ep takes two pages. Users come
+// with one more of each other status, so that a connector reading some
+// statuses through a listing of their own meets no empty listing: each
+// request it makes is a page.
 func (h *harness) twoPages(ep Endpoint) fixture {
 	n := h.fake.PageSize(ep) + h.fake.PageSize(ep)/2
 	switch ep {
 	case Users:
-		return h.populate(n, 0, false)
+		f := h.populate(n, 0, false)
+		for i, st := range h.fake.Statuses()[1:] {
+			u := sampleUser("other", i)
+			u.RawStatus = st.Raw
+			u.ExternalID = h.fake.AddUser(u)
+			u.Active = st.Active
+			f.users = append(f.users, u)
+		}
+		return f
 	case Groups:
 		return h.populate(0, n, false)
 	default:
@@ -716,7 +822,7 @@ func testFresh(t *testing.T, newFake func(*testing.T, Env) Fake) {
 	statuses := h.fake.Statuses()
 	inactive := statuses[0]
 	for _, st := range statuses {
-		if !st.Active && !st.Hidden {
+		if !st.Active {
 			inactive = st
 			break
 		}

@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/connectors/connectortest"
@@ -43,7 +48,7 @@ func (f fake) Statuses() []connectortest.Status {
 		{Raw: oktafake.StatusPasswordExpired, Active: true},
 		{Raw: oktafake.StatusStaged, Active: false},
 		{Raw: oktafake.StatusSuspended, Active: false},
-		{Raw: oktafake.StatusDeprovisioned, Active: false, Hidden: true},
+		{Raw: oktafake.StatusDeprovisioned, Active: false},
 	}
 }
 
@@ -85,6 +90,152 @@ func listUsers(t *testing.T, d connectors.Directory) []connectors.User {
 		t.Fatalf("ListUsers: %v", err)
 	}
 	return all
+}
+
+// Okta leaves deactivated users out of its user listing; the connector
+// lists them apart, paged like the rest, inactive with their status. A
+// directory without any costs the request of that empty listing.
+func TestDeactivatedUsersListedApart(t *testing.T) {
+	tests := []struct {
+		name         string
+		statuses     string // a user each, in id order: Active or Deprovisioned
+		wantRequests int    // a page of 2 each, and one for an empty listing
+	}{
+		{"both listings", "ADADADDD", 2 + 3},
+		{"none deactivated", "AAA", 2 + 1},
+		{"all deactivated", "DDD", 1 + 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := oktafake.New(t, oktafake.WithMaxLimit(2))
+			var want []connectors.User
+			for i, c := range tt.statuses {
+				status := oktafake.StatusActive
+				if c == 'D' {
+					status = oktafake.StatusDeprovisioned
+				}
+				u := srv.AddUser(oktafake.User{Email: fmt.Sprintf("u%d@example.com", i), Status: status})
+				want = append(want, connectors.User{ExternalID: u.ID, UserName: u.Login, Email: u.Email,
+					Active: status == oktafake.StatusActive, RawStatus: status})
+			}
+			d := connectortest.Open(t, okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())})
+			var got []connectors.User
+			pages := 0
+			err := d.ListUsers(context.Background(), func(p []connectors.User) error {
+				pages++
+				got = append(got, p...)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b connectors.User) bool { return a.ExternalID < b.ExternalID })); diff != "" {
+				t.Errorf("users (-want +got):\n%s", diff)
+			}
+			if n := srv.Requests(oktafake.RouteUsers); n != tt.wantRequests {
+				t.Errorf("%d requests for %d pages, want %d", n, pages, tt.wantRequests)
+			}
+		})
+	}
+}
+
+// A listing that fails part-way never looks complete, the deactivated
+// users' included.
+func TestDeactivatedListingFailureFailsListUsers(t *testing.T) {
+	srv := oktafake.New(t, oktafake.WithMaxLimit(2))
+	for i, st := range []string{oktafake.StatusActive, oktafake.StatusDeprovisioned, oktafake.StatusActive, oktafake.StatusDeprovisioned} {
+		srv.AddUser(oktafake.User{Email: fmt.Sprintf("u%d@example.com", i), Status: st})
+	}
+	srv.FailPage(oktafake.RouteUsers, 2, http.StatusInternalServerError, 100) // the deactivated users' first page
+	d := connectortest.Open(t, okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())})
+	var seen []string
+	err := d.ListUsers(context.Background(), func(p []connectors.User) error {
+		for _, u := range p {
+			seen = append(seen, u.RawStatus)
+		}
+		return nil
+	})
+	if !errors.Is(err, connectors.ErrUnavailable) || !strings.Contains(err.Error(), "deactivated") {
+		t.Fatalf("got %v, want ErrUnavailable from the deactivated users' listing", err)
+	}
+	if diff := cmp.Diff([]string{oktafake.StatusActive, oktafake.StatusActive}, seen); diff != "" {
+		t.Errorf("users handed over before the failure (-want +got):\n%s", diff)
+	}
+}
+
+// A user whose status changes while ListUsers runs is listed once at most.
+// Deactivated after the default listing passed it, it is listed as that
+// listing saw it; re-activated after the default listing passed its place,
+// it is in neither listing this once. The next listing sees it as it is.
+func TestStatusChangeDuringListing(t *testing.T) {
+	const (
+		active = oktafake.StatusActive
+		deprov = oktafake.StatusDeprovisioned
+	)
+	// In id order: a, d, b, c, e. The default listing's pages are [a b] and
+	// [c]; the deactivated users' [d e]. Each case changes one user while
+	// the first page is handed over.
+	names := []string{"a", "d", "b", "c", "e"}
+	initial := map[string]string{"a": active, "d": deprov, "b": active, "c": active, "e": deprov}
+	tests := []struct {
+		name   string
+		user   string
+		status string
+		want   map[string]string // user → RawStatus listed, once each
+	}{
+		{"deactivated behind the default listing", "a", deprov,
+			map[string]string{"a": active, "b": active, "c": active, "d": deprov, "e": deprov}},
+		{"deactivated ahead of the default listing", "c", deprov,
+			map[string]string{"a": active, "b": active, "c": deprov, "d": deprov, "e": deprov}},
+		{"re-activated behind the default listing", "d", active,
+			map[string]string{"a": active, "b": active, "c": active, "e": deprov}},
+		{"re-activated ahead of the default listing", "e", active,
+			map[string]string{"a": active, "b": active, "c": active, "d": deprov, "e": active}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := oktafake.New(t, oktafake.WithMaxLimit(2))
+			ids := map[string]string{}
+			for _, n := range names {
+				u := srv.AddUser(oktafake.User{Email: n + "@example.com", Status: initial[n]})
+				ids[u.ID] = n
+			}
+			byName := map[string]string{}
+			for id, n := range ids {
+				byName[n] = id
+			}
+			d := connectortest.Open(t, okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())})
+			list := func(onFirstPage func()) map[string]string {
+				got := map[string]string{}
+				pages := 0
+				err := d.ListUsers(context.Background(), func(p []connectors.User) error {
+					for _, u := range p {
+						if _, dup := got[ids[u.ExternalID]]; dup {
+							t.Errorf("%s listed twice", ids[u.ExternalID])
+						}
+						got[ids[u.ExternalID]] = u.RawStatus
+					}
+					if pages++; pages == 1 && onFirstPage != nil {
+						onFirstPage()
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			got := list(func() { srv.SetStatus(byName[tt.user], tt.status) })
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("listing during the change (-want +got):\n%s", diff)
+			}
+			now := maps.Clone(initial)
+			now[tt.user] = tt.status
+			if diff := cmp.Diff(now, list(nil)); diff != "" {
+				t.Errorf("next listing (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 // The SDK loads ~/.okta/okta.yaml and OKTA_* variables before our settings;

@@ -3,9 +3,19 @@
 // the okta connector reads, with Okta's JSON shapes, Link-header pagination,
 // rate-limit headers and error bodies.
 //
+// As in Okta, the user listing leaves DEPROVISIONED (deactivated) users out
+// unless asked for them with filter=status eq "DEPROVISIONED", which lists
+// only them; group member listings include them, since Okta keeps a
+// deactivated user in its groups. The fake models that one filter: any other
+// gets Okta's 400 "Invalid search criteria.".
+//
 // Tests mutate its directory between listings (AddUser, SetStatus,
 // DeleteUser, AddMember, ...) and inject failures on a route or a given page
 // (FailNext, FailPage, HangPage, RateLimit). Routes are the Route* constants.
+// Both user listings are RouteUsers, one endpoint as Okta counts its rate
+// limits, and their pages are numbered as the okta connector reads them:
+// the default listing's pages first, then the deactivated users' (page N is
+// the Nth request of a complete listing of every user).
 package oktafake
 
 import (
@@ -13,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +52,10 @@ const (
 	StatusSuspended       = "SUSPENDED"
 	StatusDeprovisioned   = "DEPROVISIONED"
 )
+
+// FilterDeprovisioned is the filter of the user listing that lists the
+// deactivated users, which the default listing leaves out.
+const FilterDeprovisioned = `status eq "DEPROVISIONED"`
 
 // DefaultToken is the API token the fake accepts unless WithToken says
 // otherwise.
@@ -96,12 +111,15 @@ type Server struct {
 	now      func() time.Time // set by WithClock; nil means real time
 	maxLimit int
 
-	mu     sync.Mutex
-	seq    int
-	users  []*User // sorted by ID, which is the listing order and the cursor
-	byID   map[string]*User
-	groups []*group // sorted by ID
-	gByID  map[string]*group
+	mu  sync.Mutex
+	seq int
+	// listed are the users of the default listing, deprovisioned those of
+	// the listing filtered on their status; each is sorted by ID, which is
+	// the listing order and the cursor.
+	listed, deprovisioned []*User
+	byID                  map[string]*User
+	groups                []*group // sorted by ID
+	gByID                 map[string]*group
 }
 
 type group struct {
@@ -167,11 +185,35 @@ func (s *Server) AddUser(u User) User {
 		s.fatalf("oktafake: AddUser: duplicate id %s", u.ID)
 	}
 	stored := u
-	i, _ := slices.BinarySearchFunc(s.users, u.ID, func(x *User, id string) int { return strings.Compare(x.ID, id) })
-	s.users = slices.Insert(s.users, i, &stored)
+	s.file(&stored)
 	s.byID[u.ID] = &stored
 	return u
 }
+
+// listingOf is the user listing u belongs in.
+func (s *Server) listingOf(u *User) *[]*User {
+	if u.Status == StatusDeprovisioned {
+		return &s.deprovisioned
+	}
+	return &s.listed
+}
+
+// file puts u in its listing, in ID order.
+func (s *Server) file(u *User) {
+	l := s.listingOf(u)
+	i, _ := slices.BinarySearchFunc(*l, u.ID, byID)
+	*l = slices.Insert(*l, i, u)
+}
+
+// unfile takes u out of its listing.
+func (s *Server) unfile(u *User) {
+	l := s.listingOf(u)
+	if i, found := slices.BinarySearchFunc(*l, u.ID, byID); found {
+		*l = slices.Delete(*l, i, i+1)
+	}
+}
+
+func byID(u *User, id string) int { return strings.Compare(u.ID, id) }
 
 // User returns the stored user with id.
 func (s *Server) User(id string) (User, bool) {
@@ -189,12 +231,15 @@ func (s *Server) UpdateUser(id string, fn func(*User)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.mustUser("UpdateUser", id)
+	s.unfile(u)
 	fn(u)
 	u.ID = id
+	s.file(u)
 }
 
-// SetStatus sets the user's Okta status. DEPROVISIONED users drop out of
-// the user listing, as in Okta.
+// SetStatus sets the user's Okta status. As in Okta, a DEPROVISIONED user
+// drops out of the default user listing and is listed by
+// FilterDeprovisioned instead.
 func (s *Server) SetStatus(id, status string) {
 	s.UpdateUser(id, func(u *User) { u.Status = status })
 }
@@ -203,9 +248,8 @@ func (s *Server) SetStatus(id, status string) {
 func (s *Server) DeleteUser(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.mustUser("DeleteUser", id)
+	s.unfile(s.mustUser("DeleteUser", id))
 	delete(s.byID, id)
-	s.users = slices.DeleteFunc(s.users, func(u *User) bool { return u.ID == id })
 	for _, g := range s.groups {
 		g.members = slices.DeleteFunc(g.members, func(m string) bool { return m == id })
 	}
@@ -278,14 +322,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "E0000022", "The endpoint does not support the provided HTTP method")
 		return
 	}
+	q := r.URL.Query()
 	limit := s.maxLimit
-	if l, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && l > 0 {
+	if l, err := strconv.Atoi(q.Get("limit")); err == nil && l > 0 {
 		limit = min(l, s.maxLimit)
 	}
-	after := r.URL.Query().Get("after")
+	after := q.Get("after")
+	filter, filtered := q.Get("filter"), q.Has("filter")
+	// The one filter modelled: the user listing's deactivated users.
+	badFilter := filtered && (route != RouteUsers || filter != FilterDeprovisioned)
+	deprovisioned := filtered && !badFilter
 
 	s.mu.Lock()
-	page := s.pageOf(route, groupID, after, limit)
+	page := 1
+	if !badFilter {
+		page = s.pageOf(route, groupID, deprovisioned, after, limit)
+	}
 	s.mu.Unlock()
 	v := s.core.Admit(route, page)
 	if v.Limit > 0 {
@@ -298,13 +350,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.core.Fail(w, r, v) {
 		return
 	}
+	if badFilter {
+		writeError(w, http.StatusBadRequest, "E0000031", "Invalid search criteria.")
+		return
+	}
 
 	s.mu.Lock()
 	var body any
 	var next string
 	switch route {
 	case RouteUsers:
-		body, next = s.usersPage(after, limit)
+		l := s.listed
+		if deprovisioned {
+			l = s.deprovisioned
+		}
+		body, next = s.usersPage(l, after, limit)
 	case RouteGroups:
 		body, next = s.groupsPage(after, limit)
 	case RouteGroupUsers:
@@ -319,29 +379,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	// Okta sends each Link on its own header line; the SDK depends on it.
+	// Both links keep the listing's filter, as Okta's do.
 	base := "http://" + r.Host + r.URL.Path
-	self := pageURL(base, after, limit)
-	w.Header().Add("Link", "<"+self+`>; rel="self"`)
+	if !deprovisioned {
+		filter = ""
+	}
+	w.Header().Add("Link", "<"+pageURL(base, after, limit, filter)+`>; rel="self"`)
 	if next != "" {
-		w.Header().Add("Link", "<"+pageURL(base, next, limit)+`>; rel="next"`)
+		w.Header().Add("Link", "<"+pageURL(base, next, limit, filter)+`>; rel="next"`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-func pageURL(base, after string, limit int) string {
-	if after == "" {
-		return fmt.Sprintf("%s?limit=%d", base, limit)
+func pageURL(base, after string, limit int, filter string) string {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if after != "" {
+		q.Set("after", after)
 	}
-	return fmt.Sprintf("%s?after=%s&limit=%d", base, after, limit)
+	if filter != "" {
+		q.Set("filter", filter)
+	}
+	return base + "?" + q.Encode()
 }
 
-// pageOf tells which page (1-based) a cursor starts, for FailPage.
-func (s *Server) pageOf(route, groupID, after string, limit int) int {
-	switch route {
-	case RouteUsers:
-		return fakeidp.PageAfter(s.users, func(u *User) string { return u.ID }, after, limit)
-	case RouteGroups:
+// pageOf tells which page (1-based) a cursor starts, for FailPage. The
+// deactivated users' pages follow the default listing's.
+func (s *Server) pageOf(route, groupID string, deprovisioned bool, after string, limit int) int {
+	id := func(u *User) string { return u.ID }
+	switch {
+	case route == RouteUsers && deprovisioned:
+		return pages(len(s.listed), limit) + fakeidp.PageAfter(s.deprovisioned, id, after, limit)
+	case route == RouteUsers:
+		return fakeidp.PageAfter(s.listed, id, after, limit)
+	case route == RouteGroups:
 		return fakeidp.PageAfter(s.groups, func(g *group) string { return g.ID }, after, limit)
 	}
 	var members []string // none for an unknown group
@@ -351,21 +422,22 @@ func (s *Server) pageOf(route, groupID, after string, limit int) int {
 	return fakeidp.PageAfter(members, func(id string) string { return id }, after, limit)
 }
 
-func (s *Server) usersPage(after string, limit int) ([]userJSON, string) {
-	i, found := slices.BinarySearchFunc(s.users, after, func(u *User, id string) int { return strings.Compare(u.ID, id) })
+// pages is how many pages a listing of n items takes: an empty listing is
+// one empty page.
+func pages(n, limit int) int { return max(1, (n+limit-1)/limit) }
+
+func (s *Server) usersPage(users []*User, after string, limit int) ([]userJSON, string) {
+	i, found := slices.BinarySearchFunc(users, after, byID)
 	if found {
 		i++
 	}
-	out := make([]userJSON, 0, limit)
-	for ; i < len(s.users); i++ {
-		u := s.users[i]
-		if u.Status == StatusDeprovisioned {
-			continue // the default listing leaves them out
-		}
-		if len(out) == limit {
-			return out, out[len(out)-1].ID
-		}
+	end := min(i+limit, len(users))
+	out := make([]userJSON, 0, end-i)
+	for _, u := range users[i:end] {
 		out = append(out, s.userJSON(u))
+	}
+	if end < len(users) {
+		return out, users[end-1].ID
 	}
 	return out, ""
 }
