@@ -62,7 +62,7 @@ type Bus struct {
 	Channel string
 	// Local is this process's cache, dropped synchronously by Invalidate
 	// and by the messages Run hears. Nil in a process that caches nothing
-	// (the command line).
+	// (the command line), which has no reason to Run.
 	Local Cache
 	// Log receives publish failures and resubscriptions.
 	Log *slog.Logger
@@ -133,17 +133,17 @@ func (b *Bus) apply(ctx context.Context, m any, subscribed *bool) {
 		if m.Kind != "subscribe" {
 			return
 		}
-		b.Local.ForgetAll()
 		if *subscribed {
-			b.log().WarnContext(ctx, "resubscribed to SCIM token changes after a lost connection; dropped every cached token verdict")
+			b.log().WarnContext(ctx, "resubscribed to SCIM token changes after a lost connection; dropping every cached token verdict")
 		}
 		*subscribed = true
+		b.Local.ForgetAll()
 	case *redis.Message:
 		var msg message
 		if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || msg.OrgID == "" {
 			// Unreadable: something changed, but not what. Forgetting
 			// everything is always safe.
-			b.log().WarnContext(ctx, "unreadable SCIM token change; dropped every cached token verdict", "channel", m.Channel)
+			b.log().WarnContext(ctx, "unreadable SCIM token change; dropping every cached token verdict", "channel", m.Channel)
 			b.Local.ForgetAll()
 			return
 		}

@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimsync/scimsync/broker"
 	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/internal/tcpproxy"
 	"github.com/scimsync/scimsync/invalidation"
 )
 
@@ -141,29 +142,29 @@ func TestInvalidateOutlivesItsCaller(t *testing.T) {
 	there.next(t, "forget o1/t1")
 }
 
-// TestResubscribeAfterRestart takes Redis away and brings it back: the
-// subscriber resubscribes by itself and, since it may have missed
-// messages meanwhile, forgets everything.
-func TestResubscribeAfterRestart(t *testing.T) {
-	m := miniredis.RunT(t)
-	client := redis.NewClient(&redis.Options{Addr: m.Addr()})
+// TestResubscribeAfterLostConnection takes Redis away from a subscriber
+// and brings it back: the subscriber resubscribes by itself and, since it
+// missed a message meanwhile, forgets everything.
+func TestResubscribeAfterLostConnection(t *testing.T) {
+	br := brokertest.Open(t)
+	co := br.Opt.(asynq.RedisClientOpt)
+	px := tcpproxy.New(t, co.Addr)
+	client := redis.NewClient(&redis.Options{Addr: px.Addr(), Username: co.Username, Password: co.Password, DB: co.DB})
 	t.Cleanup(func() { client.Close() })
 	log, logs := newLog()
 	there := newRecorder()
-	const channel = "scimsync:db0:" + invalidation.ChannelName
-	run(t, &invalidation.Bus{Client: client, Channel: channel, Local: there, Log: log})
+	run(t, &invalidation.Bus{Client: client, Channel: br.Channel(invalidation.ChannelName), Local: there, Log: log})
 	there.next(t, "forget all")
 
-	m.Close()
-	if err := m.Restart(); err != nil {
-		t.Fatal(err)
-	}
+	px.Down()
+	invalidation.New(br, nil, log).Invalidate(context.Background(), "o1", "missed")
+	px.Up()
 	there.next(t, "forget all")
 	if !strings.Contains(logs.String(), "resubscribed") {
 		t.Errorf("log = %q, want the resubscription noted", logs.String())
 	}
 
-	(&invalidation.Bus{Client: client, Channel: channel, Log: log}).Invalidate(context.Background(), "o1", "t1")
+	invalidation.New(br, nil, log).Invalidate(context.Background(), "o1", "t1")
 	there.next(t, "forget o1/t1")
 }
 
