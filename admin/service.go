@@ -26,6 +26,23 @@ type Service struct {
 	Box *secret.Box
 	// ConnectorOptions tune connectors (transport, retries); zero is fine.
 	ConnectorOptions connectors.Options
+	// Invalidate, when set, is told of every change to SCIM access after it
+	// commits, so that cached token verdicts do not outlive it.
+	Invalidate Invalidator
+}
+
+// Invalidator drops cached SCIM token verdicts: those of one token of an
+// organization, or, with tokenID empty, of all its tokens. It does so at
+// once in this process and tells the others; it cannot fail the change,
+// which is committed already.
+type Invalidator interface {
+	Invalidate(ctx context.Context, orgID, tokenID string)
+}
+
+func (s *Service) invalidate(ctx context.Context, orgID, tokenID string) {
+	if s.Invalidate != nil {
+		s.Invalidate.Invalidate(ctx, orgID, tokenID)
+	}
 }
 
 const actorAdmin = "admin"
@@ -80,7 +97,15 @@ func (s *Service) UpdateOrg(ctx context.Context, id string, p store.OrgPatch) (s
 		}
 		return tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: o.ID, Actor: actorAdmin, Action: "org.update", EntityType: "org", EntityID: o.ID, Detail: describePatch(p)})
 	})
-	return o, err
+	if err != nil {
+		return store.Org{}, err
+	}
+	if p.SCIMEnabled != nil {
+		// Switching SCIM on counts too: a cached "off" would refuse an IdP
+		// the operator just let in.
+		s.invalidate(ctx, o.ID, "")
+	}
+	return o, nil
 }
 
 func describePatch(p store.OrgPatch) string {
@@ -154,10 +179,15 @@ func (s *Service) SCIMURL() string { return strings.TrimRight(s.PublicURL, "/") 
 
 // RevokeSCIMToken revokes one of an organization's tokens.
 func (s *Service) RevokeSCIMToken(ctx context.Context, orgID, tokenID string) error {
-	return s.Store.Tx(ctx, func(tx *store.Store) error {
+	err := s.Store.Tx(ctx, func(tx *store.Store) error {
 		if err := tx.RevokeSCIMToken(ctx, orgID, tokenID); err != nil {
 			return err
 		}
 		return tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: orgID, Actor: actorAdmin, Action: "scim_token.revoke", EntityType: "scim_token", EntityID: tokenID})
 	})
+	if err != nil {
+		return err
+	}
+	s.invalidate(ctx, orgID, tokenID)
+	return nil
 }

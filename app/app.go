@@ -24,6 +24,7 @@ import (
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/inbound"
 	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/invalidation"
 	"github.com/scimsync/scimsync/jobs"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/ops"
@@ -65,6 +66,9 @@ type App struct {
 	Box      *secret.Box
 
 	work jobParts
+	// configureSCIM, when set, adjusts the SCIM server before its handler
+	// is built (tests: its clock and cache TTL).
+	configureSCIM func(*inbound.Server)
 }
 
 // Open connects to the database (migrating it) and to Redis, and loads the
@@ -129,19 +133,42 @@ func (a *App) AdminService() *admin.Service {
 }
 
 // Handler is the whole HTTP surface: SCIM, admin API, dashboard, metrics,
-// health. The returned close function stops the dashboard's Redis client.
+// health. Until the returned close function is called, it also listens
+// for SCIM token changes made by other processes; close stops that and
+// the dashboard's Redis client.
 func (a *App) Handler(auth *admin.Auth) (http.Handler, func() error) {
 	httpm := ops.NewHTTPMetrics(a.Registry)
 	a.Registry.MustRegister(ops.NewQueueCollector(asynq.NewInspector(a.Broker.Opt)))
+
+	scim := &inbound.Server{Store: a.Store, Log: a.Log.With("component", "scim"), PublicURL: a.Cfg.PublicURL, Notify: a.NotifyOutbox}
+	if a.configureSCIM != nil {
+		a.configureSCIM(scim)
+	}
+	// The admin API drops this process's cached verdicts itself, before it
+	// answers, and tells the other processes over Redis.
+	bus := invalidation.New(a.Broker, scim, a.Log.With("component", "invalidation"))
+	svc := a.AdminService()
+	svc.Invalidate = bus
 
 	mux := http.NewServeMux()
 	a.healthRoutes(mux)
 	mon, closeMon := ops.Monitoring(a.Broker.Opt, auth)
 	mux.Handle(ops.MonitoringPath, mon)
-	mux.Handle("/api/v1/", (&admin.API{Service: a.AdminService(), Auth: auth, Log: a.Log}).Handler())
+	mux.Handle("/api/v1/", (&admin.API{Service: svc, Auth: auth, Log: a.Log}).Handler())
 	invite.Routes(mux, a.jobs().invites, a.Log.With("component", "invite")) // public: the token is the credential
-	mux.Handle(inbound.Prefix+"/", (&inbound.Server{Store: a.Store, Log: a.Log.With("component", "scim"), PublicURL: a.Cfg.PublicURL, Notify: a.NotifyOutbox}).Handler())
-	return httpm.Wrap(mux), closeMon
+	mux.Handle(inbound.Prefix+"/", scim.Handler())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		bus.Run(ctx)
+	}()
+	return httpm.Wrap(mux), func() error {
+		cancel()
+		<-listening
+		return closeMon()
+	}
 }
 
 // Run runs roles until ctx ends, then shuts them down gracefully: the HTTP

@@ -38,21 +38,32 @@ func newTestServer(t *testing.T, b storetest.Backend, br *broker.Broker) *testSe
 // are built.
 func newTestServerWith(t *testing.T, b storetest.Backend, br *broker.Broker, configure func(*config.Config)) *testServer {
 	t.Helper()
+	return newAppServer(t, storetest.Open(t, b, store.Options{}), br, func(a *App) {
+		if configure != nil {
+			configure(&a.Cfg)
+		}
+	})
+}
+
+// newAppServer serves an app over st and br, as one `api` replica does;
+// configure may change the app before its parts are built.
+func newAppServer(t *testing.T, st *store.Store, br *broker.Broker, configure func(*App)) *testServer {
+	t.Helper()
 	cfg, err := config.FromEnv(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
-	}
-	if configure != nil {
-		configure(&cfg)
 	}
 	box, _ := secret.NewBox(bytes.Repeat([]byte{1}, 32))
 	a := &App{
 		Cfg:      cfg,
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Store:    storetest.Open(t, b, store.Options{}),
+		Store:    st,
 		Broker:   br,
 		Registry: ops.NewRegistry(),
 		Box:      box,
+	}
+	if configure != nil {
+		configure(a)
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	a.Cfg.PublicURL = "http://" + srv.Listener.Addr().String()

@@ -103,6 +103,21 @@ func (b *Broker) Ping(ctx context.Context) error {
 // Client is a plain Redis client on the same connection settings.
 func (b *Broker) Client() redis.UniversalClient { return b.client }
 
+// Channel names a pub/sub channel of this deployment. Redis has one
+// pub/sub namespace per server, shared by all its numbered databases, so
+// the name carries the database number: deployments, and tests, that share
+// a server on different databases do not hear each other's messages.
+func (b *Broker) Channel(name string) string {
+	db := 0
+	switch o := b.Opt.(type) {
+	case asynq.RedisClientOpt:
+		db = o.DB
+	case asynq.RedisFailoverClientOpt:
+		db = o.DB
+	}
+	return fmt.Sprintf("scimsync:db%d:%s", db, name)
+}
+
 // Close closes the client and stops an embedded Redis.
 func (b *Broker) Close() error {
 	err := b.client.Close()

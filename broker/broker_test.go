@@ -105,3 +105,20 @@ func TestUnreachable(t *testing.T) {
 		t.Error("ping of a closed port succeeded")
 	}
 }
+
+func TestChannelCarriesTheDatabase(t *testing.T) {
+	tests := []struct {
+		opt  asynq.RedisConnOpt
+		want string
+	}{
+		{asynq.RedisClientOpt{Addr: "r:6379"}, "scimsync:db0:x"},
+		{asynq.RedisClientOpt{Addr: "r:6379", DB: 3}, "scimsync:db3:x"},
+		{asynq.RedisFailoverClientOpt{MasterName: "m", DB: 2}, "scimsync:db2:x"},
+		{asynq.RedisClusterClientOpt{Addrs: []string{"n1:7000"}}, "scimsync:db0:x"},
+	}
+	for _, tt := range tests {
+		if got := (&Broker{Opt: tt.opt}).Channel("x"); got != tt.want {
+			t.Errorf("Channel for %+v = %q, want %q", tt.opt, got, tt.want)
+		}
+	}
+}

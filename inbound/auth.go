@@ -35,18 +35,25 @@ type tokenStore interface {
 }
 
 // authenticator checks SCIM bearer tokens. A verdict is cached briefly
-// (AuthCacheTTL) so a busy IdP does not cost two lookups per request;
-// revocation, expiry and the SCIM switch therefore take effect within that
-// time on every replica. Last use is written at most once per
-// lastUsedEvery per token.
+// (AuthCacheTTL) so a busy IdP does not cost two lookups per request. An
+// operator's change reaches the cache through forget, at once in the
+// process that made it and over Redis in the others; the TTL bounds how
+// long a change is missed when that message is lost. Expiry is checked on
+// every request. Last use is written at most once per lastUsedEvery per
+// token.
 type authenticator struct {
 	store tokenStore
 	now   func() time.Time
 	ttl   time.Duration
 
-	mu       sync.Mutex
-	cache    map[string]cachedToken // by token hash
-	lastUsed map[string]time.Time   // by token id: last write
+	mu    sync.Mutex
+	cache map[string]cachedToken // by token hash
+	// gen counts forgets. A lookup stores its verdict only if no forget
+	// came between its read of the database and the store: otherwise a
+	// verdict read just before a revocation committed could be cached
+	// just after the revocation's forget, and outlive it.
+	gen      uint64
+	lastUsed map[string]time.Time // by token id: last write
 }
 
 type cachedToken struct {
@@ -64,9 +71,11 @@ func newAuthenticator(st tokenStore, now func() time.Time, ttl time.Duration) *a
 // lookup returns the token and whether its organization has SCIM on.
 func (a *authenticator) lookup(ctx context.Context, hash string) (store.SCIMToken, bool, error) {
 	now := a.now()
+	var gen uint64
 	if a.ttl > 0 {
 		a.mu.Lock()
 		c, ok := a.cache[hash]
+		gen = a.gen
 		a.mu.Unlock()
 		if ok && now.Before(c.until) {
 			return c.tok, c.enabled, nil
@@ -82,13 +91,42 @@ func (a *authenticator) lookup(ctx context.Context, hash string) (store.SCIMToke
 	}
 	if a.ttl > 0 {
 		a.mu.Lock()
-		if len(a.cache) > 10000 { // many distinct tokens: start over rather than grow
-			clear(a.cache)
+		if a.gen == gen {
+			if len(a.cache) >= maxCachedTokens { // many distinct tokens: start over rather than grow
+				clear(a.cache)
+			}
+			a.cache[hash] = cachedToken{tok: tok, enabled: org.SCIMEnabled, until: now.Add(a.ttl)}
 		}
-		a.cache[hash] = cachedToken{tok: tok, enabled: org.SCIMEnabled, until: now.Add(a.ttl)}
 		a.mu.Unlock()
 	}
 	return tok, org.SCIMEnabled, nil
+}
+
+// maxCachedTokens bounds the cache, and so the cost of a forget's scan.
+const maxCachedTokens = 10000
+
+// forget drops the cached verdicts of one token of an organization, or,
+// with tokenID empty, of all its tokens. The cache is keyed by token hash,
+// so this scans it: forgets come from operators and are rare, and a scan
+// of a full cache takes about 0.15 ms (BenchmarkForget), where an index by
+// token and organization would cost every cache fill.
+func (a *authenticator) forget(orgID, tokenID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.gen++
+	for hash, c := range a.cache {
+		if c.tok.OrgID == orgID && (tokenID == "" || c.tok.ID == tokenID) {
+			delete(a.cache, hash)
+		}
+	}
+}
+
+// forgetAll drops every cached verdict.
+func (a *authenticator) forgetAll() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.gen++
+	clear(a.cache)
 }
 
 // touch records last use, coarsened to once a minute per token.

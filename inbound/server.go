@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scimsync/scimsync/inbound/schema"
@@ -30,6 +31,11 @@ const DefaultCount = 100
 // retried than held.
 const DefaultRequestTimeout = 10 * time.Second
 
+// DefaultAuthCacheTTL is how long a token verdict is reused by default.
+// Changes made through the admin service reach the cache at once; this
+// bounds how long one is missed when that notice is lost (Redis down).
+const DefaultAuthCacheTTL = 2 * time.Second
+
 // Server serves /scim/v2 for every organization; the bearer token picks the
 // organization.
 type Server struct {
@@ -42,28 +48,52 @@ type Server struct {
 	Notify func()
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// AuthCacheTTL is how long a token verdict is reused (default 2s; a
-	// negative value disables the cache).
+	// AuthCacheTTL is how long a token verdict is reused unless Forget
+	// drops it first (default DefaultAuthCacheTTL; a negative value
+	// disables the cache).
 	AuthCacheTTL time.Duration
 	// RequestTimeout bounds each request, waits for a database connection
 	// included (default DefaultRequestTimeout); past it the IdP gets a 503
 	// with Retry-After.
 	RequestTimeout time.Duration
 
-	auth *authenticator
+	initOnce sync.Once
+	auth     *authenticator
+}
+
+// init applies the defaults and builds the authenticator, once.
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.Log = orDiscard(s.Log)
+		if s.Now == nil {
+			s.Now = time.Now
+		}
+		ttl := s.AuthCacheTTL
+		if ttl == 0 {
+			ttl = DefaultAuthCacheTTL
+		}
+		s.auth = newAuthenticator(s.Store, s.Now, ttl)
+	})
+}
+
+// Forget drops what the server remembers about one SCIM token of an
+// organization, or, with tokenID empty, about all the organization's tokens
+// (its SCIM switch changed). The next request with such a token is checked
+// against the database.
+func (s *Server) Forget(orgID, tokenID string) {
+	s.init()
+	s.auth.forget(orgID, tokenID)
+}
+
+// ForgetAll drops what the server remembers about every token.
+func (s *Server) ForgetAll() {
+	s.init()
+	s.auth.forgetAll()
 }
 
 // Handler returns the SCIM service provider, to be mounted at Prefix+"/".
 func (s *Server) Handler() http.Handler {
-	s.Log = orDiscard(s.Log)
-	if s.Now == nil {
-		s.Now = time.Now
-	}
-	ttl := s.AuthCacheTTL
-	if ttl == 0 {
-		ttl = 2 * time.Second
-	}
-	s.auth = newAuthenticator(s.Store, s.Now, ttl)
+	s.init()
 
 	mux := http.NewServeMux()
 	p := Prefix

@@ -14,6 +14,8 @@ import (
 	"github.com/scimsync/scimsync/app"
 	"github.com/scimsync/scimsync/broker"
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/inbound"
+	"github.com/scimsync/scimsync/invalidation"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -181,6 +183,23 @@ func openService(ctx context.Context, getenv env) (*admin.Service, func(), error
 	return &admin.Service{Store: st, PublicURL: cfg.PublicURL}, func() { st.Close() }, nil
 }
 
+// tellServers makes svc tell the processes serving SCIM, over Redis, of
+// the changes it makes to SCIM access, since they cache token checks. An
+// embedded Redis lives inside the serving process and cannot be reached
+// from here: without REDIS_URL this does nothing, and they apply a change
+// when their cache expires.
+func tellServers(ctx context.Context, svc *admin.Service, cfg config.Config, errOut io.Writer) (func(), error) {
+	if cfg.RedisURL == "" {
+		return func() {}, nil
+	}
+	br, err := broker.Open(ctx, cfg.RedisURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	svc.Invalidate = invalidation.New(br, nil, newLogger(errOut, cfg.LogLevel))
+	return func() { br.Close() }, nil
+}
+
 // subcommand splits "VERB [flags]" and checks the verb.
 func subcommand(args []string, verbs ...string) (string, []string, error) {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
@@ -256,9 +275,21 @@ func scimCmd(ctx context.Context, args []string, out, errOut io.Writer, getenv e
 		return err
 	}
 	defer done()
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	stop, err := tellServers(ctx, svc, cfg, errOut)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	o, err := svc.SetSCIMEnabled(ctx, *orgID, verb == "enable")
 	if err != nil {
 		return orgNotFound(*orgID, err)
+	}
+	if cfg.RedisURL == "" {
+		fmt.Fprintf(errOut, "REDIS_URL is not set: a running scimsync applies this within %s, when its cache of SCIM token checks expires\n", inbound.DefaultAuthCacheTTL)
 	}
 	return printJSON(out, svc.ViewOrg(o))
 }

@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
+	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/invalidation"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -204,4 +208,51 @@ func TestServeStartsAndStops(t *testing.T) {
 	if strings.Contains(errOut.String(), "serve-test-admin-token") {
 		t.Error("the admin token appears in the log")
 	}
+}
+
+// TestSCIMSwitchTellsServers: `scim enable|disable` runs in a process of its
+// own, so it tells the processes serving SCIM over Redis, which drop their
+// cached token checks of the organization at once.
+func TestSCIMSwitchTellsServers(t *testing.T) {
+	br := brokertest.Open(t)
+	co := br.Opt.(asynq.RedisClientOpt)
+	ctx := context.Background()
+	ps := br.Client().Subscribe(ctx, br.Channel(invalidation.ChannelName))
+	t.Cleanup(func() { ps.Close() })
+	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": storetest.DatabaseURL(t, storetest.Backends()[0]), "REDIS_URL": fmt.Sprintf("redis://%s/%d", co.Addr, co.DB)}
+	code, out, errOut := runCLI(t, env, "org", "create", "--name", "Acme")
+	if code != 0 {
+		t.Fatalf("org create = %d %q", code, errOut)
+	}
+	var org struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &org); err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range []string{"disable", "enable"} {
+		t.Run(verb, func(t *testing.T) {
+			if code, _, errOut := runCLI(t, env, "scim", verb, "--org", org.ID); code != 0 {
+				t.Fatalf("scim %s = %d %q", verb, code, errOut)
+			}
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			msg, err := ps.ReceiveMessage(rctx)
+			if err != nil {
+				t.Fatalf("no invalidation published: %v", err)
+			}
+			if want := `{"orgId":"` + org.ID + `"}`; msg.Payload != want {
+				t.Errorf("published %q, want %q", msg.Payload, want)
+			}
+		})
+	}
+
+	t.Run("embedded redis", func(t *testing.T) {
+		delete(env, "REDIS_URL")
+		code, _, errOut := runCLI(t, env, "scim", "disable", "--org", org.ID)
+		if code != 0 || !strings.Contains(errOut, "REDIS_URL is not set: a running scimsync applies this within 2s") {
+			t.Errorf("scim disable = %d %q; want the delay named", code, errOut)
+		}
+	})
 }
