@@ -119,6 +119,76 @@ WHERE u.email_key IN ? AND m.org_id = ?`, keys, orgID).Scan(&rows).Error; err !=
 	return out, nil
 }
 
+// UserEmail is the shared users row of a directory user's membership when
+// it does not carry the directory's e-mail, and what the e-mail rule
+// (userEmailVerdict) makes of it.
+type UserEmail struct {
+	DirectoryUserID string `gorm:"column:directory_user_id"`
+	UserID          string `gorm:"column:user_id"`
+	// Email is the users row's.
+	Email string `gorm:"column:email"`
+	// Verdict is UserEmailFollows, UserEmailShared or UserEmailTaken.
+	Verdict string `gorm:"column:verdict"`
+}
+
+// UserEmails reads, keyed by directory user id, the users rows of the
+// organization's memberships of these directory users that do not carry
+// their directory user's (non-empty) e-mail, with the rule's verdict on
+// it. Rows in step are absent. With lock (inside a transaction) those
+// rows are held until the transaction ends, in id order, before the
+// verdict is read: converges of one person in two organizations then
+// decide one after the other, each seeing the other's membership e-mail.
+func (s *Store) UserEmails(ctx context.Context, orgID string, directoryUserIDs []string, lock bool) (map[string]UserEmail, error) {
+	out := map[string]UserEmail{}
+	if len(directoryUserIDs) == 0 {
+		return out, nil
+	}
+	const from = ` FROM org_memberships m JOIN users u ON u.id = m.user_id
+JOIN directory_users d ON d.org_id = m.org_id AND d.id = m.directory_user_id
+WHERE m.org_id = ? AND m.directory_user_id IN ? AND d.email <> '' AND u.email <> d.email`
+	db := s.conn(ctx)
+	if lock && s.postgres {
+		var held []string
+		if err := db.Raw("SELECT u.id"+from+" ORDER BY u.id"+s.lockClause("UPDATE OF u"), orgID, directoryUserIDs).
+			Scan(&held).Error; err != nil {
+			return nil, fmt.Errorf("lock users: %w", err)
+		}
+		if len(held) == 0 {
+			return out, nil
+		}
+	}
+	var rows []UserEmail
+	if err := db.Raw("SELECT m.directory_user_id, u.id AS user_id, u.email, "+userEmailVerdict("u", "m", "d")+" AS verdict"+from,
+		orgID, directoryUserIDs).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("get user e-mails: %w", err)
+	}
+	for _, r := range rows {
+		out[r.DirectoryUserID] = r
+	}
+	return out, nil
+}
+
+// SetUserEmail gives a users row a new e-mail (and key). ErrConflict when
+// another row has its key (a concurrent writer took it: read again).
+func (s *Store) SetUserEmail(ctx context.Context, userID, email string) error {
+	k := Key(email)
+	if k == "" {
+		return fmt.Errorf("set user e-mail: empty e-mail")
+	}
+	res := s.conn(ctx).Model(&User{}).Where("id = ?", userID).
+		Updates(map[string]any{"email": email, "email_key": k, "updated_at": s.now()})
+	if res.Error != nil {
+		if isUniqueViolation(res.Error) {
+			return fmt.Errorf("set user e-mail: %w", ErrConflict)
+		}
+		return fmt.Errorf("set user e-mail: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("set user e-mail: user %w", ErrNotFound)
+	}
+	return nil
+}
+
 // OpenInvites is HasOpenInvite for many memberships: the set of those with
 // an invite that is neither accepted nor superseded.
 func (s *Store) OpenInvites(ctx context.Context, orgID string, membershipIDs []string) (map[string]bool, error) {
