@@ -10,6 +10,7 @@ import (
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/jobs/converge"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -26,6 +27,9 @@ type Service struct {
 	Box *secret.Box
 	// ConnectorOptions tune connectors (transport, retries); zero is fine.
 	ConnectorOptions connectors.Options
+	// Converger applies the settlement of a kept last admin; without it
+	// SettleAdmin fails.
+	Converger *converge.Converger
 }
 
 const actorAdmin = "admin"

@@ -30,7 +30,7 @@ const (
 // ReasonLastAdmin explains why the organization's last admin keeps its
 // access, in a plan's keep item and in converge's audit event alike.
 const ReasonLastAdmin = "the organization's last admin: deprovisioning, removing or demoting it is never automatic; " +
-	"change it by hand if that is intended"
+	"an operator settles it (name a new admin, or confirm the removal) if that is intended"
 
 // Plan item entity types.
 const (
