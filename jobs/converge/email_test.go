@@ -2,8 +2,10 @@ package converge_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -233,4 +235,36 @@ func TestEmailChangeReachesTheUser(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Both of a person's organizations change the e-mail, and their converges
+// run at once: each waits for the other's decision on the shared users
+// row, so the row follows without waiting for a reconciliation.
+func TestEmailChangeInTwoOrganizationsAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		for round := range 8 {
+			w := newEmailWorld(t, s)
+			old, new := fmt.Sprintf("ann%d@example.com", round), fmt.Sprintf("ann%d@new.example", round)
+			w.add(0, "ann", old)
+			w.add(1, "ann", old)
+			for org := range w.orgs {
+				w.orgs[org].UpdateUser(w.dir["ann@"+strconv.Itoa(org)], func(d *store.DirectoryUser) { d.Email = new })
+			}
+			var wg sync.WaitGroup
+			for org := range w.orgs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := w.c.ConvergeUser(ctx, w.orgs[org].ID, w.dir["ann@"+strconv.Itoa(org)]); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			if _, users := w.state(); users["ann"] != new {
+				t.Fatalf("round %d: users row %q, want the new e-mail", round, users["ann"])
+			}
+		}
+	})
 }
