@@ -248,11 +248,12 @@ var errCreatedMeanwhile = errors.New("membership created meanwhile")
 
 func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, lock bool) ([]userFacts, error) {
 	var members map[string]store.Membership
+	var userEmails map[string]string
 	var err error
 	if lock {
-		members, err = s.LockMembershipsByDirectoryUsers(ctx, orgID, ids)
+		members, userEmails, err = s.LockMembershipsByDirectoryUsers(ctx, orgID, ids)
 	} else {
-		members, err = s.MembershipsByDirectoryUsers(ctx, orgID, ids)
+		members, userEmails, err = s.MembershipsByDirectoryUsers(ctx, orgID, ids)
 	}
 	if err != nil {
 		return nil, err
@@ -262,7 +263,7 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 		return nil, err
 	}
 	fs := make([]userFacts, len(ids))
-	var emails, pending, mapped []string
+	var emails, pending, mapped, drifted []string
 	for i, id := range ids {
 		f := userFacts{orgID: orgID, directoryUserID: id}
 		if m, ok := members[id]; ok {
@@ -271,6 +272,9 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 		if d, ok := dirs[id]; ok {
 			f.dir = &d
 			mapped = append(mapped, id)
+			if f.member != nil && d.Email != "" && userEmails[id] != d.Email {
+				drifted = append(drifted, id)
+			}
 		}
 		switch {
 		case f.dir == nil || !f.dir.Active:
@@ -293,7 +297,7 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 	if err != nil {
 		return nil, err
 	}
-	users, err := s.UserEmails(ctx, orgID, ids, lock)
+	users, err := s.UserEmails(ctx, orgID, drifted, lock)
 	if err != nil {
 		return nil, err
 	}
