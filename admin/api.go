@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/internal/httpjson"
+	"github.com/scimsync/scimsync/jobs/converge"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -41,6 +42,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/v1/orgs/{org}/scim-tokens/{id}", a.revokeToken)
 	mux.HandleFunc("GET /api/v1/orgs/{org}/audit-events", a.auditEvents)
 	mux.HandleFunc("GET /api/v1/orgs/{org}/members", a.members)
+	mux.HandleFunc("POST /api/v1/orgs/{org}/members/{member}/settle-admin", a.settleAdmin)
 	mux.HandleFunc("GET /api/v1/orgs/{org}/groups", a.groups)
 	mux.HandleFunc("PUT /api/v1/orgs/{org}/connector", a.putConnector)
 	mux.HandleFunc("GET /api/v1/orgs/{org}/connector", a.getConnector)
@@ -254,6 +256,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpjson.Error(w, http.StatusBadRequest, "connection_failed", err.Error())
 	case errors.Is(err, ErrInvalid):
 		httpjson.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, converge.ErrCannotSettle):
+		httpjson.Error(w, http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, store.ErrNotFound):
 		httpjson.Error(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, store.ErrConflict):

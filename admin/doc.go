@@ -1,4 +1,5 @@
 // Package admin owns the operator-facing side of scimsync: the admin token,
-// the /api/v1 admin API, and the operations on organizations and SCIM tokens
-// that the API and the command line share.
+// the /api/v1 admin API, and the operator actions it and the command line
+// share: organizations, SCIM tokens, connectors, reconciliations, and the
+// settlement of a kept last admin.
 package admin

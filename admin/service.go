@@ -10,6 +10,7 @@ import (
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/jobs/converge"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -29,6 +30,9 @@ type Service struct {
 	// Invalidate, when set, is told of every change to SCIM access after it
 	// commits, so that cached token verdicts do not outlive it.
 	Invalidate Invalidator
+	// Converger applies the settlement of a kept last admin; without it
+	// SettleAdmin fails.
+	Converger *converge.Converger
 }
 
 // Invalidator drops cached SCIM token verdicts: those of one token of an

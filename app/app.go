@@ -129,7 +129,8 @@ func (a *App) Close() {
 
 // AdminService is the operator actions bound to this app.
 func (a *App) AdminService() *admin.Service {
-	return &admin.Service{Store: a.Store, PublicURL: a.Cfg.PublicURL, Box: a.Box, ConnectorOptions: connectors.Options{Logger: a.Log.With("component", "connector")}}
+	return &admin.Service{Store: a.Store, PublicURL: a.Cfg.PublicURL, Box: a.Box, ConnectorOptions: connectors.Options{Logger: a.Log.With("component", "connector")},
+		Converger: a.jobs().converger}
 }
 
 // Handler is the whole HTTP surface: SCIM, admin API, dashboard, metrics,

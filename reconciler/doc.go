@@ -17,7 +17,9 @@
 //     runs it again with AllowMassDeprovision;
 //   - take away the last admin: the organization's last admin is never
 //     deprovisioned, removed or demoted by a run, and its directory row is
-//     kept (converge keeps the last admin too, whatever wakes it);
+//     kept (converge keeps the last admin too, whatever wakes it), until an
+//     operator settles it (converge.Converger.SettleAdmin): the next run
+//     then plans what the IdP says;
 //   - provision by itself: it only queues converge jobs (jobs/converge),
 //     the one place where local state changes;
 //   - run twice at once for an organization, or apply after it was taken

@@ -64,7 +64,9 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 		Store: st, Directories: svc, Invites: inv, Log: log, Metrics: reconciler.NewMetrics(prometheus.NewRegistry()),
 		Policy: reconciler.Policy{Guard: 0.1, InviteResendAfter: 24 * time.Hour, InviteMaxSends: 3},
 	}
-	return &harness{t: t, ctx: ctx, clock: clock, st: st, org: org, svc: svc, r: r, conv: &converge.Converger{Store: st, Invites: inv}}
+	conv := &converge.Converger{Store: st, Invites: inv}
+	svc.Converger = conv
+	return &harness{t: t, ctx: ctx, clock: clock, st: st, org: org, svc: svc, r: r, conv: conv}
 }
 
 // connectOkta gives the organization an Okta connector to a new fake.

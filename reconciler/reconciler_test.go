@@ -95,7 +95,7 @@ func mutate(h *harness, users []oktafake.User, eng oktafake.Group) (wantRemove, 
 			"u001@example.com: pending_setup → deprovisioned (IdP status DEPROVISIONED)",
 			"u002@example.com: pending_setup → deprovisioned (IdP status SUSPENDED)",
 		},
-		[]string{"u003@example.com: lastName", "u004@example.com: email → new4@example.com"}
+		[]string{"u003@example.com: lastName", "u004@example.com: email → new4@example.com, user email → new4@example.com"}
 }
 
 func TestNextRunFindsEveryChange(t *testing.T) {
@@ -146,6 +146,14 @@ func TestNextRunFindsEveryChange(t *testing.T) {
 		h.converge()
 		if m := h.member(dir[users[2].ID].ID); m == nil || m.Status != store.StatusDeprovisioned {
 			t.Errorf("suspended user's member = %+v, want deprovisioned", m)
+		}
+		// The e-mail change reaches the member and the person's users row.
+		m := h.member(dir[users[4].ID].ID)
+		if m == nil || m.Email != "new4@example.com" {
+			t.Fatalf("member of the renamed e-mail = %+v", m)
+		}
+		if u, err := h.st.User(h.ctx, m.UserID); err != nil || u.Email != "new4@example.com" || u.EmailKey != "new4@example.com" {
+			t.Errorf("users row = %+v, %v; want new4@example.com", u, err)
 		}
 		h.mustBeSettled()
 	})
@@ -766,5 +774,83 @@ func TestOutboxRowsAreTheTaskRows(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("outbox rows (-task package +written):\n%s", diff)
 		}
+	})
+}
+
+// A person in two organizations has one users row. It follows an e-mail
+// change once both organizations' directories say the new address; the
+// plan of each organization is empty after every converge on the way.
+func TestEmailChangeOfAPersonInTwoOrganizations(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta()
+		ann := idp.AddUser(oktafake.User{Email: "ann@example.com", FirstName: "Ann", LastName: "Lee"})
+		h.settle()
+		other, err := h.st.CreateOrg(h.ctx, "Other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := store.DirectoryUser{OrgID: other.ID, Source: store.SourceSCIM, UserName: "ann", Email: "ann@example.com", Active: true}
+		if err := h.st.CreateDirectoryUser(h.ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+		convergeOther := func() {
+			t.Helper()
+			if _, err := h.conv.ApplyUsers(h.ctx, other.ID, []string{d.ID}); err != nil {
+				t.Fatal(err)
+			}
+			run, err := h.r.Reconcile(h.ctx, other.ID, reconciler.Options{Trigger: reconciler.TriggerCLI, DryRun: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var left []store.SyncRunItem
+			if err := h.st.EachSyncRunItem(h.ctx, other.ID, run.ID, func(items []store.SyncRunItem) error {
+				left = append(left, items...)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(left) != 0 {
+				t.Fatalf("the other organization's plan after converging: %+v", left)
+			}
+		}
+		convergeOther()
+		m := h.member(h.dirUsers()[ann.ID].ID)
+		if theirs, err := h.st.MembershipByDirectoryUser(h.ctx, other.ID, d.ID); err != nil || theirs.UserID != m.UserID {
+			t.Fatalf("the other organization's member = %+v, %v; want the users row %s", theirs, err, m.UserID)
+		}
+		userEmail := func() string {
+			t.Helper()
+			u, err := h.st.User(h.ctx, m.UserID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u.Email
+		}
+
+		// Okta changes the e-mail; the other organization still says the old one.
+		idp.UpdateUser(ann.ID, func(u *oktafake.User) { u.Email = "ann@new.example" })
+		run, _ := h.reconcile(reconciler.Options{DryRun: true})
+		if got := h.itemsOf(run, store.ItemUpdate); !slices.Equal(got, []string{"ann@example.com: email → ann@new.example"}) {
+			t.Errorf("updates = %q", got)
+		}
+		h.settle()
+		if got := h.member(m.DirectoryUserID).Email; got != "ann@new.example" {
+			t.Errorf("member e-mail %q", got)
+		}
+		if got := userEmail(); got != "ann@example.com" {
+			t.Errorf("users row %q, want the old e-mail while the other organization says it", got)
+		}
+
+		// The other organization's directory follows: so does the users row.
+		d.Email = "ann@new.example"
+		if err := h.st.UpdateDirectoryUser(h.ctx, &d, d.Version); err != nil {
+			t.Fatal(err)
+		}
+		convergeOther()
+		if got := userEmail(); got != "ann@new.example" {
+			t.Errorf("users row %q, want the new e-mail", got)
+		}
+		h.mustBeSettled()
 	})
 }

@@ -13,33 +13,40 @@ import (
 // single-entity query elsewhere in this package.
 
 // MembershipsByDirectoryUsers returns the organization's memberships linked
-// to any of the directory users, keyed by directory user id.
-func (s *Store) MembershipsByDirectoryUsers(ctx context.Context, orgID string, directoryUserIDs []string) (map[string]Membership, error) {
+// to any of the directory users, keyed by directory user id, and the
+// e-mail of each one's shared users row, keyed alike.
+func (s *Store) MembershipsByDirectoryUsers(ctx context.Context, orgID string, directoryUserIDs []string) (members map[string]Membership, userEmails map[string]string, err error) {
 	return s.membershipsByDirectoryUsers(ctx, orgID, directoryUserIDs, "")
 }
 
 // LockMembershipsByDirectoryUsers is MembershipsByDirectoryUsers, holding
-// the rows until the transaction ends. Rows are locked in directory user id
+// the membership rows (not the users rows) until the transaction ends. Rows are locked in directory user id
 // order, so two transactions locking overlapping sets queue on the first
 // row they share instead of deadlocking. Call it inside Tx.
-func (s *Store) LockMembershipsByDirectoryUsers(ctx context.Context, orgID string, directoryUserIDs []string) (map[string]Membership, error) {
-	return s.membershipsByDirectoryUsers(ctx, orgID, directoryUserIDs, s.lockClause("NO KEY UPDATE"))
+func (s *Store) LockMembershipsByDirectoryUsers(ctx context.Context, orgID string, directoryUserIDs []string) (members map[string]Membership, userEmails map[string]string, err error) {
+	return s.membershipsByDirectoryUsers(ctx, orgID, directoryUserIDs, s.lockClause("NO KEY UPDATE OF m"))
 }
 
-func (s *Store) membershipsByDirectoryUsers(ctx context.Context, orgID string, ids []string, lock string) (map[string]Membership, error) {
-	out := make(map[string]Membership, len(ids))
+func (s *Store) membershipsByDirectoryUsers(ctx context.Context, orgID string, ids []string, lock string) (map[string]Membership, map[string]string, error) {
+	out, emails := make(map[string]Membership, len(ids)), make(map[string]string, len(ids))
 	if len(ids) == 0 {
-		return out, nil
+		return out, emails, nil
 	}
-	var rows []Membership
-	if err := s.conn(ctx).Raw("SELECT * FROM org_memberships WHERE org_id = ? AND directory_user_id IN ? ORDER BY directory_user_id"+lock, orgID, ids).
+	var rows []struct {
+		Membership
+		UserEmail string `gorm:"column:user_email"`
+	}
+	// The users row by a lookup per membership (its primary key), whatever
+	// the statistics say; it is only read, not locked.
+	if err := s.conn(ctx).Raw("SELECT m.*, (SELECT u.email FROM users u WHERE u.id = m.user_id) AS user_email"+
+		" FROM org_memberships m WHERE m.org_id = ? AND m.directory_user_id IN ? ORDER BY m.directory_user_id"+lock, orgID, ids).
 		Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("get memberships: %w", err)
+		return nil, nil, fmt.Errorf("get memberships: %w", err)
 	}
-	for _, m := range rows {
-		out[m.DirectoryUserID] = m
+	for _, r := range rows {
+		out[r.DirectoryUserID], emails[r.DirectoryUserID] = r.Membership, r.UserEmail
 	}
-	return out, nil
+	return out, emails, nil
 }
 
 // DirectoryUsersWithRoleMapping reads directory users, keyed by id, and
@@ -117,6 +124,77 @@ WHERE u.email_key IN ? AND m.org_id = ?`, keys, orgID).Scan(&rows).Error; err !=
 		out[r.EmailKey] = r.MemberOfPerson
 	}
 	return out, nil
+}
+
+// UserEmail is the shared users row of a directory user's membership when
+// it does not carry the directory's e-mail, and what the e-mail rule
+// (userEmailVerdict) makes of it.
+type UserEmail struct {
+	DirectoryUserID string `gorm:"column:directory_user_id"`
+	UserID          string `gorm:"column:user_id"`
+	// Email is the users row's.
+	Email string `gorm:"column:email"`
+	// Verdict is UserEmailFollows, UserEmailShared or UserEmailTaken.
+	Verdict string `gorm:"column:verdict"`
+}
+
+// UserEmails reads, keyed by directory user id, the users rows of the
+// organization's memberships of these directory users that do not carry
+// their directory user's (non-empty) e-mail, with the rule's verdict on
+// it. Rows in step are absent. Callers pass the few directory users whose
+// users row they saw out of step (MembershipsByDirectoryUsers). With lock (inside a transaction) those
+// rows are held until the transaction ends, in id order, before the
+// verdict is read: converges of one person in two organizations then
+// decide one after the other, each seeing the other's membership e-mail.
+func (s *Store) UserEmails(ctx context.Context, orgID string, directoryUserIDs []string, lock bool) (map[string]UserEmail, error) {
+	out := map[string]UserEmail{}
+	if len(directoryUserIDs) == 0 {
+		return out, nil
+	}
+	const from = ` FROM org_memberships m JOIN users u ON u.id = m.user_id
+JOIN directory_users d ON d.org_id = m.org_id AND d.id = m.directory_user_id
+WHERE m.org_id = ? AND m.directory_user_id IN ? AND d.email <> '' AND u.email <> d.email`
+	db := s.conn(ctx)
+	if lock && s.postgres {
+		var held []string
+		if err := db.Raw("SELECT u.id"+from+" ORDER BY u.id"+s.lockClause("UPDATE OF u"), orgID, directoryUserIDs).
+			Scan(&held).Error; err != nil {
+			return nil, fmt.Errorf("lock users: %w", err)
+		}
+		if len(held) == 0 {
+			return out, nil
+		}
+	}
+	var rows []UserEmail
+	if err := db.Raw("SELECT m.directory_user_id, u.id AS user_id, u.email, "+userEmailVerdict("u", "m", "d")+" AS verdict"+from,
+		orgID, directoryUserIDs).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("get user e-mails: %w", err)
+	}
+	for _, r := range rows {
+		out[r.DirectoryUserID] = r
+	}
+	return out, nil
+}
+
+// SetUserEmail gives a users row a new e-mail (and key). ErrConflict when
+// another row has its key (a concurrent writer took it: read again).
+func (s *Store) SetUserEmail(ctx context.Context, userID, email string) error {
+	k := Key(email)
+	if k == "" {
+		return fmt.Errorf("set user e-mail: empty e-mail")
+	}
+	res := s.conn(ctx).Model(&User{}).Where("id = ?", userID).
+		Updates(map[string]any{"email": email, "email_key": k, "updated_at": s.now()})
+	if res.Error != nil {
+		if isUniqueViolation(res.Error) {
+			return fmt.Errorf("set user e-mail: %w", ErrConflict)
+		}
+		return fmt.Errorf("set user e-mail: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("set user e-mail: user %w", ErrNotFound)
+	}
+	return nil
 }
 
 // OpenInvites is HasOpenInvite for many memberships: the set of those with

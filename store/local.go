@@ -54,6 +54,15 @@ func (s *Store) EnsureUser(ctx context.Context, email string) (User, error) {
 	return got, nil
 }
 
+// User returns a users row.
+func (s *Store) User(ctx context.Context, id string) (User, error) {
+	var u User
+	if err := s.conn(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
+		return User{}, notFound(err, "user")
+	}
+	return u, nil
+}
+
 // MembershipByDirectoryUser returns the organization's membership linked to
 // a directory user.
 func (s *Store) MembershipByDirectoryUser(ctx context.Context, orgID, directoryUserID string) (Membership, error) {

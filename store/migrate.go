@@ -275,6 +275,12 @@ ALTER TABLE sync_run_items DROP CONSTRAINT IF EXISTS sync_run_items_run_id_fkey;
 ALTER TABLE sync_runs ADD COLUMN slot BIGINT NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX sync_runs_slot ON sync_runs (org_id, slot) WHERE slot > 0;
 `, false},
+	// The shared users row follows an e-mail change only when every
+	// membership of the person agrees (userEmailVerdict): that looks up a
+	// user's memberships in every organization.
+	{7, "memberships by user", `
+CREATE INDEX org_memberships_user_id ON org_memberships (user_id);
+`, false},
 }
 
 func (s *Store) expand(sql string) string {

@@ -30,7 +30,7 @@ const (
 // ReasonLastAdmin explains why the organization's last admin keeps its
 // access, in a plan's keep item and in converge's audit event alike.
 const ReasonLastAdmin = "the organization's last admin: deprovisioning, removing or demoting it is never automatic; " +
-	"change it by hand if that is intended"
+	"an operator settles it (name a new admin, or confirm the removal) if that is intended"
 
 // Plan item entity types.
 const (
@@ -155,6 +155,36 @@ func emailTaken(a string) string {
 		" WHERE pu.email_key = " + a + ".email_key AND po.org_id = " + a + ".org_id AND " + presentUser("px") + ")"
 }
 
+// The shared users row and a directory's e-mail. A person's users row is
+// shared by their memberships in every organization, each following its
+// own IdP; a membership's e-mail always follows its directory user. The
+// users row takes the e-mail a directory gives one of its memberships
+// only when every other membership of the person already carries that
+// e-mail and no other users row has it. So one organization's IdP never
+// changes the address the person's other organizations still know them
+// by (the row follows once they all agree), and two users rows are never
+// merged, nor one's address handed to another (the row follows once the
+// other lets the address go). This is the one statement of the rule:
+// converge reads its verdict (UserEmails) and the plan writes it.
+const (
+	UserEmailFollows = "follows" // the users row takes the directory's e-mail
+	UserEmailShared  = "shared"  // another membership of the person carries another e-mail
+	UserEmailTaken   = "taken"   // another users row has the directory's e-mail
+)
+
+// userEmailVerdict is the rule above for the users row u of membership m,
+// linked to directory user d: one of the UserEmail verdicts, or empty when
+// the row has the directory's e-mail already, the directory gives none, or
+// there is no membership (u is NULL). Only that first test runs for a
+// row in step.
+func userEmailVerdict(u, m, d string) string {
+	return "(CASE WHEN " + u + ".id IS NULL OR " + d + ".email = '' OR " + u + ".email = " + d + ".email THEN ''" +
+		" WHEN EXISTS (SELECT 1 FROM org_memberships uo WHERE uo.user_id = " + u + ".id AND uo.id <> " + m + ".id AND uo.email <> " + d + ".email)" +
+		" THEN '" + UserEmailShared + "'" +
+		" WHEN EXISTS (SELECT 1 FROM users ut WHERE ut.email_key = " + d + ".email_key AND ut.id <> " + u + ".id) THEN '" + UserEmailTaken + "'" +
+		" ELSE '" + UserEmailFollows + "' END)"
+}
+
 // inviteMissing: a pending member that converge would invite, having no
 // open invite.
 func inviteMissing(d, m string) string {
@@ -209,6 +239,7 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 		" WHEN NOT " + active + " AND m.status IN ('" + StatusPendingSetup + "', '" + StatusActive + "') THEN '" + ItemDeprovision + "'" +
 		" WHEN (d.email <> '' AND m.email <> d.email) OR m.first_name <> d.given_name OR m.last_name <> d.family_name" +
 		" OR m.external_id <> d.external_id OR m.source <> d.source OR " + inviteMissing("d", "m") + " OR " + roleDrift +
+		" OR " + userEmailVerdict("u", "m", "d") + " = '" + UserEmailFollows + "'" +
 		" THEN '" + ItemUpdate + "' END"
 	detail := "CASE x.action" +
 		" WHEN '" + ItemProvision + "' THEN CASE WHEN x.mid IS NULL THEN x.email ELSE x.memail || ': re-activate the deprovisioned member' END || x.provision_role" +
@@ -222,7 +253,8 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 		" CASE WHEN m.last_name <> d.family_name THEN 'lastName, ' ELSE '' END ||" +
 		" CASE WHEN m.external_id <> d.external_id THEN 'externalId, ' ELSE '' END ||" +
 		" CASE WHEN m.source <> d.source THEN 'source, ' ELSE '' END ||" +
-		" CASE WHEN " + inviteMissing("d", "m") + " THEN 'invite (none open), ' ELSE '' END || " + roleText
+		" CASE WHEN " + inviteMissing("d", "m") + " THEN 'invite (none open), ' ELSE '' END || " + roleText + " ||" +
+		" CASE WHEN " + userEmailVerdict("u", "m", "d") + " = '" + UserEmailFollows + "' THEN 'user email → ' || d.email || ', ' ELSE '' END"
 	steps := []struct{ what, sql string }{
 		{"member changes", insertItems + "SELECT @run, x.org_id, x.action, '" + EntityDirectoryUser + "', x.id, " + detail +
 			" FROM (SELECT d.org_id, d.id, d.email, d.email_key, d.user_name, d.raw_status, m.id AS mid, m.email AS memail, m.status AS mstatus," +
@@ -230,6 +262,7 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 			" CASE WHEN m.id IS NOT NULL THEN " + changes + " ELSE '' END AS changes," +
 			" " + provisionRole + " AS provision_role" +
 			" FROM directory_users d LEFT JOIN org_memberships m ON m.org_id = d.org_id AND m.directory_user_id = d.id" +
+			" LEFT JOIN users u ON u.id = m.user_id" +
 			" WHERE d.org_id = @org AND " + presentUser("d") + ") x WHERE x.action IS NOT NULL"},
 		{"removals", insertItems + "SELECT @run, m.org_id, '" + ItemRemove + "', '" + EntityDirectoryUser + "', m.directory_user_id," +
 			" m.email || ': ' || m.status || ' member whose directory user is gone'" +

@@ -292,6 +292,23 @@ func (s *Store) EachSyncRunItem(ctx context.Context, orgID, runID string, fn fun
 	}
 }
 
+// KeptByLatestRun returns the directory user whose change the
+// organization's latest planned run (succeeded or blocked, dry runs
+// included) kept back as its last admin's, or "" for none.
+func (s *Store) KeptByLatestRun(ctx context.Context, orgID string) (string, error) {
+	var ids []string
+	if err := s.conn(ctx).Raw(`SELECT i.entity_id FROM sync_run_items i
+WHERE i.org_id = ? AND i.action = ? AND i.run_id = (SELECT r.id FROM sync_runs r
+  WHERE r.org_id = ? AND r.status IN (?, ?) ORDER BY r.finished_at DESC, r.id DESC LIMIT 1)`,
+		orgID, ItemKeep, orgID, RunSucceeded, RunBlocked).Scan(&ids).Error; err != nil {
+		return "", fmt.Errorf("kept by latest run: %w", err)
+	}
+	if len(ids) == 0 {
+		return "", nil
+	}
+	return ids[0], nil
+}
+
 // CountMembers counts an organization's memberships that the directory
 // manages (those linked to a directory user), whatever their status.
 func (s *Store) CountMembers(ctx context.Context, orgID string) (int, error) {

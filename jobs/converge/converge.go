@@ -89,10 +89,18 @@ const maxAttempts = 5
 // whatever depended on it (an invite e-mail's claim) commits durably and so
 // flushes it first.
 func (c *Converger) inTx(ctx context.Context, fn func(tx *store.Store) error) error {
+	return c.retryTx(ctx, true, fn)
+}
+
+// retryTx runs fn in a transaction, again when it lost a race; relax lets
+// the commit skip waiting for the disk (see inTx).
+func (c *Converger) retryTx(ctx context.Context, relax bool, fn func(tx *store.Store) error) error {
 	for attempt := 1; ; attempt++ {
 		err := c.Store.Tx(ctx, func(tx *store.Store) error {
-			if err := tx.RelaxDurability(ctx); err != nil {
-				return err
+			if relax {
+				if err := tx.RelaxDurability(ctx); err != nil {
+					return err
+				}
 			}
 			return fn(tx)
 		})
@@ -110,6 +118,8 @@ func (c *Converger) inTx(ctx context.Context, fn func(tx *store.Store) error) er
 // keep the relay lag (measured from a row's creation) close to the time
 // from commit.
 type bulk struct {
+	// actor is the audit actor of the events, Actor when empty.
+	actor      string
 	provisions []UserPlan
 	events     []store.AuditEvent
 	outbox     []store.OutboxRow
@@ -126,8 +136,12 @@ func (t *bulk) add(orgID string, a Action, o Outcome, entityType, entityID strin
 			parts = append(parts, d)
 		}
 	}
+	actor := t.actor
+	if actor == "" {
+		actor = Actor
+	}
 	t.events = append(t.events, store.AuditEvent{
-		OrgID: orgID, Actor: Actor, Action: string(a), EntityType: entityType, EntityID: entityID,
+		OrgID: orgID, Actor: actor, Action: string(a), EntityType: entityType, EntityID: entityID,
 		Outcome: string(o), Detail: strings.Join(parts, "; "),
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -32,6 +33,10 @@ type UserPlan struct {
 	Reason string
 	// Kept is the admin membership a MemberKeep leaves as it is.
 	Kept *store.Membership
+	// UserEmail is the e-mail the person's shared users row takes with
+	// the change, "" for none. UserEmailKept says why the users row keeps
+	// its e-mail though the member's changes.
+	UserEmail, UserEmailKept string
 }
 
 // Reasons for MemberSkip.
@@ -39,6 +44,13 @@ const (
 	ReasonNoEmail    = "the directory user has no e-mail address, so no member can be created or invited"
 	ReasonEmailTaken = "the e-mail belongs to a member linked to another directory user of the organization"
 )
+
+// Why the shared users row keeps its e-mail while the member's changes
+// (the rule is store's: see store.UserEmailFollows).
+var userEmailKept = map[string]string{
+	store.UserEmailShared: "the person's other organizations still know them by it",
+	store.UserEmailTaken:  "another user has the new e-mail",
+}
 
 // userFacts is everything decideUser looks at.
 type userFacts struct {
@@ -55,6 +67,9 @@ type userFacts struct {
 	// user, or "" when the mapping names no group (roles are then not the
 	// IdP's to set).
 	role string
+	// user is the member's shared users row when it does not carry the
+	// directory's e-mail, with the e-mail rule's verdict; nil when it does.
+	user *store.UserEmail
 }
 
 // ConvergeUser makes the organization's membership match one directory
@@ -233,11 +248,12 @@ var errCreatedMeanwhile = errors.New("membership created meanwhile")
 
 func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, lock bool) ([]userFacts, error) {
 	var members map[string]store.Membership
+	var userEmails map[string]string
 	var err error
 	if lock {
-		members, err = s.LockMembershipsByDirectoryUsers(ctx, orgID, ids)
+		members, userEmails, err = s.LockMembershipsByDirectoryUsers(ctx, orgID, ids)
 	} else {
-		members, err = s.MembershipsByDirectoryUsers(ctx, orgID, ids)
+		members, userEmails, err = s.MembershipsByDirectoryUsers(ctx, orgID, ids)
 	}
 	if err != nil {
 		return nil, err
@@ -247,7 +263,7 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 		return nil, err
 	}
 	fs := make([]userFacts, len(ids))
-	var emails, pending, mapped []string
+	var emails, pending, mapped, drifted []string
 	for i, id := range ids {
 		f := userFacts{orgID: orgID, directoryUserID: id}
 		if m, ok := members[id]; ok {
@@ -256,6 +272,9 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 		if d, ok := dirs[id]; ok {
 			f.dir = &d
 			mapped = append(mapped, id)
+			if f.member != nil && d.Email != "" && userEmails[id] != d.Email {
+				drifted = append(drifted, id)
+			}
 		}
 		switch {
 		case f.dir == nil || !f.dir.Active:
@@ -278,10 +297,17 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 	if err != nil {
 		return nil, err
 	}
+	users, err := s.UserEmails(ctx, orgID, drifted, lock)
+	if err != nil {
+		return nil, err
+	}
 	for i := range fs {
 		f := &fs[i]
 		if f.dir == nil {
 			continue
+		}
+		if u, ok := users[f.directoryUserID]; ok {
+			f.user = &u
 		}
 		f.role = roles[f.directoryUserID]
 		switch {
@@ -306,7 +332,9 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 //     setup, and invite. Without an e-mail there is no one to invite and no
 //     user to attach (users are keyed by e-mail): skip, with a reason.
 //   - Attribute drift (e-mail, names, external id, source, and the role
-//     when the organization maps IdP groups to roles): update.
+//     when the organization maps IdP groups to roles): update. The
+//     person's shared users row takes the new e-mail too when store's
+//     rule allows (store.UserEmailFollows); else it keeps its own.
 //   - Inactive: deprovision (status and time), keeping the row and its
 //     group links so that re-activation restores them.
 //   - Re-activated: pending setup again, with the next invite.
@@ -329,6 +357,14 @@ func decideUser(f userFacts, now time.Time) UserPlan {
 
 	after := *f.member
 	p.Changed = copyAttributes(&after, f.dir, f.role)
+	if f.user != nil {
+		if f.user.Verdict == store.UserEmailFollows {
+			p.UserEmail = f.dir.Email
+			p.Changed = append(p.Changed, "userEmail")
+		} else if slices.Contains(p.Changed, "email") {
+			p.UserEmailKept = "the user keeps " + f.user.Email + ": " + userEmailKept[f.user.Verdict]
+		}
+	}
 	switch {
 	case !f.dir.Active && after.Status != store.StatusDeprovisioned:
 		after.Status, after.DeprovisionedAt = store.StatusDeprovisioned, &now
@@ -418,6 +454,11 @@ func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *bulk, p U
 	if err := tx.UpdateMembership(ctx, &m); err != nil {
 		return err
 	}
+	if p.UserEmail != "" {
+		if err := tx.SetUserEmail(ctx, m.UserID, p.UserEmail); err != nil {
+			return err
+		}
+	}
 	if p.Action == MemberDeprovision {
 		if err := tx.SupersedeInvites(ctx, p.OrgID, m.ID); err != nil {
 			return err
@@ -427,7 +468,7 @@ func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *bulk, p U
 		return err
 	}
 	t.add(p.OrgID, p.Action, p.Outcome, "member", m.ID,
-		"directory user "+p.DirectoryUserID, changedDetail(p.Changed), inviteDetail(p.Invite))
+		"directory user "+p.DirectoryUserID, changedDetail(p.Changed), p.UserEmailKept, inviteDetail(p.Invite))
 	return nil
 }
 
@@ -458,11 +499,19 @@ func (c *Converger) provisionAll(ctx context.Context, tx *store.Store, t *bulk) 
 		return err
 	}
 	ms := make([]store.Membership, len(t.provisions))
+	spelled := map[string]string{} // directory user → its e-mail, where the users row found spells it otherwise
 	for i, p := range t.provisions {
+		u := users[store.Key(p.After.Email)]
 		ms[i] = *p.After
-		ms[i].UserID = users[store.Key(p.After.Email)].ID
+		ms[i].UserID = u.ID
+		if u.Email != p.After.Email {
+			spelled[p.DirectoryUserID] = p.After.Email
+		}
 	}
 	if err := tx.CreateMemberships(ctx, ms); err != nil {
+		return err
+	}
+	if err := followUserEmails(ctx, tx, t.provisions[0].OrgID, spelled); err != nil {
 		return err
 	}
 	// A new member's invite is its first (decideNewMember): those are
@@ -487,6 +536,29 @@ func (c *Converger) provisionAll(ctx context.Context, tx *store.Store, t *bulk) 
 		return err
 	}
 	t.outbox = append(t.outbox, rows...)
+	return nil
+}
+
+// followUserEmails gives the users rows of new memberships, keyed by
+// directory user, the spelling of their directory's e-mail (found by key,
+// a row may spell it otherwise) where the e-mail rule lets them, as an
+// update of an existing member would.
+func followUserEmails(ctx context.Context, tx *store.Store, orgID string, emails map[string]string) error {
+	if len(emails) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(emails))
+	users, err := tx.UserEmails(ctx, orgID, ids, true)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if u, ok := users[id]; ok && u.Verdict == store.UserEmailFollows {
+			if err := tx.SetUserEmail(ctx, u.UserID, emails[id]); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
