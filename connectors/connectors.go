@@ -47,7 +47,9 @@ type Group struct {
 // returned by fn stops the listing and is returned wrapped; so does the
 // cancellation of ctx. Pages belong to fn: a Directory does not reuse them.
 // Methods are safe for concurrent use. A Directory caches nothing between
-// listings, so each listing reads the IdP afresh.
+// listings, so each listing reads the IdP afresh. A user whose state
+// changes while a listing runs may be handed over twice; the later sighting
+// is the newer.
 type Directory interface {
 	ListUsers(ctx context.Context, fn func(page []User) error) error
 	ListGroups(ctx context.Context, fn func(page []Group) error) error

@@ -32,7 +32,7 @@ func TestServerErrorsAreNotHeldUntilTheRateLimitReset(t *testing.T) {
 	if slept, n := clock.Slept(); n != 3 || slept >= 10*time.Second {
 		t.Errorf("waited %v in %d sleeps; want 3 backoffs within 10s, not the minute's reset", slept, n)
 	}
-	if got := srv.Requests(oktafake.RouteUsers); got != 4 {
-		t.Errorf("fake served %d requests, want 4 (three 500s, then the page)", got)
+	if got := srv.Requests(oktafake.RouteUsers); got != 5 {
+		t.Errorf("fake served %d requests, want 5 (three 500s, the page, and the page of deactivated users)", got)
 	}
 }
