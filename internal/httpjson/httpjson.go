@@ -34,7 +34,11 @@ func WithDeadline(h http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		defer cancel()
-		h.ServeHTTP(w, r.WithContext(ctx))
+		rd := r.WithContext(ctx)
+		h.ServeHTTP(w, rd)
+		// The mux inside records the route on the request it was handed;
+		// middleware outside (metrics) reads it from theirs.
+		r.Pattern = rd.Pattern
 	})
 }
 
