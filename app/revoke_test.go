@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/scimsync/scimsync/broker"
 	"github.com/scimsync/scimsync/broker/brokertest"
 	"github.com/scimsync/scimsync/inbound"
+	"github.com/scimsync/scimsync/internal/syncbuf"
 	"github.com/scimsync/scimsync/invalidation"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
@@ -186,24 +186,6 @@ func TestSCIMAccessChangesReachOtherReplicas(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // testClock is a settable time source shared by replicas.
 type testClock struct {
 	mu  sync.Mutex
@@ -230,7 +212,7 @@ func TestRevokeWhileRedisDown(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			st1, st2 := sharedStores(t, b)
 			clock := &testClock{now: time.Now()}
-			logs := &lockedBuffer{}
+			logs := &syncbuf.Buffer{}
 			var servers []*testServer
 			for i, st := range []*store.Store{st1, st2} {
 				br, err := broker.Open(context.Background(), "redis://127.0.0.1:1", nil)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/scimsync/scimsync/inbound"
 	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/internal/syncbuf"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -41,7 +42,7 @@ type harness struct {
 	st    *store.Store
 	srv   *httptest.Server
 	scim  *inbound.Server
-	logs  *lockedBuffer
+	logs  *syncbuf.Buffer
 	clock *clock
 }
 
@@ -51,7 +52,7 @@ type harnessOption func(*inbound.Server)
 // newHarness serves the SCIM handler over st on a loopback test server.
 func newHarness(t testing.TB, st *store.Store, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, st: st, logs: &lockedBuffer{}, clock: &clock{now: time.Now()}}
+	h := &harness{t: t, st: st, logs: &syncbuf.Buffer{}, clock: &clock{now: time.Now()}}
 	h.srv = httptest.NewUnstartedServer(nil)
 	h.scim = &inbound.Server{
 		Store:        st,
@@ -326,24 +327,6 @@ func pluck(res []map[string]any, attr string) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-// lockedBuffer is a bytes.Buffer safe for a logger and a test at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // clock is a settable time source.

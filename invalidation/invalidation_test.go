@@ -1,11 +1,9 @@
 package invalidation_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	"github.com/scimsync/scimsync/broker"
 	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/internal/syncbuf"
 	"github.com/scimsync/scimsync/internal/tcpproxy"
 	"github.com/scimsync/scimsync/invalidation"
 )
@@ -53,26 +52,8 @@ func (r *recorder) now(t *testing.T, want string) {
 	}
 }
 
-// lockedBuffer is a log sink safe for the bus's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newLog() (*slog.Logger, *lockedBuffer) {
-	buf := &lockedBuffer{}
+func newLog() (*slog.Logger, *syncbuf.Buffer) {
+	buf := &syncbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, nil)), buf
 }
 

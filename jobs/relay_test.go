@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/internal/syncbuf"
 	"github.com/scimsync/scimsync/jobs"
 	"github.com/scimsync/scimsync/jobs/internal/jobstest"
 	"github.com/scimsync/scimsync/jobs/task"
@@ -232,7 +233,7 @@ func TestRelayRunBacksOffAndLogsOncePerOutage(t *testing.T) {
 		insp := asynq.NewInspector(direct)
 		defer insp.Close()
 		clk := newFakeClock()
-		var logs syncBuffer
+		var logs syncbuf.Buffer
 		r := jobs.NewRelay(s, client, jobstest.TextLogger(&logs), nil, jobs.RelayConfig{After: clk.After, Now: clk.Now, MaxBackoff: time.Second})
 
 		p.Down()
@@ -287,23 +288,6 @@ func TestRelayRunBacksOffAndLogsOncePerOutage(t *testing.T) {
 			t.Errorf("no recovery message:\n%s", out)
 		}
 	})
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestTwoRelaysSendEachRowOnce(t *testing.T) {

@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/internal/syncbuf"
 	"github.com/scimsync/scimsync/invalidation"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
@@ -129,24 +129,6 @@ func TestManagementCommands(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestServeStartsAndStops runs `serve` with embedded defaults: it must
 // answer, and exit 0 when its context ends (as on SIGTERM).
 func TestServeStartsAndStops(t *testing.T) {
@@ -160,7 +142,7 @@ func TestServeStartsAndStops(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var errOut syncBuffer
+	var errOut syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve"}, io.Discard, &errOut, func(k string) string { return env[k] })

@@ -11,7 +11,6 @@
 package connectortest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/scimsync/scimsync/connectors"
+	"github.com/scimsync/scimsync/internal/syncbuf"
 )
 
 // Endpoint is one of the listings a Directory reads.
@@ -251,7 +251,7 @@ type harness struct {
 	t       *testing.T
 	fake    Fake
 	clock   *Clock
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	secrets []string
 	timeout time.Duration
 }
@@ -259,7 +259,7 @@ type harness struct {
 func newHarness(t *testing.T, newFake func(*testing.T, Env) Fake) *harness {
 	t.Helper()
 	clock := NewClock(start)
-	h := &harness{t: t, clock: clock, logs: &syncBuffer{}, timeout: 10 * time.Second}
+	h := &harness{t: t, clock: clock, logs: &syncbuf.Buffer{}, timeout: 10 * time.Second}
 	h.fake = newFake(t, Env{Now: clock.Now})
 	for _, creds := range []map[string]any{h.fake.Credentials(), h.fake.BadCredentials()} {
 		for _, v := range creds {
@@ -942,21 +942,4 @@ func mustJSON(t *testing.T, v any) json.RawMessage {
 		t.Fatal(err)
 	}
 	return b
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
