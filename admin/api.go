@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/httpjson"
-	"github.com/scimsync/scimsync/jobs/converge"
 	"github.com/scimsync/scimsync/store"
 )
 

@@ -9,8 +9,8 @@ import (
 
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/connectors"
+	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/secret"
-	"github.com/scimsync/scimsync/jobs/converge"
 	"github.com/scimsync/scimsync/store"
 )
 

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/httpjson"
-	"github.com/scimsync/scimsync/jobs/converge"
 	"github.com/scimsync/scimsync/store"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scimsync/scimsync/admin"
-	"github.com/scimsync/scimsync/jobs/converge"
+	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"

@@ -6,8 +6,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/jobs"
-	"github.com/scimsync/scimsync/jobs/converge"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/mail"
 )

@@ -1,7 +1,7 @@
-// Package jobs owns the work that moves local state to match directory
-// state: the asynq queues and task handlers, and the outbox relay that feeds
-// them. The decisions live in its subpackages: converge (provisioning),
-// invite (invites and their acceptance) and mail (SMTP).
+// Package jobs is the asynq transport of the work that moves local state to
+// match directory state: the queues and task handlers, and the outbox relay
+// that feeds them. The decisions live elsewhere: provisioning in package
+// converge, invites and their acceptance in jobs/invite, SMTP in jobs/mail.
 //
 // Delivery, end to end:
 //

@@ -11,7 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/scimsync/scimsync/jobs/converge"
+	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/mail"
 	"github.com/scimsync/scimsync/jobs/task"

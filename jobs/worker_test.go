@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/converge"
+	"github.com/scimsync/scimsync/internal/jobstest"
 	"github.com/scimsync/scimsync/jobs"
-	"github.com/scimsync/scimsync/jobs/converge"
-	"github.com/scimsync/scimsync/jobs/internal/jobstest"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/mail"
 	"github.com/scimsync/scimsync/jobs/mail/mailtest"

@@ -20,7 +20,7 @@
 //     kept (converge keeps the last admin too, whatever wakes it), until an
 //     operator settles it (converge.Converger.SettleAdmin): the next run
 //     then plans what the IdP says;
-//   - provision by itself: it only queues converge jobs (jobs/converge),
+//   - provision by itself: it only queues converge jobs (package converge),
 //     the one place where local state changes;
 //   - run twice at once for an organization, or apply after it was taken
 //     for abandoned.

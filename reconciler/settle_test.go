@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
-	"github.com/scimsync/scimsync/jobs/converge"
+	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/scimsync/scimsync/jobs/internal/jobstest"
+	"github.com/scimsync/scimsync/internal/jobstest"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/mail"
 	"github.com/scimsync/scimsync/store"

@@ -1,6 +1,6 @@
 // Package jobstest writes directory state the way the SCIM layer does (the
 // change and its outbox row in one transaction) and reads local state back,
-// for the tests of the jobs packages.
+// for the tests of converge and the jobs packages.
 package jobstest
 
 import (

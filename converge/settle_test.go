@@ -7,8 +7,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/scimsync/scimsync/jobs/converge"
-	"github.com/scimsync/scimsync/jobs/internal/jobstest"
+	"github.com/scimsync/scimsync/converge"
+	"github.com/scimsync/scimsync/internal/jobstest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/scimsync/scimsync/jobs/converge"
-	"github.com/scimsync/scimsync/jobs/internal/jobstest"
+	"github.com/scimsync/scimsync/converge"
+	"github.com/scimsync/scimsync/internal/jobstest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -16,7 +16,7 @@ import (
 // users already in step, one at a time and from parallel goroutines, on
 // every backend. On Postgres:
 //
-//	TEST_DATABASE_URL=postgres://… go test -run '^$' -bench ConvergeUser ./jobs/converge/
+//	TEST_DATABASE_URL=postgres://… go test -run '^$' -bench ConvergeUser ./converge/
 func BenchmarkConvergeUser(b *testing.B) {
 	for _, be := range storetest.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
