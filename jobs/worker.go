@@ -17,29 +17,6 @@ import (
 	"github.com/scimsync/scimsync/jobs/task"
 )
 
-// TaskOptions are the retry and time limits of a task type. Converges fail
-// only on database trouble, so they retry for long; an invite e-mail that a
-// server keeps deferring is given about a day.
-func TaskOptions(taskType string) []asynq.Option {
-	switch taskType {
-	case task.TypeConvergeUser:
-		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(30 * time.Second)}
-	case task.TypeConvergeGroup, task.TypeConvergeUsers:
-		// A large group's member diff, or a batch of users, takes longer
-		// than one user.
-		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(5 * time.Minute)}
-	case task.TypeConvergeGroups:
-		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(30 * time.Minute)}
-	case task.TypeSendInvite:
-		return []asynq.Option{asynq.MaxRetry(12), asynq.Timeout(2 * time.Minute)}
-	case task.TypeReconcile:
-		// A full pull of a large IdP takes a while; the next scheduled run
-		// is the better retry for a run that keeps failing.
-		return []asynq.Option{asynq.MaxRetry(3), asynq.Timeout(6 * time.Hour)}
-	}
-	return nil
-}
-
 // Converger is what the converge handlers need.
 type Converger interface {
 	ConvergeUser(ctx context.Context, orgID, directoryUserID string) (converge.Outcome, error)

@@ -578,7 +578,7 @@ func TestOneRunAtATime(t *testing.T) {
 		}
 		// A scheduled task meeting it is dropped, not retried: the running
 		// run does its work.
-		payload, _ := json.Marshal(reconciler.Task{OrgID: h.org.ID, ScheduledAt: epoch.Unix()})
+		payload, _ := json.Marshal(task.Reconcile{OrgID: h.org.ID, ScheduledAt: epoch.Unix()})
 		if err := h.r.HandleTask(h.ctx, asynqTask(task.TypeReconcile, payload)); err != nil {
 			t.Errorf("scheduled task during a run: %v", err)
 		}
@@ -606,7 +606,7 @@ func TestScheduledSlotRunsOnce(t *testing.T) {
 		h.connectOkta()
 		h.addOktaUsers("u", 2)
 		slot := epoch.Add(time.Hour)
-		payload, _ := json.Marshal(reconciler.Task{OrgID: h.org.ID, ScheduledAt: slot.Unix()})
+		payload, _ := json.Marshal(task.Reconcile{OrgID: h.org.ID, ScheduledAt: slot.Unix()})
 		for range 3 {
 			if err := h.r.HandleTask(h.ctx, asynqTask(task.TypeReconcile, payload)); err != nil {
 				t.Fatalf("delivery: %v", err)
@@ -626,7 +626,7 @@ func TestScheduledSlotRunsOnce(t *testing.T) {
 			t.Errorf("the slot again: err = %v, want ErrSlotRan", err)
 		}
 		// The next slot, and runs of no slot, still run.
-		next, _ := json.Marshal(reconciler.Task{OrgID: h.org.ID, ScheduledAt: slot.Add(time.Hour).Unix()})
+		next, _ := json.Marshal(task.Reconcile{OrgID: h.org.ID, ScheduledAt: slot.Add(time.Hour).Unix()})
 		if err := h.r.HandleTask(h.ctx, asynqTask(task.TypeReconcile, next)); err != nil {
 			t.Fatal(err)
 		}
@@ -647,7 +647,7 @@ func TestHandleTaskCarriesOutQueuedRun(t *testing.T) {
 		if err := h.st.CreateSyncRun(h.ctx, &run); err != nil {
 			t.Fatal(err)
 		}
-		row := reconciler.TaskRow(h.org.ID, run.ID)
+		row := task.ReconcileRow(h.org.ID, run.ID)
 		if row.TaskType != task.TypeReconcile || row.TaskID != "reconcile-run-"+run.ID {
 			t.Fatalf("row = %+v", row)
 		}
