@@ -30,19 +30,26 @@ type InviteSender interface {
 	Send(ctx context.Context, orgID, inviteID string) (invite.SendOutcome, error)
 }
 
+// Reconciler is what the reconcile handler needs; *reconciler.Reconciler
+// is one.
+type Reconciler interface {
+	RunTask(ctx context.Context, p task.Reconcile) (outcome string, err error)
+}
+
 // Handlers are the task handlers' dependencies.
 type Handlers struct {
-	Converger Converger
-	Invites   InviteSender
-	Log       *slog.Logger
+	Converger  Converger
+	Invites    InviteSender
+	Reconciler Reconciler
+	Log        *slog.Logger
 }
 
 // errBadPayload marks a task no retry can fix.
 var errBadPayload = errors.New("bad task payload")
 
 // terminal lists the failures that retrying cannot change; their tasks are
-// archived at once (asynq.SkipRetry).
-var terminal = []error{errBadPayload, mail.ErrRejected, mail.ErrUncertain}
+// archived at once (asynq.SkipRetry, which a handler may return itself).
+var terminal = []error{asynq.SkipRetry, errBadPayload, mail.ErrRejected, mail.ErrUncertain}
 
 // Register adds the task handlers to mux and registers their metrics on
 // reg: runs by task type and outcome, and run time by task type. The
@@ -96,6 +103,13 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 		}
 		o, err := h.Invites.Send(ctx, p.OrgID, p.InviteID)
 		return string(o), err
+	}))
+	mux.Handle(task.TypeReconcile, m.handler(task.TypeReconcile, h.Log, func(ctx context.Context, payload []byte) (string, error) {
+		var p task.Reconcile
+		if err := decode(payload, &p, &p.OrgID); err != nil {
+			return "", err
+		}
+		return h.Reconciler.RunTask(ctx, p)
 	}))
 }
 
@@ -166,6 +180,9 @@ func (m *metrics) handler(taskType string, log *slog.Logger, fn func(context.Con
 			if errors.Is(err, e) {
 				m.runs.WithLabelValues(taskType, "failed").Inc()
 				log.WarnContext(ctx, "task failed for good; archived", "type", taskType, "task", id, "err", err)
+				if errors.Is(err, asynq.SkipRetry) {
+					return err
+				}
 				return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 			}
 		}

@@ -18,8 +18,6 @@ import (
 	"github.com/scimsync/scimsync/store/storetest"
 )
 
-func asynqTask(typ string, payload []byte) *asynq.Task { return asynq.NewTask(typ, payload) }
-
 // fakeClock is a settable clock.
 type fakeClock struct {
 	mu  sync.Mutex
