@@ -23,5 +23,8 @@
 //   - Terminal failures (an undecodable payload, a mail server's permanent
 //     rejection, a send whose outcome is unknown, a reconcile of an
 //     organization that is gone) are archived at once with asynq.SkipRetry;
-//     all others are retried with asynq's backoff.
+//     all others are retried with asynq's backoff. A queued reconcile that
+//     meets a run in progress is retried too, but is no failure (IsFailure):
+//     it spends none of its retries. The worker's ErrorHandler logs each
+//     failed run, and whether it will be retried or is archived.
 package jobs

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -41,7 +40,6 @@ type Handlers struct {
 	Converger  Converger
 	Invites    InviteSender
 	Reconciler Reconciler
-	Log        *slog.Logger
 }
 
 // errBadPayload marks a task no retry can fix.
@@ -63,7 +61,7 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scimsync_jobs_total",
-			Help: "Task runs by type and outcome (converge and send outcomes, \"error\" for a retry, \"failed\" for an archived task).",
+			Help: "Task runs by type and outcome (converge, send and reconcile outcomes, \"error\" for a retry, \"busy\" for a retry that is no failure, \"failed\" for an archived task).",
 		}, []string{"type", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "scimsync_job_duration_seconds", Help: "Task run time by type.",
@@ -72,7 +70,7 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 	}
 	reg.MustRegister(m.runs, m.duration)
 
-	mux.Handle(task.TypeConvergeUser, m.handler(task.TypeConvergeUser, h.Log, func(ctx context.Context, payload []byte) (string, error) {
+	mux.Handle(task.TypeConvergeUser, m.handler(task.TypeConvergeUser, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.ConvergeUser
 		if err := decode(payload, &p, &p.OrgID, &p.DirectoryUserID); err != nil {
 			return "", err
@@ -80,7 +78,7 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 		o, err := h.Converger.ConvergeUser(ctx, p.OrgID, p.DirectoryUserID)
 		return string(o), err
 	}))
-	mux.Handle(task.TypeConvergeGroup, m.handler(task.TypeConvergeGroup, h.Log, func(ctx context.Context, payload []byte) (string, error) {
+	mux.Handle(task.TypeConvergeGroup, m.handler(task.TypeConvergeGroup, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.ConvergeGroup
 		if err := decode(payload, &p, &p.OrgID, &p.DirectoryGroupID); err != nil {
 			return "", err
@@ -88,15 +86,15 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 		o, err := h.Converger.ConvergeGroup(ctx, p.OrgID, p.DirectoryGroupID)
 		return string(o), err
 	}))
-	mux.Handle(task.TypeConvergeUsers, m.batchHandler(task.TypeConvergeUsers, task.TypeConvergeUser, h.Log, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
+	mux.Handle(task.TypeConvergeUsers, m.batchHandler(task.TypeConvergeUsers, task.TypeConvergeUser, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
 		ps, err := h.Converger.ApplyUsers(ctx, orgID, ids)
 		return outcomes(ps, func(p converge.UserPlan) converge.Outcome { return p.Outcome }), err
 	}))
-	mux.Handle(task.TypeConvergeGroups, m.batchHandler(task.TypeConvergeGroups, task.TypeConvergeGroup, h.Log, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
+	mux.Handle(task.TypeConvergeGroups, m.batchHandler(task.TypeConvergeGroups, task.TypeConvergeGroup, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
 		ps, err := h.Converger.ApplyGroups(ctx, orgID, ids)
 		return outcomes(ps, func(p converge.GroupPlan) converge.Outcome { return p.Outcome }), err
 	}))
-	mux.Handle(task.TypeSendInvite, m.handler(task.TypeSendInvite, h.Log, func(ctx context.Context, payload []byte) (string, error) {
+	mux.Handle(task.TypeSendInvite, m.handler(task.TypeSendInvite, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.SendInvite
 		if err := decode(payload, &p, &p.OrgID, &p.InviteID); err != nil {
 			return "", err
@@ -104,7 +102,7 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 		o, err := h.Invites.Send(ctx, p.OrgID, p.InviteID)
 		return string(o), err
 	}))
-	mux.Handle(task.TypeReconcile, m.handler(task.TypeReconcile, h.Log, func(ctx context.Context, payload []byte) (string, error) {
+	mux.Handle(task.TypeReconcile, m.handler(task.TypeReconcile, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.Reconcile
 		if err := decode(payload, &p, &p.OrgID); err != nil {
 			return "", err
@@ -144,8 +142,8 @@ func outcomes[P any](ps []P, outcome func(P) converge.Outcome) []string {
 // batchHandler wraps a batch converge: it counts each converged entity's
 // outcome under entityType, then fails the task as handler does when any
 // entity failed.
-func (m *metrics) batchHandler(taskType, entityType string, log *slog.Logger, fn func(ctx context.Context, orgID string, ids []string) ([]string, error)) asynq.Handler {
-	return m.handler(taskType, log, func(ctx context.Context, payload []byte) (string, error) {
+func (m *metrics) batchHandler(taskType, entityType string, fn func(ctx context.Context, orgID string, ids []string) ([]string, error)) asynq.Handler {
+	return m.handler(taskType, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.ConvergeBatch
 		if err := decode(payload, &p, &p.OrgID); err != nil {
 			return "", err
@@ -164,30 +162,37 @@ func (m *metrics) batchHandler(taskType, entityType string, log *slog.Logger, fn
 	})
 }
 
-// handler wraps fn with metrics, logging and the retry decision.
-func (m *metrics) handler(taskType string, log *slog.Logger, fn func(context.Context, []byte) (string, error)) asynq.Handler {
+// handler wraps fn with metrics and the retry decision. Failures are
+// logged by the server's ErrorHandler (ServerConfig).
+func (m *metrics) handler(taskType string, fn func(context.Context, []byte) (string, error)) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		start := time.Now()
 		outcome, err := fn(ctx, t.Payload())
 		m.duration.WithLabelValues(taskType).Observe(time.Since(start).Seconds())
-		if err == nil {
+		switch {
+		case err == nil:
 			m.runs.WithLabelValues(taskType, outcome).Inc()
 			return nil
-		}
-		id, _ := asynq.GetTaskID(ctx)
-		retried, _ := asynq.GetRetryCount(ctx)
-		for _, e := range terminal {
-			if errors.Is(err, e) {
-				m.runs.WithLabelValues(taskType, "failed").Inc()
-				log.WarnContext(ctx, "task failed for good; archived", "type", taskType, "task", id, "err", err)
-				if errors.Is(err, asynq.SkipRetry) {
-					return err
-				}
-				return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		case isTerminal(err):
+			m.runs.WithLabelValues(taskType, "failed").Inc()
+			if errors.Is(err, asynq.SkipRetry) {
+				return err
 			}
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		case !IsFailure(err):
+			m.runs.WithLabelValues(taskType, "busy").Inc()
+			return err
 		}
 		m.runs.WithLabelValues(taskType, "error").Inc()
-		log.WarnContext(ctx, "task failed; will retry", "type", taskType, "task", id, "retried", retried, "err", err)
 		return err
 	})
+}
+
+func isTerminal(err error) bool {
+	for _, e := range terminal {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

@@ -69,7 +69,7 @@ func startPipelineVia(t testing.TB, org *jobstest.Org, sender mail.Sender, concu
 	cfg.DelayedTaskCheckInterval = 50 * time.Millisecond
 	srv := asynq.NewServer(opt, cfg)
 	mux := asynq.NewServeMux()
-	jobs.Register(mux, jobs.Handlers{Converger: conv, Invites: inv, Log: jobstest.Discard}, reg)
+	jobs.Register(mux, jobs.Handlers{Converger: conv, Invites: inv}, reg)
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func TestBatchWithAFailingUserIsRetried(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
 	conv := &fakeConverger{failOnce: map[string]bool{"u2": true}}
-	jobs.Register(mux, jobs.Handlers{Converger: conv, Log: jobstest.Discard}, reg)
+	jobs.Register(mux, jobs.Handlers{Converger: conv}, reg)
 	batch := asynq.NewTask(task.TypeConvergeUsers, []byte(`{"orgId":"o","ids":["u1","u2","u3"]}`))
 
 	err := mux.ProcessTask(context.Background(), batch)
@@ -363,7 +363,7 @@ func TestBatchWithAFailingUserIsRetried(t *testing.T) {
 func TestHandlersArchiveBadPayloads(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
-	jobs.Register(mux, jobs.Handlers{Log: jobstest.Discard}, reg)
+	jobs.Register(mux, jobs.Handlers{}, reg)
 	for _, tt := range []struct{ typ, payload string }{
 		{task.TypeConvergeUser, `{`},
 		{task.TypeConvergeGroup, `{"orgId":"o"}`},
@@ -403,7 +403,7 @@ func TestReconcileTasksAreCounted(t *testing.T) {
 		}
 		return "ran", nil
 	})
-	jobs.Register(mux, jobs.Handlers{Reconciler: rec, Log: jobstest.Discard}, reg)
+	jobs.Register(mux, jobs.Handlers{Reconciler: rec}, reg)
 	ctx := context.Background()
 	slot := time.Unix(1772409600, 0)
 	row := task.ReconcileRow("o1", "r1")
