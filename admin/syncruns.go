@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/internal/httpjson"
+	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
 )
@@ -26,7 +27,7 @@ func (s *Service) RequestReconcile(ctx context.Context, orgID string, dryRun, al
 		if err := tx.CreateSyncRun(ctx, &run); err != nil {
 			return err
 		}
-		if err := tx.AddOutbox(ctx, reconciler.TaskRow(orgID, run.ID)); err != nil {
+		if err := tx.AddOutbox(ctx, task.ReconcileRow(orgID, run.ID)); err != nil {
 			return err
 		}
 		return tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: orgID, Actor: actorAdmin, Action: "reconcile.request", EntityType: "sync_run", EntityID: run.ID,

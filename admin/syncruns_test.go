@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/reconciler"
@@ -87,7 +85,11 @@ func TestSyncRunsAPI(t *testing.T) {
 
 		// A worker carries the run out.
 		r := &reconciler.Reconciler{Store: st, Directories: svc}
-		if err := r.HandleTask(ctx, asynq.NewTask(rows[0].TaskType, rows[0].Payload)); err != nil {
+		var p task.Reconcile
+		if err := json.Unmarshal(rows[0].Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.RunTask(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 		code, body, _ = call("GET", "/api/v1/orgs/"+acme.ID+"/sync-runs/"+runID+"?items=true", "")

@@ -28,7 +28,6 @@ import (
 	"github.com/scimsync/scimsync/jobs"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/ops"
-	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -237,7 +236,6 @@ func (a *App) Run(ctx context.Context, roles Roles, announce io.Writer) error {
 		if err := a.registerJobs(mux); err != nil {
 			return err
 		}
-		reconciler.Register(mux, a.Reconciler())
 		if err := srv.Start(mux); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}

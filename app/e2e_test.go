@@ -14,7 +14,6 @@ import (
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/jobs"
 	"github.com/scimsync/scimsync/jobs/mail/mailtest"
-	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -31,7 +30,6 @@ func startWorker(t *testing.T, a *App) context.Context {
 	if err := a.registerJobs(mux); err != nil {
 		t.Fatal(err)
 	}
-	reconciler.Register(mux, a.Reconciler())
 	if err := worker.Start(mux); err != nil {
 		t.Fatal(err)
 	}

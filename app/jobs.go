@@ -61,7 +61,7 @@ func (a *App) registerJobs(mux *asynq.ServeMux) error {
 	if p.invites.Mail == nil {
 		a.Log.Warn("SMTP_URL is not set: invite e-mails are recorded in the mail log, not sent")
 	}
-	jobs.Register(mux, jobs.Handlers{Converger: p.converger, Invites: p.invites, Log: a.Log.With("component", "jobs")}, a.Registry)
+	jobs.Register(mux, jobs.Handlers{Converger: p.converger, Invites: p.invites, Reconciler: a.Reconciler()}, a.Registry)
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/scimsync/scimsync/broker/brokertest"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/store/storetest"
@@ -115,6 +117,32 @@ func TestReconcileFromOktaOnWorker(t *testing.T) {
 			if got := groupMembers(); !slices.Equal(got, []string{"user1@example.com"}) {
 				t.Errorf("group members = %q", got)
 			}
+			// The worker counts reconcile tasks with the other jobs.
+			waitFor(t, "3 reconcile tasks counted", func() bool { return jobRuns(t, s.app.Registry, "reconcile:org", "ran") == 3 })
 		})
 	}
+}
+
+// jobRuns reads scimsync_jobs_total for a task type and outcome.
+func jobRuns(t *testing.T, reg prometheus.Gatherer, taskType, outcome string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "scimsync_jobs_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["type"] == taskType && labels["outcome"] == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

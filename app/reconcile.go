@@ -18,7 +18,7 @@ import (
 )
 
 // Reconciler is the reconciliation bound to this app, for the worker's
-// reconcile:org handler: reconciler.Register(mux, a.Reconciler()).
+// reconcile:org handler.
 func (a *App) Reconciler() *reconciler.Reconciler {
 	p := a.jobs()
 	r := newReconciler(a.Cfg, a.Store, a.Box, p.invites, a.Log, a.Registry)

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/store"
 )
 
 // QueueWeights is asynq's weighted priority for the queues: deprovisions
@@ -17,7 +19,9 @@ import (
 // queues are busy.
 var QueueWeights = map[string]int{task.QueueCritical: 6, task.QueueDefault: 3, task.QueueLow: 1}
 
-// ServerConfig returns the asynq server configuration for a worker.
+// ServerConfig returns the asynq server configuration for a worker. Its
+// ErrorHandler logs every failed task run (logFailure), and IsFailure keeps
+// expected retries out of the failure counts.
 func ServerConfig(log *slog.Logger, concurrency int, shutdownTimeout time.Duration) asynq.Config {
 	if concurrency <= 0 {
 		concurrency = 16
@@ -28,11 +32,40 @@ func ServerConfig(log *slog.Logger, concurrency int, shutdownTimeout time.Durati
 		Logger:          NewAsynqLogger(log),
 		LogLevel:        asynq.InfoLevel,
 		ShutdownTimeout: shutdownTimeout,
+		IsFailure:       IsFailure,
+		ErrorHandler:    logFailure(log.With("component", "jobs")),
 		// asynq polls when its queues are empty; the default 1s would add up
 		// to a second to every job that arrives while the worker is idle.
 		TaskCheckInterval: 100 * time.Millisecond,
 		// Task contexts must not outlive a graceful shutdown.
 		BaseContext: context.Background,
+	}
+}
+
+// IsFailure reports whether a task's error is a failure. A queued
+// reconcile that meets another run of its organization (store.ErrRunBusy)
+// is not: it waits its turn, so asynq neither counts it in the queue's
+// failures nor spends one of its retries on it.
+func IsFailure(err error) bool {
+	return err != nil && !errors.Is(err, store.ErrRunBusy)
+}
+
+// logFailure logs a failed task run, as asynq goes on to handle it:
+// archived on asynq.SkipRetry or when its retries are spent, else retried.
+func logFailure(log *slog.Logger) asynq.ErrorHandlerFunc {
+	return func(ctx context.Context, t *asynq.Task, err error) {
+		id, _ := asynq.GetTaskID(ctx)
+		retried, _ := asynq.GetRetryCount(ctx)
+		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		attrs := []any{"type", t.Type(), "task", id, "retried", retried, "max_retry", maxRetry, "err", err}
+		switch {
+		case errors.Is(err, asynq.SkipRetry) || retried >= maxRetry:
+			log.WarnContext(ctx, "task failed for good; archived", attrs...)
+		case !IsFailure(err):
+			log.InfoContext(ctx, "task cannot run yet; will retry", attrs...)
+		default:
+			log.WarnContext(ctx, "task failed; will retry", attrs...)
+		}
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package jobs is the asynq transport of the work that moves local state to
 // match directory state: the queues and task handlers, and the outbox relay
 // that feeds them. The decisions live elsewhere: provisioning in package
-// converge, invites and their acceptance in jobs/invite, SMTP in jobs/mail.
+// converge, invites and their acceptance in jobs/invite, SMTP in jobs/mail,
+// reconciliation runs in package reconciler.
 //
 // Delivery, end to end:
 //
@@ -20,6 +21,10 @@
 //     recorded once; its e-mail is sent at most once (a claim in the mail
 //     log precedes the send).
 //   - Terminal failures (an undecodable payload, a mail server's permanent
-//     rejection, a send whose outcome is unknown) are archived at once with
-//     asynq.SkipRetry; all others are retried with asynq's backoff.
+//     rejection, a send whose outcome is unknown, a reconcile of an
+//     organization that is gone) are archived at once with asynq.SkipRetry;
+//     all others are retried with asynq's backoff. A queued reconcile that
+//     meets a run in progress is retried too, but is no failure (IsFailure):
+//     it spends none of its retries. The worker's ErrorHandler logs each
+//     failed run, and whether it will be retried or is archived.
 package jobs

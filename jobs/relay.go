@@ -375,7 +375,7 @@ func (r *Relay) enqueueAll(ctx context.Context, ds []delivery) []error {
 }
 
 func (r *Relay) enqueue(ctx context.Context, d delivery) error {
-	opts := append(TaskOptions(d.taskType), asynq.TaskID(d.taskID), asynq.Queue(d.queue))
+	opts := append(task.Options(d.taskType), asynq.TaskID(d.taskID), asynq.Queue(d.queue))
 	_, err := r.q.EnqueueContext(ctx, asynq.NewTask(d.taskType, d.payload), opts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue %s task %s: %w", d.taskType, d.taskID, err)

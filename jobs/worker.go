@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -16,29 +15,6 @@ import (
 	"github.com/scimsync/scimsync/jobs/mail"
 	"github.com/scimsync/scimsync/jobs/task"
 )
-
-// TaskOptions are the retry and time limits of a task type. Converges fail
-// only on database trouble, so they retry for long; an invite e-mail that a
-// server keeps deferring is given about a day.
-func TaskOptions(taskType string) []asynq.Option {
-	switch taskType {
-	case task.TypeConvergeUser:
-		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(30 * time.Second)}
-	case task.TypeConvergeGroup, task.TypeConvergeUsers:
-		// A large group's member diff, or a batch of users, takes longer
-		// than one user.
-		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(5 * time.Minute)}
-	case task.TypeConvergeGroups:
-		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(30 * time.Minute)}
-	case task.TypeSendInvite:
-		return []asynq.Option{asynq.MaxRetry(12), asynq.Timeout(2 * time.Minute)}
-	case task.TypeReconcile:
-		// A full pull of a large IdP takes a while; the next scheduled run
-		// is the better retry for a run that keeps failing.
-		return []asynq.Option{asynq.MaxRetry(3), asynq.Timeout(6 * time.Hour)}
-	}
-	return nil
-}
 
 // Converger is what the converge handlers need.
 type Converger interface {
@@ -53,19 +29,25 @@ type InviteSender interface {
 	Send(ctx context.Context, orgID, inviteID string) (invite.SendOutcome, error)
 }
 
+// Reconciler is what the reconcile handler needs; *reconciler.Reconciler
+// is one.
+type Reconciler interface {
+	RunTask(ctx context.Context, p task.Reconcile) (outcome string, err error)
+}
+
 // Handlers are the task handlers' dependencies.
 type Handlers struct {
-	Converger Converger
-	Invites   InviteSender
-	Log       *slog.Logger
+	Converger  Converger
+	Invites    InviteSender
+	Reconciler Reconciler
 }
 
 // errBadPayload marks a task no retry can fix.
 var errBadPayload = errors.New("bad task payload")
 
 // terminal lists the failures that retrying cannot change; their tasks are
-// archived at once (asynq.SkipRetry).
-var terminal = []error{errBadPayload, mail.ErrRejected, mail.ErrUncertain}
+// archived at once (asynq.SkipRetry, which a handler may return itself).
+var terminal = []error{asynq.SkipRetry, errBadPayload, mail.ErrRejected, mail.ErrUncertain}
 
 // Register adds the task handlers to mux and registers their metrics on
 // reg: runs by task type and outcome, and run time by task type. The
@@ -79,7 +61,7 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scimsync_jobs_total",
-			Help: "Task runs by type and outcome (converge and send outcomes, \"error\" for a retry, \"failed\" for an archived task).",
+			Help: "Task runs by type and outcome (converge, send and reconcile outcomes, \"error\" for a retry, \"busy\" for a retry that is no failure, \"failed\" for an archived task).",
 		}, []string{"type", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "scimsync_job_duration_seconds", Help: "Task run time by type.",
@@ -88,7 +70,7 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 	}
 	reg.MustRegister(m.runs, m.duration)
 
-	mux.Handle(task.TypeConvergeUser, m.handler(task.TypeConvergeUser, h.Log, func(ctx context.Context, payload []byte) (string, error) {
+	mux.Handle(task.TypeConvergeUser, m.handler(task.TypeConvergeUser, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.ConvergeUser
 		if err := decode(payload, &p, &p.OrgID, &p.DirectoryUserID); err != nil {
 			return "", err
@@ -96,7 +78,7 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 		o, err := h.Converger.ConvergeUser(ctx, p.OrgID, p.DirectoryUserID)
 		return string(o), err
 	}))
-	mux.Handle(task.TypeConvergeGroup, m.handler(task.TypeConvergeGroup, h.Log, func(ctx context.Context, payload []byte) (string, error) {
+	mux.Handle(task.TypeConvergeGroup, m.handler(task.TypeConvergeGroup, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.ConvergeGroup
 		if err := decode(payload, &p, &p.OrgID, &p.DirectoryGroupID); err != nil {
 			return "", err
@@ -104,21 +86,28 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 		o, err := h.Converger.ConvergeGroup(ctx, p.OrgID, p.DirectoryGroupID)
 		return string(o), err
 	}))
-	mux.Handle(task.TypeConvergeUsers, m.batchHandler(task.TypeConvergeUsers, task.TypeConvergeUser, h.Log, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
+	mux.Handle(task.TypeConvergeUsers, m.batchHandler(task.TypeConvergeUsers, task.TypeConvergeUser, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
 		ps, err := h.Converger.ApplyUsers(ctx, orgID, ids)
 		return outcomes(ps, func(p converge.UserPlan) converge.Outcome { return p.Outcome }), err
 	}))
-	mux.Handle(task.TypeConvergeGroups, m.batchHandler(task.TypeConvergeGroups, task.TypeConvergeGroup, h.Log, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
+	mux.Handle(task.TypeConvergeGroups, m.batchHandler(task.TypeConvergeGroups, task.TypeConvergeGroup, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
 		ps, err := h.Converger.ApplyGroups(ctx, orgID, ids)
 		return outcomes(ps, func(p converge.GroupPlan) converge.Outcome { return p.Outcome }), err
 	}))
-	mux.Handle(task.TypeSendInvite, m.handler(task.TypeSendInvite, h.Log, func(ctx context.Context, payload []byte) (string, error) {
+	mux.Handle(task.TypeSendInvite, m.handler(task.TypeSendInvite, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.SendInvite
 		if err := decode(payload, &p, &p.OrgID, &p.InviteID); err != nil {
 			return "", err
 		}
 		o, err := h.Invites.Send(ctx, p.OrgID, p.InviteID)
 		return string(o), err
+	}))
+	mux.Handle(task.TypeReconcile, m.handler(task.TypeReconcile, func(ctx context.Context, payload []byte) (string, error) {
+		var p task.Reconcile
+		if err := decode(payload, &p, &p.OrgID); err != nil {
+			return "", err
+		}
+		return h.Reconciler.RunTask(ctx, p)
 	}))
 }
 
@@ -153,8 +142,8 @@ func outcomes[P any](ps []P, outcome func(P) converge.Outcome) []string {
 // batchHandler wraps a batch converge: it counts each converged entity's
 // outcome under entityType, then fails the task as handler does when any
 // entity failed.
-func (m *metrics) batchHandler(taskType, entityType string, log *slog.Logger, fn func(ctx context.Context, orgID string, ids []string) ([]string, error)) asynq.Handler {
-	return m.handler(taskType, log, func(ctx context.Context, payload []byte) (string, error) {
+func (m *metrics) batchHandler(taskType, entityType string, fn func(ctx context.Context, orgID string, ids []string) ([]string, error)) asynq.Handler {
+	return m.handler(taskType, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.ConvergeBatch
 		if err := decode(payload, &p, &p.OrgID); err != nil {
 			return "", err
@@ -173,27 +162,37 @@ func (m *metrics) batchHandler(taskType, entityType string, log *slog.Logger, fn
 	})
 }
 
-// handler wraps fn with metrics, logging and the retry decision.
-func (m *metrics) handler(taskType string, log *slog.Logger, fn func(context.Context, []byte) (string, error)) asynq.Handler {
+// handler wraps fn with metrics and the retry decision. Failures are
+// logged by the server's ErrorHandler (ServerConfig).
+func (m *metrics) handler(taskType string, fn func(context.Context, []byte) (string, error)) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		start := time.Now()
 		outcome, err := fn(ctx, t.Payload())
 		m.duration.WithLabelValues(taskType).Observe(time.Since(start).Seconds())
-		if err == nil {
+		switch {
+		case err == nil:
 			m.runs.WithLabelValues(taskType, outcome).Inc()
 			return nil
-		}
-		id, _ := asynq.GetTaskID(ctx)
-		retried, _ := asynq.GetRetryCount(ctx)
-		for _, e := range terminal {
-			if errors.Is(err, e) {
-				m.runs.WithLabelValues(taskType, "failed").Inc()
-				log.WarnContext(ctx, "task failed for good; archived", "type", taskType, "task", id, "err", err)
-				return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		case isTerminal(err):
+			m.runs.WithLabelValues(taskType, "failed").Inc()
+			if errors.Is(err, asynq.SkipRetry) {
+				return err
 			}
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		case !IsFailure(err):
+			m.runs.WithLabelValues(taskType, "busy").Inc()
+			return err
 		}
 		m.runs.WithLabelValues(taskType, "error").Inc()
-		log.WarnContext(ctx, "task failed; will retry", "type", taskType, "task", id, "retried", retried, "err", err)
 		return err
 	})
+}
+
+func isTerminal(err error) bool {
+	for _, e := range terminal {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

@@ -69,7 +69,7 @@ func startPipelineVia(t testing.TB, org *jobstest.Org, sender mail.Sender, concu
 	cfg.DelayedTaskCheckInterval = 50 * time.Millisecond
 	srv := asynq.NewServer(opt, cfg)
 	mux := asynq.NewServeMux()
-	jobs.Register(mux, jobs.Handlers{Converger: conv, Invites: inv, Log: jobstest.Discard}, reg)
+	jobs.Register(mux, jobs.Handlers{Converger: conv, Invites: inv}, reg)
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func TestBatchWithAFailingUserIsRetried(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
 	conv := &fakeConverger{failOnce: map[string]bool{"u2": true}}
-	jobs.Register(mux, jobs.Handlers{Converger: conv, Log: jobstest.Discard}, reg)
+	jobs.Register(mux, jobs.Handlers{Converger: conv}, reg)
 	batch := asynq.NewTask(task.TypeConvergeUsers, []byte(`{"orgId":"o","ids":["u1","u2","u3"]}`))
 
 	err := mux.ProcessTask(context.Background(), batch)
@@ -363,7 +363,7 @@ func TestBatchWithAFailingUserIsRetried(t *testing.T) {
 func TestHandlersArchiveBadPayloads(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	mux := asynq.NewServeMux()
-	jobs.Register(mux, jobs.Handlers{Log: jobstest.Discard}, reg)
+	jobs.Register(mux, jobs.Handlers{}, reg)
 	for _, tt := range []struct{ typ, payload string }{
 		{task.TypeConvergeUser, `{`},
 		{task.TypeConvergeGroup, `{"orgId":"o"}`},
@@ -371,10 +371,62 @@ func TestHandlersArchiveBadPayloads(t *testing.T) {
 		{task.TypeConvergeUsers, `[`},
 		{task.TypeConvergeUsers, `{"orgId":"o"}`},
 		{task.TypeConvergeGroups, `{"ids":["g"]}`},
+		{task.TypeReconcile, `{"runId":"r"}`},
+		{task.TypeReconcile, `"o"`},
 	} {
 		err := mux.ProcessTask(context.Background(), asynq.NewTask(tt.typ, []byte(tt.payload)))
 		if !errors.Is(err, asynq.SkipRetry) {
 			t.Errorf("%s %s: %v, want SkipRetry", tt.typ, tt.payload, err)
+		}
+	}
+}
+
+type reconcileFunc func(context.Context, task.Reconcile) (string, error)
+
+func (f reconcileFunc) RunTask(ctx context.Context, p task.Reconcile) (string, error) {
+	return f(ctx, p)
+}
+
+// Reconcile tasks go through the handler wrapper: they are counted, and a
+// reconciler's SkipRetry archives them as a failure.
+func TestReconcileTasksAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	mux := asynq.NewServeMux()
+	var got []task.Reconcile
+	rec := reconcileFunc(func(_ context.Context, p task.Reconcile) (string, error) {
+		got = append(got, p)
+		switch p.OrgID {
+		case "gone":
+			return "", fmt.Errorf("reconcile: org not found: %w", asynq.SkipRetry)
+		case "down":
+			return "", errors.New("reconcile: database down")
+		}
+		return "ran", nil
+	})
+	jobs.Register(mux, jobs.Handlers{Reconciler: rec}, reg)
+	ctx := context.Background()
+	slot := time.Unix(1772409600, 0)
+	row := task.ReconcileRow("o1", "r1")
+	for _, tk := range []*asynq.Task{asynq.NewTask(row.TaskType, row.Payload), task.NewScheduledReconcile("o1", slot)} {
+		if err := mux.ProcessTask(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []task.Reconcile{{OrgID: "o1", RunID: "r1"}, {OrgID: "o1", ScheduledAt: slot.Unix()}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("reconciler got (-want +got):\n%s", d)
+	}
+	err := mux.ProcessTask(ctx, task.NewScheduledReconcile("gone", slot))
+	if !errors.Is(err, asynq.SkipRetry) || strings.Count(err.Error(), asynq.SkipRetry.Error()) != 1 {
+		t.Errorf("org gone: %v, want SkipRetry once", err)
+	}
+	if err := mux.ProcessTask(ctx, task.NewScheduledReconcile("down", slot)); err == nil || errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("database down: %v, want a retryable error", err)
+	}
+	p := &pipeline{reg: reg}
+	for outcome, n := range map[string]float64{"ran": 2, "failed": 1, "error": 1} {
+		if c := p.count(t, task.TypeReconcile, outcome); c != n {
+			t.Errorf("scimsync_jobs_total{type=reconcile:org,outcome=%s} = %v, want %v", outcome, c, n)
 		}
 	}
 }

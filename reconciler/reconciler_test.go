@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hibiken/asynq"
 
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
@@ -578,9 +579,16 @@ func TestOneRunAtATime(t *testing.T) {
 		}
 		// A scheduled task meeting it is dropped, not retried: the running
 		// run does its work.
-		payload, _ := json.Marshal(reconciler.Task{OrgID: h.org.ID, ScheduledAt: epoch.Unix()})
-		if err := h.r.HandleTask(h.ctx, asynqTask(task.TypeReconcile, payload)); err != nil {
-			t.Errorf("scheduled task during a run: %v", err)
+		if o, err := h.r.RunTask(h.ctx, task.Reconcile{OrgID: h.org.ID, ScheduledAt: epoch.Unix()}); err != nil || o != "skipped" {
+			t.Errorf("scheduled task during a run: %q, %v; want skipped", o, err)
+		}
+		// A queued one is retried later.
+		queued := store.SyncRun{OrgID: h.org.ID, Trigger: reconciler.TriggerAPI}
+		if err := h.st.CreateSyncRun(h.ctx, &queued); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.r.RunTask(h.ctx, task.Reconcile{OrgID: h.org.ID, RunID: queued.ID}); !errors.Is(err, store.ErrRunBusy) || errors.Is(err, asynq.SkipRetry) {
+			t.Errorf("queued task during a run: %v, want a retryable ErrRunBusy", err)
 		}
 		// Silent past StaleAfter, the first run is taken for abandoned; it
 		// can then never apply.
@@ -606,10 +614,13 @@ func TestScheduledSlotRunsOnce(t *testing.T) {
 		h.connectOkta()
 		h.addOktaUsers("u", 2)
 		slot := epoch.Add(time.Hour)
-		payload, _ := json.Marshal(reconciler.Task{OrgID: h.org.ID, ScheduledAt: slot.Unix()})
-		for range 3 {
-			if err := h.r.HandleTask(h.ctx, asynqTask(task.TypeReconcile, payload)); err != nil {
-				t.Fatalf("delivery: %v", err)
+		for i := range 3 {
+			want := "ran"
+			if i > 0 {
+				want = "duplicate"
+			}
+			if o, err := h.r.RunTask(h.ctx, task.Reconcile{OrgID: h.org.ID, ScheduledAt: slot.Unix()}); err != nil || o != want {
+				t.Fatalf("delivery %d: %q, %v; want %s", i, o, err, want)
 			}
 		}
 		runs, err := h.st.SyncRuns(h.ctx, h.org.ID, "", 10)
@@ -626,8 +637,7 @@ func TestScheduledSlotRunsOnce(t *testing.T) {
 			t.Errorf("the slot again: err = %v, want ErrSlotRan", err)
 		}
 		// The next slot, and runs of no slot, still run.
-		next, _ := json.Marshal(reconciler.Task{OrgID: h.org.ID, ScheduledAt: slot.Add(time.Hour).Unix()})
-		if err := h.r.HandleTask(h.ctx, asynqTask(task.TypeReconcile, next)); err != nil {
+		if _, err := h.r.RunTask(h.ctx, task.Reconcile{OrgID: h.org.ID, ScheduledAt: slot.Add(time.Hour).Unix()}); err != nil {
 			t.Fatal(err)
 		}
 		run, _ := h.reconcile(reconciler.Options{})
@@ -638,7 +648,7 @@ func TestScheduledSlotRunsOnce(t *testing.T) {
 	})
 }
 
-func TestHandleTaskCarriesOutQueuedRun(t *testing.T) {
+func TestRunTaskCarriesOutQueuedRun(t *testing.T) {
 	each(t, func(t *testing.T, b storetest.Backend) {
 		h := newHarness(t, b)
 		h.connectOkta()
@@ -647,21 +657,24 @@ func TestHandleTaskCarriesOutQueuedRun(t *testing.T) {
 		if err := h.st.CreateSyncRun(h.ctx, &run); err != nil {
 			t.Fatal(err)
 		}
-		row := reconciler.TaskRow(h.org.ID, run.ID)
+		row := task.ReconcileRow(h.org.ID, run.ID)
 		if row.TaskType != task.TypeReconcile || row.TaskID != "reconcile-run-"+run.ID {
 			t.Fatalf("row = %+v", row)
 		}
-		tk := asynqTask(row.TaskType, row.Payload)
-		if err := h.r.HandleTask(h.ctx, tk); err != nil {
+		var p task.Reconcile
+		if err := json.Unmarshal(row.Payload, &p); err != nil {
 			t.Fatal(err)
+		}
+		if o, err := h.r.RunTask(h.ctx, p); err != nil || o != "ran" {
+			t.Fatalf("run: %q, %v", o, err)
 		}
 		got, _ := h.st.SyncRun(h.ctx, h.org.ID, run.ID)
 		if got.Status != store.RunSucceeded || !got.DryRun || got.Trigger != reconciler.TriggerAPI {
 			t.Fatalf("run = %+v", got)
 		}
 		// A second delivery finds it done.
-		if err := h.r.HandleTask(h.ctx, tk); err != nil {
-			t.Errorf("redelivery: %v", err)
+		if o, err := h.r.RunTask(h.ctx, p); err != nil || o != "duplicate" {
+			t.Errorf("redelivery: %q, %v; want duplicate", o, err)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package reconciler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -32,7 +31,7 @@ type OrgLister interface {
 // never runs one itself: workers do.
 //
 // Any number of schedulers may run at once. A run's task id names the
-// organization and the slot (ScheduledTaskID), and every scheduler computes
+// organization and the slot (task.ScheduledReconcileID), and every scheduler computes
 // the same slots, so the queue holds each run once; the ids are kept for a
 // while after the task finishes (Retention) so that a scheduler ticking late
 // cannot queue the slot again. Schedules are anchored to wall time: a cron
@@ -56,7 +55,8 @@ type Scheduler struct {
 	// Retention is how long a scheduled run's task id outlives the task
 	// (1h); it must exceed the spread between schedulers' ticks.
 	Retention time.Duration
-	// Timeout bounds a scheduled run's task (6h).
+	// Timeout, if set, bounds a scheduled run's task in place of the
+	// default of task.Options.
 	Timeout time.Duration
 
 	mu      sync.Mutex
@@ -190,14 +190,11 @@ func (s *Scheduler) Tick(ctx context.Context) int {
 }
 
 func (s *Scheduler) enqueue(ctx context.Context, orgID string, slot time.Time) error {
-	b, err := json.Marshal(Task{OrgID: orgID, ScheduledAt: slot.Unix()})
-	if err != nil {
-		return err
+	opts := []asynq.Option{asynq.Retention(orDefault(s.Retention, time.Hour))}
+	if s.Timeout > 0 {
+		opts = append(opts, asynq.Timeout(s.Timeout))
 	}
-	_, err = s.Queue.EnqueueContext(ctx, asynq.NewTask(task.TypeReconcile, b),
-		asynq.TaskID(ScheduledTaskID(orgID, slot)), asynq.Queue(task.QueueDefault),
-		asynq.Retention(orDefault(s.Retention, time.Hour)), asynq.Timeout(orDefault(s.Timeout, 6*time.Hour)),
-		asynq.MaxRetry(3))
+	_, err := s.Queue.EnqueueContext(ctx, task.NewScheduledReconcile(orgID, slot), opts...)
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		s.Metrics.schedule("duplicate")

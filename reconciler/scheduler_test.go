@@ -18,8 +18,6 @@ import (
 	"github.com/scimsync/scimsync/store/storetest"
 )
 
-func asynqTask(typ string, payload []byte) *asynq.Task { return asynq.NewTask(typ, payload) }
-
 // fakeClock is a settable clock.
 type fakeClock struct {
 	mu  sync.Mutex
@@ -124,11 +122,11 @@ func TestSchedulersEnqueueEachRunOnce(t *testing.T) {
 	tasks, _ := e.insp.ListPendingTasks(task.QueueDefault)
 	perOrg := map[string][]int64{}
 	for _, tk := range tasks {
-		var p reconciler.Task
+		var p task.Reconcile
 		if err := json.Unmarshal(tk.Payload, &p); err != nil {
 			t.Fatal(err)
 		}
-		if tk.ID != reconciler.ScheduledTaskID(p.OrgID, time.Unix(p.ScheduledAt, 0)) {
+		if tk.ID != task.ScheduledReconcileID(p.OrgID, time.Unix(p.ScheduledAt, 0)) {
 			t.Errorf("task id %q for %+v", tk.ID, p)
 		}
 		perOrg[p.OrgID] = append(perOrg[p.OrgID], p.ScheduledAt)
@@ -165,7 +163,7 @@ func TestScheduleChangeAppliesOnReload(t *testing.T) {
 	}
 	e.clock.Set(time.Date(2026, 3, 2, 9, 5, 1, 0, time.UTC))
 	s.Tick(ctx)
-	want := reconciler.ScheduledTaskID(o.ID, time.Date(2026, 3, 2, 9, 5, 0, 0, time.UTC))
+	want := task.ScheduledReconcileID(o.ID, time.Date(2026, 3, 2, 9, 5, 0, 0, time.UTC))
 	if got := e.queued(t); !slices.Contains(got, want) {
 		t.Fatalf("queued %v, want %s", got, want)
 	}
@@ -203,7 +201,7 @@ func TestSchedulesAreUTC(t *testing.T) {
 	e.clock.Set(time.Date(2026, 3, 2, 9, 0, 30, 0, time.UTC))
 	s1.Tick(ctx)
 	s2.Tick(ctx)
-	want := []string{reconciler.ScheduledTaskID(o.ID, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))}
+	want := []string{task.ScheduledReconcileID(o.ID, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))}
 	if got := e.queued(t); !slices.Equal(got, want) {
 		t.Errorf("queued %v, want %v", got, want)
 	}

@@ -135,7 +135,6 @@ func (r *Report) scaleOut(c *cluster, perSched map[string]int, slots int) {
 				ws.Tasks += int(v)
 			}
 		}
-		ws.Tasks += ws.Reconciles
 		r.ScaleOut.Workers[w.Name] = ws
 		r.Retries.JobRetries += int(t.Sum("scimsync_jobs_total", `outcome="error"`))
 		r.Retries.JobsFailed += int(t.Sum("scimsync_jobs_total", `outcome="failed"`))

@@ -1,12 +1,17 @@
-// Package task names scimsync's job types and their payloads, and builds
-// the outbox rows that carry them. Writers of directory state (SCIM, the
-// reconciler) and the job handlers agree through this package alone.
+// Package task is the catalogue of scimsync's jobs: each type's name,
+// payload and default options, and the outbox rows and tasks that carry
+// them. Writers of directory state (SCIM, the reconciler, the scheduler)
+// and the job handlers agree through this package alone.
 package task
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/scimsync/scimsync/store"
 )
@@ -30,6 +35,30 @@ const (
 	QueueDefault  = "default"
 	QueueLow      = "low"
 )
+
+// Options are the retry and time limits of a task type, which every task
+// of the type is enqueued with. Converges fail only on database trouble, so
+// they retry for long; an invite e-mail that a server keeps deferring is
+// given about a day.
+func Options(taskType string) []asynq.Option {
+	switch taskType {
+	case TypeConvergeUser:
+		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(30 * time.Second)}
+	case TypeConvergeGroup, TypeConvergeUsers:
+		// A large group's member diff, or a batch of users, takes longer
+		// than one user.
+		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(5 * time.Minute)}
+	case TypeConvergeGroups:
+		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(30 * time.Minute)}
+	case TypeSendInvite:
+		return []asynq.Option{asynq.MaxRetry(12), asynq.Timeout(2 * time.Minute)}
+	case TypeReconcile:
+		// A full pull of a large IdP takes a while; the next scheduled run
+		// is the better retry for a run that keeps failing.
+		return []asynq.Option{asynq.MaxRetry(3), asynq.Timeout(6 * time.Hour)}
+	}
+	return nil
+}
 
 // ConvergeUser asks to make an organization's local member match one
 // directory user (which may no longer exist).
@@ -138,10 +167,48 @@ func SendInviteRow(orgID, inviteID string) store.OutboxRow {
 	return r
 }
 
+// Reconcile is the payload of a reconcile:org task.
+type Reconcile struct {
+	OrgID string `json:"orgId"`
+	// RunID is the queued run the admin API created; empty for a scheduled
+	// run, which the handler creates.
+	RunID string `json:"runId,omitempty"`
+	// ScheduledAt is the schedule slot (Unix seconds) of a scheduled run.
+	ScheduledAt int64 `json:"scheduledAt,omitempty"`
+}
+
+// ReconcileRow is the outbox row that has a worker carry out a queued run.
+// Its task id is the run's, so the run is queued once however often the
+// row is relayed.
+func ReconcileRow(orgID, runID string) store.OutboxRow {
+	r := row(orgID, TypeReconcile, QueueDefault, Reconcile{OrgID: orgID, RunID: runID})
+	r.TaskID = "reconcile-run-" + runID
+	return r
+}
+
+// ScheduledReconcileID names the scheduled run of an organization at a
+// slot: every scheduler computes the same id for the same run, so the queue
+// holds it once.
+func ScheduledReconcileID(orgID string, slot time.Time) string {
+	return "reconcile:" + orgID + ":" + strconv.FormatInt(slot.Unix(), 10)
+}
+
+// NewScheduledReconcile is the task of an organization's scheduled run at
+// a slot, with its id (ScheduledReconcileID), queue and Options.
+func NewScheduledReconcile(orgID string, slot time.Time) *asynq.Task {
+	b := marshal(TypeReconcile, Reconcile{OrgID: orgID, ScheduledAt: slot.Unix()})
+	opts := append(Options(TypeReconcile), asynq.TaskID(ScheduledReconcileID(orgID, slot)), asynq.Queue(QueueDefault))
+	return asynq.NewTask(TypeReconcile, b, opts...)
+}
+
 func row(orgID, typ, queue string, payload any) store.OutboxRow {
+	return store.OutboxRow{OrgID: orgID, TaskType: typ, Queue: queue, Payload: marshal(typ, payload)}
+}
+
+func marshal(typ string, payload any) []byte {
 	b, err := json.Marshal(payload)
 	if err != nil {
-		panic(fmt.Sprintf("task: marshal %s payload: %v", typ, err)) // plain structs of strings always marshal
+		panic(fmt.Sprintf("task: marshal %s payload: %v", typ, err)) // plain structs of strings and numbers always marshal
 	}
-	return store.OutboxRow{OrgID: orgID, TaskType: typ, Queue: queue, Payload: b}
+	return b
 }

@@ -149,7 +149,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			retries++
 			d := t.backoff(retries)
-			log.WarnContext(ctx, "idp request failed; retrying", "attempt", attempt, "error", err, "delay", d)
+			log.WarnContext(ctx, "idp request failed; retrying", "attempt", attempt, "err", err, "delay", d)
 			if err := t.p.Sleep(ctx, d); err != nil {
 				return nil, err
 			}
