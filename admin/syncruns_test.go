@@ -14,6 +14,7 @@ import (
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/reconciler"
+	"github.com/scimsync/scimsync/source"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -86,7 +87,7 @@ func TestSyncRunsAPI(t *testing.T) {
 		}
 
 		// A worker carries the run out.
-		r := &reconciler.Reconciler{Store: st, Directories: svc}
+		r := &reconciler.Reconciler{Store: st, Directories: &source.Opener{Store: st}}
 		if err := r.HandleTask(ctx, asynq.NewTask(rows[0].TaskType, rows[0].Payload)); err != nil {
 			t.Fatal(err)
 		}

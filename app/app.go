@@ -29,6 +29,7 @@ import (
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/ops"
 	"github.com/scimsync/scimsync/reconciler"
+	"github.com/scimsync/scimsync/source"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -129,8 +130,17 @@ func (a *App) Close() {
 
 // AdminService is the operator actions bound to this app.
 func (a *App) AdminService() *admin.Service {
-	return &admin.Service{Store: a.Store, PublicURL: a.Cfg.PublicURL, Box: a.Box, ConnectorOptions: connectors.Options{Logger: a.Log.With("component", "connector")},
-		Converger: a.jobs().converger}
+	return &admin.Service{Store: a.Store, PublicURL: a.Cfg.PublicURL, Connectors: a.Connectors(), Converger: a.jobs().converger}
+}
+
+// Connectors opens this app's organizations' connectors: the admin API's
+// for its test connection, the reconciler's for its pulls.
+func (a *App) Connectors() *source.Opener {
+	return newOpener(a.Store, a.Box, a.Log)
+}
+
+func newOpener(st *store.Store, box *secret.Box, log *slog.Logger) *source.Opener {
+	return &source.Opener{Store: st, Box: box, Options: connectors.Options{Logger: log.With("component", "connector")}}
 }
 
 // Handler is the whole HTTP surface: SCIM, admin API, dashboard, metrics,
