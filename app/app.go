@@ -75,13 +75,8 @@ type App struct {
 // Open connects to the database (migrating it) and to Redis, and loads the
 // key that seals IdP credentials.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log})
+	st, n, err := OpenStore(ctx, cfg, log)
 	if err != nil {
-		return nil, err
-	}
-	n, err := st.Migrate(ctx)
-	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	db, _ := config.ParseDatabaseURL(cfg.DatabaseURL)
@@ -98,6 +93,21 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	return &App{Cfg: cfg, Log: log, Store: st, Broker: br, Registry: ops.NewRegistry(), Box: box}, nil
+}
+
+// OpenStore opens the database cfg names and applies the migrations it
+// lacks, returning how many it applied. log may be nil.
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, int, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log})
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := st.Migrate(ctx)
+	if err != nil {
+		st.Close()
+		return nil, 0, err
+	}
+	return st, n, nil
 }
 
 func loadBox(cfg config.Config, log *slog.Logger) (*secret.Box, error) {

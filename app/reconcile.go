@@ -28,12 +28,8 @@ func (a *App) Reconciler() *reconciler.Reconciler {
 // command): no Redis is needed, its work goes to the outbox. close releases
 // the database.
 func OpenReconciler(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*reconciler.Reconciler, func(), error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log})
+	st, _, err := OpenStore(ctx, cfg, log)
 	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := st.Migrate(ctx); err != nil {
-		st.Close()
 		return nil, nil, err
 	}
 	box, err := loadBox(cfg, log)
