@@ -269,26 +269,12 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	p := principalFrom(ctx)
-	id := r.PathValue("id")
-	err := s.tx(ctx, func(tx *store.Store) error {
-		cur, err := tx.DirectoryGroup(ctx, p.OrgID, id)
-		if err != nil {
-			return err
-		}
-		if err := checkIfMatch(r, cur.Version); err != nil {
-			return err
-		}
-		if err := tx.DeleteDirectoryGroup(ctx, p.OrgID, id); err != nil {
-			return err
-		}
-		return s.recordGroup(ctx, tx, p, "group.delete", cur, nil)
-	})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.notify()
-	w.WriteHeader(http.StatusNoContent)
+	deletion[store.DirectoryGroup]{
+		get:     (*store.Store).DirectoryGroup,
+		version: func(g store.DirectoryGroup) int64 { return g.Version },
+		remove:  (*store.Store).DeleteDirectoryGroup,
+		record: func(ctx context.Context, tx *store.Store, p principal, g store.DirectoryGroup) error {
+			return s.recordGroup(ctx, tx, p, "group.delete", g, nil)
+		},
+	}.serve(s, w, r)
 }

@@ -362,26 +362,12 @@ func decodePatch(w http.ResponseWriter, r *http.Request) ([]patch.Operation, err
 }
 
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	p := principalFrom(ctx)
-	id := r.PathValue("id")
-	err := s.tx(ctx, func(tx *store.Store) error {
-		cur, err := tx.DirectoryUser(ctx, p.OrgID, id)
-		if err != nil {
-			return err
-		}
-		if err := checkIfMatch(r, cur.Version); err != nil {
-			return err
-		}
-		if err := tx.DeleteDirectoryUser(ctx, p.OrgID, id); err != nil {
-			return err
-		}
-		return s.recordUser(ctx, tx, p, "user.delete", cur, true)
-	})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.notify()
-	w.WriteHeader(http.StatusNoContent)
+	deletion[store.DirectoryUser]{
+		get:     (*store.Store).DirectoryUser,
+		version: func(u store.DirectoryUser) int64 { return u.Version },
+		remove:  (*store.Store).DeleteDirectoryUser,
+		record: func(ctx context.Context, tx *store.Store, p principal, u store.DirectoryUser) error {
+			return s.recordUser(ctx, tx, p, "user.delete", u, true)
+		},
+	}.serve(s, w, r)
 }
