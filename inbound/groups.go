@@ -105,7 +105,7 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request) {
 // logs member ids that are not users of the organization.
 func (s *Server) recordGroup(ctx context.Context, tx *store.Store, p principal, action string, g store.DirectoryGroup, ignored []string) error {
 	if len(ignored) > 0 {
-		s.Log.WarnContext(ctx, "group members ignored: not users of this organization", "org_id", p.OrgID, "group_id", g.ID, "count", len(ignored))
+		s.log.WarnContext(ctx, "group members ignored: not users of this organization", "org_id", p.OrgID, "group_id", g.ID, "count", len(ignored))
 	}
 	if err := tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: p.OrgID, Actor: p.Actor(), Action: action, EntityType: "directory_group", EntityID: g.ID}); err != nil {
 		return err
