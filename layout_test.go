@@ -4,6 +4,10 @@
 package scimsync_test
 
 import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/scimsync/scimsync/internal/deptest"
@@ -45,5 +49,36 @@ func TestDependencyRules(t *testing.T) {
 			t.Parallel()
 			r.Check(t)
 		})
+	}
+}
+
+// TestReadmeLayout keeps README.md's layout table whole: every top-level
+// package and every command has its row.
+func TestReadmeLayout(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("go", "list", "./...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for _, pkg := range strings.Fields(string(out)) {
+		rel, ok := strings.CutPrefix(pkg, module+"/")
+		if !ok {
+			continue // the module root: this test
+		}
+		parts := strings.Split(rel, "/")
+		if parts[0] == "internal" || (len(parts) > 1 && parts[0] != "cmd") || len(parts) > 2 {
+			continue // internal helpers and subpackages go by their parent
+		}
+		rows++
+		if !bytes.Contains(raw, []byte("| `"+rel+"` |")) {
+			t.Errorf("README.md's layout has no row for %s", rel)
+		}
+	}
+	if rows == 0 {
+		t.Fatal("go list found no package")
 	}
 }
