@@ -116,12 +116,7 @@ func (s *Server) recordGroup(ctx context.Context, tx *store.Store, p principal, 
 func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := principalFrom(ctx)
-	body, err := decode(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := patch.Normalize(body, schema.Group())
+	res, err := decodeResource(w, r, schema.Group())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -235,12 +230,7 @@ func sameSet(a, b []string) bool {
 }
 
 func (s *Server) replaceGroup(w http.ResponseWriter, r *http.Request) {
-	body, err := decode(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := patch.Normalize(body, schema.Group())
+	res, err := decodeResource(w, r, schema.Group())
 	if err != nil {
 		s.fail(w, r, err)
 		return
