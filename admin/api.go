@@ -11,6 +11,7 @@ import (
 
 	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/httpjson"
+	"github.com/scimsync/scimsync/source"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -252,7 +253,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
 	case errors.Is(err, httpjson.ErrSyntax):
 		httpjson.Error(w, http.StatusBadRequest, "invalid_json", err.Error())
-	case errors.Is(err, ErrConnection):
+	case errors.Is(err, source.ErrConnection):
 		httpjson.Error(w, http.StatusBadRequest, "connection_failed", err.Error())
 	case errors.Is(err, ErrInvalid):
 		httpjson.Error(w, http.StatusBadRequest, "invalid_request", err.Error())

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/config"
-	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/source"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -23,10 +23,9 @@ type Service struct {
 	Store *store.Store
 	// PublicURL is the base of the SCIM URL handed out with tokens.
 	PublicURL string
-	// Box seals IdP credentials at rest.
-	Box *secret.Box
-	// ConnectorOptions tune connectors (transport, retries); zero is fine.
-	ConnectorOptions connectors.Options
+	// Connectors checks, tests and seals a connector before PutConnector
+	// stores it; without it PutConnector fails.
+	Connectors *source.Opener
 	// Invalidate, when set, is told of every change to SCIM access after it
 	// commits, so that cached token verdicts do not outlive it.
 	Invalidate Invalidator

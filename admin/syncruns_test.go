@@ -12,6 +12,7 @@ import (
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/reconciler"
+	"github.com/scimsync/scimsync/source"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -84,7 +85,7 @@ func TestSyncRunsAPI(t *testing.T) {
 		}
 
 		// A worker carries the run out.
-		r := &reconciler.Reconciler{Store: st, Directories: svc}
+		r := &reconciler.Reconciler{Store: st, Directories: &source.Opener{Store: st}}
 		var p task.Reconcile
 		if err := json.Unmarshal(rows[0].Payload, &p); err != nil {
 			t.Fatal(err)

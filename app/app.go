@@ -28,6 +28,7 @@ import (
 	"github.com/scimsync/scimsync/jobs"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/ops"
+	"github.com/scimsync/scimsync/source"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -73,13 +74,8 @@ type App struct {
 // Open connects to the database (migrating it) and to Redis, and loads the
 // key that seals IdP credentials.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log})
+	st, n, err := OpenStore(ctx, cfg, log)
 	if err != nil {
-		return nil, err
-	}
-	n, err := st.Migrate(ctx)
-	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	db, _ := config.ParseDatabaseURL(cfg.DatabaseURL)
@@ -96,6 +92,21 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	return &App{Cfg: cfg, Log: log, Store: st, Broker: br, Registry: ops.NewRegistry(), Box: box}, nil
+}
+
+// OpenStore opens the database cfg names and applies the migrations it
+// lacks, returning how many it applied. log may be nil.
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, int, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log})
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := st.Migrate(ctx)
+	if err != nil {
+		st.Close()
+		return nil, 0, err
+	}
+	return st, n, nil
 }
 
 func loadBox(cfg config.Config, log *slog.Logger) (*secret.Box, error) {
@@ -128,8 +139,17 @@ func (a *App) Close() {
 
 // AdminService is the operator actions bound to this app.
 func (a *App) AdminService() *admin.Service {
-	return &admin.Service{Store: a.Store, PublicURL: a.Cfg.PublicURL, Box: a.Box, ConnectorOptions: connectors.Options{Logger: a.Log.With("component", "connector")},
-		Converger: a.jobs().converger}
+	return &admin.Service{Store: a.Store, PublicURL: a.Cfg.PublicURL, Connectors: a.Connectors(), Converger: a.jobs().converger}
+}
+
+// Connectors opens this app's organizations' connectors: the admin API's
+// for its test connection, the reconciler's for its pulls.
+func (a *App) Connectors() *source.Opener {
+	return newOpener(a.Store, a.Box, a.Log)
+}
+
+func newOpener(st *store.Store, box *secret.Box, log *slog.Logger) *source.Opener {
+	return &source.Opener{Store: st, Box: box, Options: connectors.Options{Logger: log.With("component", "connector")}}
 }
 
 // Handler is the whole HTTP surface: SCIM, admin API, dashboard, metrics,

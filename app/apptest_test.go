@@ -15,6 +15,7 @@ import (
 	"github.com/scimsync/scimsync/broker"
 	"github.com/scimsync/scimsync/broker/brokertest"
 	"github.com/scimsync/scimsync/config"
+	_ "github.com/scimsync/scimsync/connectors/okta" // the type these tests connect; cmd/scimsync links in every one
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/ops"
 	"github.com/scimsync/scimsync/store"

@@ -71,7 +71,7 @@ func TestConnectorAPI(t *testing.T) {
 			if bytes.Contains(row.Credentials, []byte(oktafake.DefaultToken)) {
 				t.Error("credentials are stored in plain text")
 			}
-			dir, typ, err := s.app.AdminService().Directory(context.Background(), orgID)
+			dir, typ, err := s.app.Connectors().Directory(context.Background(), orgID)
 			if err != nil || typ != "okta" {
 				t.Fatalf("Directory = %v, %q", err, typ)
 			}

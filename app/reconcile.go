@@ -8,10 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/config"
-	"github.com/scimsync/scimsync/connectors"
-	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
@@ -21,7 +18,7 @@ import (
 // reconcile:org handler.
 func (a *App) Reconciler() *reconciler.Reconciler {
 	p := a.jobs()
-	r := newReconciler(a.Cfg, a.Store, a.Box, p.invites, a.Log, a.Registry)
+	r := newReconciler(a.Cfg, a.Store, a.Connectors(), p.invites, a.Log, a.Registry)
 	r.Notify = p.relay.Notify
 	return r
 }
@@ -31,12 +28,8 @@ func (a *App) Reconciler() *reconciler.Reconciler {
 // command): no Redis is needed, its work goes to the outbox. close releases
 // the database.
 func OpenReconciler(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*reconciler.Reconciler, func(), error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log})
+	st, _, err := OpenStore(ctx, cfg, log)
 	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := st.Migrate(ctx); err != nil {
-		st.Close()
 		return nil, nil, err
 	}
 	box, err := loadBox(cfg, log)
@@ -45,15 +38,14 @@ func OpenReconciler(ctx context.Context, cfg config.Config, log *slog.Logger, re
 		return nil, nil, err
 	}
 	inv := &invite.Service{Store: st, Log: log.With("component", "invite"), Config: inviteConfig(cfg)}
-	return newReconciler(cfg, st, box, inv, log, reg), func() { st.Close() }, nil
+	return newReconciler(cfg, st, newOpener(st, box, log), inv, log, reg), func() { st.Close() }, nil
 }
 
 func inviteConfig(cfg config.Config) invite.Config {
 	return invite.Config{PublicURL: cfg.PublicURL, TTL: cfg.InviteTTL, ResendAfter: cfg.InviteResendAfter, MaxSends: cfg.InviteMaxSends}
 }
 
-func newReconciler(cfg config.Config, st *store.Store, box *secret.Box, inv reconciler.InviteResender, log *slog.Logger, reg prometheus.Registerer) *reconciler.Reconciler {
-	dirs := &admin.Service{Store: st, PublicURL: cfg.PublicURL, Box: box, ConnectorOptions: connectors.Options{Logger: log.With("component", "connector")}}
+func newReconciler(cfg config.Config, st *store.Store, dirs reconciler.Directories, inv reconciler.InviteResender, log *slog.Logger, reg prometheus.Registerer) *reconciler.Reconciler {
 	return &reconciler.Reconciler{
 		Store: st, Directories: dirs, Invites: inv, Policy: reconciler.PolicyFromConfig(cfg),
 		Log: log.With("component", "reconciler"), Metrics: reconciler.NewMetrics(reg),

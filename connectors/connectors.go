@@ -4,8 +4,9 @@
 // Each IdP has its own package (okta, jumpcloud, entra) that turns the IdP's
 // API into a [Directory], and registers itself under its type name so that
 // [Open] can build one from the settings and credentials an organization
-// stored through the admin API. Import the connectors you need, or
-// connectors/all for every one of them.
+// stored through the admin API. The command decides which exist: it imports
+// the connectors it offers (cmd/scimsync: connectors/all, every one of
+// them); libraries import none.
 //
 // A Directory streams: it hands its caller one page at a time and keeps
 // nothing once the caller returns, so memory stays flat however large the

@@ -106,7 +106,7 @@ func Open(ctx context.Context, typ string, settings, credentials json.RawMessage
 	if !ok {
 		known := strings.Join(Types(), ", ")
 		if known == "" {
-			known = "none registered; import connectors/all"
+			known = "none: this binary links in no connector; cmd/scimsync imports connectors/all"
 		}
 		return nil, &ConfigError{Field: "type", Problem: fmt.Sprintf("%q is not a known connector type (known: %s)", typ, known)}
 	}

@@ -172,7 +172,7 @@ func (s *Server) require(next http.Handler) http.Handler {
 			return
 		}
 		if err := s.auth.touch(r.Context(), t.ID); err != nil {
-			s.Log.WarnContext(r.Context(), "record token use", "token_id", t.ID, "err", err)
+			s.log.WarnContext(r.Context(), "record token use", "token_id", t.ID, "err", err)
 		}
 		ctx := context.WithValue(r.Context(), principalKey{}, principal{OrgID: t.OrgID, TokenID: t.ID})
 		next.ServeHTTP(w, r.WithContext(ctx))

@@ -61,16 +61,16 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// IdPs retry a 5xx; Retry-After says when. A write that met this
 		// may or may not have been made: its retry finds out (a create
 		// then gets 409, which IdPs answer with a lookup).
-		s.Log.WarnContext(r.Context(), "scim request: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.WarnContext(r.Context(), "scim request: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", httpjson.RetryAfterUnavailable)
 		writeError(w, http.StatusServiceUnavailable, "", httpjson.UnavailableMessage)
 	default:
-		s.Log.ErrorContext(r.Context(), "scim request failed", "method", r.Method, "route", r.Pattern, "err", err)
+		s.log.ErrorContext(r.Context(), "scim request failed", "method", r.Method, "route", r.Pattern, "err", err)
 		writeError(w, http.StatusInternalServerError, "", "internal error")
 	}
 }
 
-// logger returns s.Log or a discarding logger.
+// orDiscard returns l, or a discarding logger when l is nil.
 func orDiscard(l *slog.Logger) *slog.Logger {
 	if l != nil {
 		return l

@@ -105,7 +105,7 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request) {
 // logs member ids that are not users of the organization.
 func (s *Server) recordGroup(ctx context.Context, tx *store.Store, p principal, action string, g store.DirectoryGroup, ignored []string) error {
 	if len(ignored) > 0 {
-		s.Log.WarnContext(ctx, "group members ignored: not users of this organization", "org_id", p.OrgID, "group_id", g.ID, "count", len(ignored))
+		s.log.WarnContext(ctx, "group members ignored: not users of this organization", "org_id", p.OrgID, "group_id", g.ID, "count", len(ignored))
 	}
 	if err := tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: p.OrgID, Actor: p.Actor(), Action: action, EntityType: "directory_group", EntityID: g.ID}); err != nil {
 		return err
@@ -116,12 +116,7 @@ func (s *Server) recordGroup(ctx context.Context, tx *store.Store, p principal, 
 func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := principalFrom(ctx)
-	body, err := decode(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := patch.Normalize(body, schema.Group())
+	res, err := decodeResource(w, r, schema.Group())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -235,12 +230,7 @@ func sameSet(a, b []string) bool {
 }
 
 func (s *Server) replaceGroup(w http.ResponseWriter, r *http.Request) {
-	body, err := decode(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := patch.Normalize(body, schema.Group())
+	res, err := decodeResource(w, r, schema.Group())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -269,26 +259,12 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	p := principalFrom(ctx)
-	id := r.PathValue("id")
-	err := s.tx(ctx, func(tx *store.Store) error {
-		cur, err := tx.DirectoryGroup(ctx, p.OrgID, id)
-		if err != nil {
-			return err
-		}
-		if err := checkIfMatch(r, cur.Version); err != nil {
-			return err
-		}
-		if err := tx.DeleteDirectoryGroup(ctx, p.OrgID, id); err != nil {
-			return err
-		}
-		return s.recordGroup(ctx, tx, p, "group.delete", cur, nil)
-	})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.notify()
-	w.WriteHeader(http.StatusNoContent)
+	deletion[store.DirectoryGroup]{
+		get:     (*store.Store).DirectoryGroup,
+		version: func(g store.DirectoryGroup) int64 { return g.Version },
+		remove:  (*store.Store).DeleteDirectoryGroup,
+		record: func(ctx context.Context, tx *store.Store, p principal, g store.DirectoryGroup) error {
+			return s.recordGroup(ctx, tx, p, "group.delete", g, nil)
+		},
+	}.serve(s, w, r)
 }

@@ -57,22 +57,23 @@ type Server struct {
 	// with Retry-After.
 	RequestTimeout time.Duration
 
+	// Resolved from the fields above, with their defaults, on first use;
+	// the exported fields are never written. auth is shared by Handler and
+	// Forget.
 	initOnce sync.Once
+	log      *slog.Logger
 	auth     *authenticator
 }
 
-// init applies the defaults and builds the authenticator, once.
+// init resolves the settings and builds the authenticator, once.
 func (s *Server) init() {
 	s.initOnce.Do(func() {
-		s.Log = orDiscard(s.Log)
-		if s.Now == nil {
-			s.Now = time.Now
+		s.log = orDiscard(s.Log)
+		now := s.Now
+		if now == nil {
+			now = time.Now
 		}
-		ttl := s.AuthCacheTTL
-		if ttl == 0 {
-			ttl = DefaultAuthCacheTTL
-		}
-		s.auth = newAuthenticator(s.Store, s.Now, ttl)
+		s.auth = newAuthenticator(s.Store, now, cmp.Or(s.AuthCacheTTL, DefaultAuthCacheTTL))
 	})
 }
 

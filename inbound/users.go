@@ -198,12 +198,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := principalFrom(ctx)
-	body, err := decode(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := patch.Normalize(body, schema.User())
+	res, err := decodeResource(w, r, schema.User())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -291,12 +286,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, action strin
 }
 
 func (s *Server) replaceUser(w http.ResponseWriter, r *http.Request) {
-	body, err := decode(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := patch.Normalize(body, schema.User())
+	res, err := decodeResource(w, r, schema.User())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -313,6 +303,16 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request) {
 	s.updateUser(w, r, "user.patch", func(cur map[string]any) (map[string]any, error) {
 		return patch.Apply(cur, ops, schema.User())
 	})
+}
+
+// decodeResource reads a resource body (POST, PUT) and normalizes it
+// against the resource type's schema.
+func decodeResource(w http.ResponseWriter, r *http.Request, rt *schema.ResourceType) (map[string]any, error) {
+	body, err := decode(w, r)
+	if err != nil {
+		return nil, err
+	}
+	return patch.Normalize(body, rt)
 }
 
 // decodePatch reads a PatchOp body.
@@ -362,26 +362,12 @@ func decodePatch(w http.ResponseWriter, r *http.Request) ([]patch.Operation, err
 }
 
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	p := principalFrom(ctx)
-	id := r.PathValue("id")
-	err := s.tx(ctx, func(tx *store.Store) error {
-		cur, err := tx.DirectoryUser(ctx, p.OrgID, id)
-		if err != nil {
-			return err
-		}
-		if err := checkIfMatch(r, cur.Version); err != nil {
-			return err
-		}
-		if err := tx.DeleteDirectoryUser(ctx, p.OrgID, id); err != nil {
-			return err
-		}
-		return s.recordUser(ctx, tx, p, "user.delete", cur, true)
-	})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.notify()
-	w.WriteHeader(http.StatusNoContent)
+	deletion[store.DirectoryUser]{
+		get:     (*store.Store).DirectoryUser,
+		version: func(u store.DirectoryUser) int64 { return u.Version },
+		remove:  (*store.Store).DeleteDirectoryUser,
+		record: func(ctx context.Context, tx *store.Store, p principal, u store.DirectoryUser) error {
+			return s.recordUser(ctx, tx, p, "user.delete", u, true)
+		},
+	}.serve(s, w, r)
 }

@@ -19,6 +19,19 @@ import (
 // queues are busy.
 var QueueWeights = map[string]int{task.QueueCritical: 6, task.QueueDefault: 3, task.QueueLow: 1}
 
+// NewTask is the asynq task of a catalogue row: its type, payload, id (when
+// set) and queue, with the limits of its type (task.LimitsOf).
+func NewTask(r store.OutboxRow) *asynq.Task {
+	opts := []asynq.Option{asynq.Queue(r.Queue)}
+	if r.TaskID != "" {
+		opts = append(opts, asynq.TaskID(r.TaskID))
+	}
+	if l, ok := task.LimitsOf(r.TaskType); ok {
+		opts = append(opts, asynq.MaxRetry(l.MaxRetry), asynq.Timeout(l.Timeout))
+	}
+	return asynq.NewTask(r.TaskType, r.Payload, opts...)
+}
+
 // ServerConfig returns the asynq server configuration for a worker. Its
 // ErrorHandler logs every failed task run (logFailure), and IsFailure keeps
 // expected retries out of the failure counts.

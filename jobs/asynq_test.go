@@ -119,7 +119,7 @@ func TestErrorHandlerLogsFailures(t *testing.T) {
 	for _, org := range []string{"down", "gone", "busy"} {
 		// One retry: the busy organization would be archived if its runs
 		// counted as failures.
-		info, err := client.Enqueue(task.NewScheduledReconcile(org, slot), asynq.MaxRetry(1))
+		info, err := client.Enqueue(jobs.NewTask(task.ScheduledReconcileRow(org, slot)), asynq.MaxRetry(1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,5 +151,28 @@ func TestErrorHandlerLogsFailures(t *testing.T) {
 		if c := p.count(t, task.TypeReconcile, outcome); c != n {
 			t.Errorf("scimsync_jobs_total{type=reconcile:org,outcome=%s} = %v, want %v", outcome, c, n)
 		}
+	}
+}
+
+// A catalogue row reaches Redis with its id, queue and payload JSON and
+// the limits of its type: a scheduled run's id is the one every scheduler
+// computes.
+func TestNewTask(t *testing.T) {
+	client := asynq.NewClient(brokertest.Open(t).Opt)
+	t.Cleanup(func() { client.Close() })
+	slot := time.Date(2026, 3, 2, 9, 0, 0, 0, time.FixedZone("east", 9*3600))
+	info, err := client.EnqueueContext(context.Background(), jobs.NewTask(task.ScheduledReconcileRow("o1", slot)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pinned struct {
+		ID, Queue, Type, Payload string
+		MaxRetry                 int
+		Timeout                  time.Duration
+	}
+	got := pinned{info.ID, info.Queue, info.Type, string(info.Payload), info.MaxRetry, info.Timeout}
+	want := pinned{"reconcile:o1:1772409600", "default", "reconcile:org", `{"orgId":"o1","scheduledAt":1772409600}`, 3, 6 * time.Hour}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("enqueued task (-want +got):\n%s", d)
 	}
 }

@@ -375,8 +375,8 @@ func (r *Relay) enqueueAll(ctx context.Context, ds []delivery) []error {
 }
 
 func (r *Relay) enqueue(ctx context.Context, d delivery) error {
-	opts := append(task.Options(d.taskType), asynq.TaskID(d.taskID), asynq.Queue(d.queue))
-	_, err := r.q.EnqueueContext(ctx, asynq.NewTask(d.taskType, d.payload), opts...)
+	t := NewTask(store.OutboxRow{TaskType: d.taskType, TaskID: d.taskID, Queue: d.queue, Payload: d.payload})
+	_, err := r.q.EnqueueContext(ctx, t)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue %s task %s: %w", d.taskType, d.taskID, err)
 	}

@@ -407,7 +407,7 @@ func TestReconcileTasksAreCounted(t *testing.T) {
 	ctx := context.Background()
 	slot := time.Unix(1772409600, 0)
 	row := task.ReconcileRow("o1", "r1")
-	for _, tk := range []*asynq.Task{asynq.NewTask(row.TaskType, row.Payload), task.NewScheduledReconcile("o1", slot)} {
+	for _, tk := range []*asynq.Task{asynq.NewTask(row.TaskType, row.Payload), jobs.NewTask(task.ScheduledReconcileRow("o1", slot))} {
 		if err := mux.ProcessTask(ctx, tk); err != nil {
 			t.Fatal(err)
 		}
@@ -416,11 +416,11 @@ func TestReconcileTasksAreCounted(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("reconciler got (-want +got):\n%s", d)
 	}
-	err := mux.ProcessTask(ctx, task.NewScheduledReconcile("gone", slot))
+	err := mux.ProcessTask(ctx, jobs.NewTask(task.ScheduledReconcileRow("gone", slot)))
 	if !errors.Is(err, asynq.SkipRetry) || strings.Count(err.Error(), asynq.SkipRetry.Error()) != 1 {
 		t.Errorf("org gone: %v, want SkipRetry once", err)
 	}
-	if err := mux.ProcessTask(ctx, task.NewScheduledReconcile("down", slot)); err == nil || errors.Is(err, asynq.SkipRetry) {
+	if err := mux.ProcessTask(ctx, jobs.NewTask(task.ScheduledReconcileRow("down", slot))); err == nil || errors.Is(err, asynq.SkipRetry) {
 		t.Errorf("database down: %v, want a retryable error", err)
 	}
 	p := &pipeline{reg: reg}

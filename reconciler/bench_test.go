@@ -24,6 +24,7 @@ import (
 	"github.com/scimsync/scimsync/internal/memsample"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/reconciler"
+	"github.com/scimsync/scimsync/source"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -130,14 +131,15 @@ func benchReconcile(b *testing.B, n int, latency time.Duration) {
 			b.Fatal(err)
 		}
 		org, _ := st.CreateOrg(ctx, "Bench")
-		svc := &admin.Service{Store: st, Box: box}
+		src := &source.Opener{Store: st, Box: box}
+		svc := &admin.Service{Store: st, Connectors: src}
 		if _, err := svc.PutConnector(ctx, org.ID, "okta", settings, creds); err != nil {
 			b.Fatal(err)
 		}
-		r := &reconciler.Reconciler{Store: st, Directories: svc, Log: slog.New(slog.DiscardHandler),
+		r := &reconciler.Reconciler{Store: st, Directories: src, Log: slog.New(slog.DiscardHandler),
 			Policy: reconciler.Policy{Guard: 0.1, InviteMaxSends: 5, InviteResendAfter: 24 * time.Hour}}
 
-		dir, _, err := svc.Directory(ctx, org.ID)
+		dir, _, err := src.Directory(ctx, org.ID)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -15,12 +15,14 @@ import (
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/connectors/connectortest"
+	_ "github.com/scimsync/scimsync/connectors/okta" // the type these tests store
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/reconciler"
+	"github.com/scimsync/scimsync/source"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -56,12 +58,13 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	svc := &admin.Service{Store: st, Box: box, ConnectorOptions: connectors.Options{Logger: log, Retry: connectors.RetryPolicy{
+	src := &source.Opener{Store: st, Box: box, Options: connectors.Options{Logger: log, Retry: connectors.RetryPolicy{
 		MaxRetries: 1, MaxRateLimitWaits: 3, Sleep: clock.Sleep, Now: clock.Now,
 	}}}
+	svc := &admin.Service{Store: st, Connectors: src}
 	inv := &invite.Service{Store: st, Log: log, Config: invite.Config{PublicURL: "http://app.test", TTL: 7 * 24 * time.Hour, ResendAfter: 24 * time.Hour, MaxSends: 3}}
 	r := &reconciler.Reconciler{
-		Store: st, Directories: svc, Invites: inv, Log: log, Metrics: reconciler.NewMetrics(prometheus.NewRegistry()),
+		Store: st, Directories: src, Invites: inv, Log: log, Metrics: reconciler.NewMetrics(prometheus.NewRegistry()),
 		Policy: reconciler.Policy{Guard: 0.1, InviteResendAfter: 24 * time.Hour, InviteMaxSends: 3},
 	}
 	conv := &converge.Converger{Store: st, Invites: inv}

@@ -26,7 +26,7 @@ const (
 // make, whatever the guard's share.
 const GuardMinimum = 5
 
-// Directories opens an organization's connector (admin.Service is one). It
+// Directories opens an organization's connector (source.Opener is one). It
 // returns an error matching store.ErrNotFound when the organization has
 // none, and the connector type, which pulled rows carry as their source.
 type Directories interface {

@@ -13,6 +13,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/jobs"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/store"
 )
@@ -56,7 +57,7 @@ type Scheduler struct {
 	// (1h); it must exceed the spread between schedulers' ticks.
 	Retention time.Duration
 	// Timeout, if set, bounds a scheduled run's task in place of the
-	// default of task.Options.
+	// default of task.LimitsOf.
 	Timeout time.Duration
 
 	mu      sync.Mutex
@@ -194,7 +195,7 @@ func (s *Scheduler) enqueue(ctx context.Context, orgID string, slot time.Time) e
 	if s.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(s.Timeout))
 	}
-	_, err := s.Queue.EnqueueContext(ctx, task.NewScheduledReconcile(orgID, slot), opts...)
+	_, err := s.Queue.EnqueueContext(ctx, jobs.NewTask(task.ScheduledReconcileRow(orgID, slot)), opts...)
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		s.Metrics.schedule("duplicate")

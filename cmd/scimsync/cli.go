@@ -152,15 +152,11 @@ func migrateCmd(ctx context.Context, args []string, out, errOut io.Writer, geten
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	st, n, err := app.OpenStore(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	n, err := st.Migrate(ctx)
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(out, "applied %d migration(s); schema version %d\n", n, store.LatestSchemaVersion())
 	return nil
 }
@@ -172,12 +168,8 @@ func openService(ctx context.Context, getenv env) (*admin.Service, func(), error
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	st, _, err := app.OpenStore(ctx, cfg, nil)
 	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := st.Migrate(ctx); err != nil {
-		st.Close()
 		return nil, nil, err
 	}
 	return &admin.Service{Store: st, PublicURL: cfg.PublicURL}, func() { st.Close() }, nil

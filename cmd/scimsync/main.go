@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	_ "github.com/scimsync/scimsync/connectors/all" // the connectors this binary offers
 )
 
 func main() {

@@ -1,7 +1,9 @@
 // Package task is the catalogue of scimsync's jobs: each type's name,
-// payload and default options, and the outbox rows and tasks that carry
-// them. Writers of directory state (SCIM, the reconciler, the scheduler)
-// and the job handlers agree through this package alone.
+// payload and limits, and the outbox rows that carry them. Writers of
+// directory state (SCIM, the reconciler, the scheduler) and the job
+// handlers agree through this package alone. It names no queue library, so
+// that converge can write the rows of the work it implies without
+// depending on the transport; package jobs turns rows into asynq tasks.
 package task
 
 import (
@@ -10,8 +12,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/scimsync/scimsync/store"
 )
@@ -36,28 +36,35 @@ const (
 	QueueLow      = "low"
 )
 
-// Options are the retry and time limits of a task type, which every task
-// of the type is enqueued with. Converges fail only on database trouble, so
-// they retry for long; an invite e-mail that a server keeps deferring is
-// given about a day.
-func Options(taskType string) []asynq.Option {
+// Limits are the retry and time limits that every task of a type is
+// enqueued with.
+type Limits struct {
+	MaxRetry int
+	Timeout  time.Duration
+}
+
+// LimitsOf returns the limits of a task type, and false for a type that
+// is not in the catalogue. Converges fail only on database trouble, so they
+// retry for long; an invite e-mail that a server keeps deferring is given
+// about a day.
+func LimitsOf(taskType string) (Limits, bool) {
 	switch taskType {
 	case TypeConvergeUser:
-		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(30 * time.Second)}
+		return Limits{MaxRetry: 20, Timeout: 30 * time.Second}, true
 	case TypeConvergeGroup, TypeConvergeUsers:
 		// A large group's member diff, or a batch of users, takes longer
 		// than one user.
-		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(5 * time.Minute)}
+		return Limits{MaxRetry: 20, Timeout: 5 * time.Minute}, true
 	case TypeConvergeGroups:
-		return []asynq.Option{asynq.MaxRetry(20), asynq.Timeout(30 * time.Minute)}
+		return Limits{MaxRetry: 20, Timeout: 30 * time.Minute}, true
 	case TypeSendInvite:
-		return []asynq.Option{asynq.MaxRetry(12), asynq.Timeout(2 * time.Minute)}
+		return Limits{MaxRetry: 12, Timeout: 2 * time.Minute}, true
 	case TypeReconcile:
 		// A full pull of a large IdP takes a while; the next scheduled run
 		// is the better retry for a run that keeps failing.
-		return []asynq.Option{asynq.MaxRetry(3), asynq.Timeout(6 * time.Hour)}
+		return Limits{MaxRetry: 3, Timeout: 6 * time.Hour}, true
 	}
-	return nil
+	return Limits{}, false
 }
 
 // ConvergeUser asks to make an organization's local member match one
@@ -193,12 +200,14 @@ func ScheduledReconcileID(orgID string, slot time.Time) string {
 	return "reconcile:" + orgID + ":" + strconv.FormatInt(slot.Unix(), 10)
 }
 
-// NewScheduledReconcile is the task of an organization's scheduled run at
-// a slot, with its id (ScheduledReconcileID), queue and Options.
-func NewScheduledReconcile(orgID string, slot time.Time) *asynq.Task {
-	b := marshal(TypeReconcile, Reconcile{OrgID: orgID, ScheduledAt: slot.Unix()})
-	opts := append(Options(TypeReconcile), asynq.TaskID(ScheduledReconcileID(orgID, slot)), asynq.Queue(QueueDefault))
-	return asynq.NewTask(TypeReconcile, b, opts...)
+// ScheduledReconcileRow is the row of an organization's scheduled run at a
+// slot, with its id (ScheduledReconcileID). The scheduler enqueues it
+// directly (jobs.NewTask) rather than through the outbox: a lost one is
+// made again at the next tick.
+func ScheduledReconcileRow(orgID string, slot time.Time) store.OutboxRow {
+	r := row(orgID, TypeReconcile, QueueDefault, Reconcile{OrgID: orgID, ScheduledAt: slot.Unix()})
+	r.TaskID = ScheduledReconcileID(orgID, slot)
+	return r
 }
 
 func row(orgID, typ, queue string, payload any) store.OutboxRow {
