@@ -206,7 +206,7 @@ func (s *Store) planExec(ctx context.Context, sc PlanScope, what, sql string) er
 		return tx.conn(ctx).Exec(sql, sc.args()).Error
 	}
 	var err error
-	if s.postgres {
+	if s.d.settingsTx {
 		err = s.Tx(ctx, exec)
 	} else {
 		err = exec(s)
@@ -353,10 +353,8 @@ func (s *Store) PlanAdminFates(ctx context.Context, sc PlanScope) ([]AdminFate, 
 // lock up front, they already do), so that those deciding whether an
 // admin stays see each other's decisions.
 func (s *Store) AdminMemberships(ctx context.Context, orgID string, lock bool) ([]Membership, error) {
-	if lock && s.postgres {
-		// The two-key form keeps clear of single-key locks such as the
-		// migrations'.
-		if err := s.conn(ctx).Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", adminLockClass, orgID).Error; err != nil {
+	if lock && s.d.orgLock != "" {
+		if err := s.conn(ctx).Exec(s.d.orgLock, adminLockClass, orgID).Error; err != nil {
 			return nil, fmt.Errorf("admin memberships: lock: %w", err)
 		}
 	}
