@@ -3,6 +3,7 @@ package converge
 import (
 	"context"
 
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -14,7 +15,7 @@ const MemberKeep Action = "member.keep"
 const Kept Outcome = "kept"
 
 func isAdmin(m *store.Membership) bool {
-	return m != nil && m.Role == store.RoleAdmin && m.Status != store.StatusDeprovisioned
+	return m != nil && m.Role == lifecycle.RoleAdmin && m.Status != lifecycle.StatusDeprovisioned
 }
 
 // takesAdmin reports the admin membership (role admin, not deprovisioned)
@@ -92,7 +93,7 @@ func guardAdmins(ctx context.Context, s *store.Store, orgID string, plans []User
 	for _, i := range losing[oldest.ID] {
 		p := &plans[i]
 		*p = UserPlan{OrgID: p.OrgID, DirectoryUserID: p.DirectoryUserID, Action: MemberKeep, Outcome: Kept,
-			Before: p.Before, Reason: store.ReasonLastAdmin, Kept: oldest}
+			Before: p.Before, Reason: lifecycle.ReasonLastAdmin, Kept: oldest}
 	}
 	return nil, nil
 }

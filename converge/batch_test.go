@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/jobstest"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -207,7 +208,7 @@ func TestConcurrentOverlappingBatches(t *testing.T) {
 		// and one provision event per member.
 		mustGroup(t, c, org, g.ID, converge.Unchanged)
 		for i, id := range ids {
-			want := state{Status: store.StatusPendingSetup, InviteSends: 1, Invites: []inviteView{{SendNumber: 1}}}
+			want := state{Status: lifecycle.StatusPendingSetup, InviteSends: 1, Invites: []inviteView{{SendNumber: 1}}}
 			if i < 20 {
 				want.Groups = 1
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/scimsync/scimsync/internal/jobstest"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -70,7 +71,7 @@ func TestUserLifecycle(t *testing.T) {
 
 		mustUser(t, c, org, u.ID, converge.Created)
 		m := org.MustMember(u.ID)
-		want := store.Membership{Status: store.StatusPendingSetup, Email: "Ada@Example.com", FirstName: "Given ada", LastName: "Family", Source: "scim", InviteSends: 1}
+		want := store.Membership{Status: lifecycle.StatusPendingSetup, Email: "Ada@Example.com", FirstName: "Given ada", LastName: "Family", Source: "scim", InviteSends: 1}
 		got := store.Membership{Status: m.Status, Email: m.Email, FirstName: m.FirstName, LastName: m.LastName, Source: m.Source, InviteSends: m.InviteSends}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("new membership (-want +got):\n%s", diff)
@@ -93,7 +94,7 @@ func TestUserLifecycle(t *testing.T) {
 		org.SetActive(u.ID, false)
 		mustUser(t, c, org, u.ID, converge.Updated)
 		m = org.MustMember(u.ID)
-		if m.Status != store.StatusDeprovisioned || m.DeprovisionedAt == nil {
+		if m.Status != lifecycle.StatusDeprovisioned || m.DeprovisionedAt == nil {
 			t.Errorf("after deactivation: status %q, deprovisionedAt %v", m.Status, m.DeprovisionedAt)
 		}
 		if diff := cmp.Diff([]inviteView{{SendNumber: 1, Superseded: true}}, invites(org, m.ID)); diff != "" {
@@ -108,7 +109,7 @@ func TestUserLifecycle(t *testing.T) {
 		org.SetActive(u.ID, true)
 		mustUser(t, c, org, u.ID, converge.Updated)
 		m = org.MustMember(u.ID)
-		if m.Status != store.StatusPendingSetup || m.DeprovisionedAt != nil || m.InviteSends != 2 {
+		if m.Status != lifecycle.StatusPendingSetup || m.DeprovisionedAt != nil || m.InviteSends != 2 {
 			t.Errorf("after re-activation: status %q, deprovisionedAt %v, sends %d", m.Status, m.DeprovisionedAt, m.InviteSends)
 		}
 		if diff := cmp.Diff([]inviteView{{SendNumber: 1, Superseded: true}, {SendNumber: 2}}, invites(org, m.ID)); diff != "" {
@@ -158,7 +159,7 @@ func snapshot(t *testing.T, s *store.Store, org *jobstest.Org, dirUserID string)
 }
 
 func TestUserConvergeIsIdempotent(t *testing.T) {
-	want := state{Status: store.StatusPendingSetup, InviteSends: 1, Invites: []inviteView{{SendNumber: 1}}, Groups: 1}
+	want := state{Status: lifecycle.StatusPendingSetup, InviteSends: 1, Invites: []inviteView{{SendNumber: 1}}, Groups: 1}
 	run := map[string]func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string){
 		"twice": func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string) {
 			mustGroup(t, c, org, groupID, converge.Created)
@@ -375,18 +376,18 @@ func TestRoleMapping(t *testing.T) {
 		g := org.AddGroup("admins", u.ID, v.ID)
 		mustUser(t, c, org, u.ID, converge.Created)
 		mustUser(t, c, org, v.ID, converge.Created)
-		if m := org.MustMember(u.ID); m.Role != store.RoleAdmin {
+		if m := org.MustMember(u.ID); m.Role != lifecycle.RoleAdmin {
 			t.Errorf("role %q, want admin", m.Role)
 		}
 		org.UpdateGroup(g.ID, "admins", v.ID)
 		mustUser(t, c, org, u.ID, converge.Updated)
-		if m := org.MustMember(u.ID); m.Role != store.RoleMember {
+		if m := org.MustMember(u.ID); m.Role != lifecycle.RoleMember {
 			t.Errorf("role %q after leaving the admin group, want member", m.Role)
 		}
 		// bob is the last admin: leaving the group does not demote him.
 		org.UpdateGroup(g.ID, "admins")
 		mustUser(t, c, org, v.ID, converge.Kept)
-		if m := org.MustMember(v.ID); m.Role != store.RoleAdmin {
+		if m := org.MustMember(v.ID); m.Role != lifecycle.RoleAdmin {
 			t.Errorf("last admin's role %q, want admin", m.Role)
 		}
 	})
@@ -396,7 +397,7 @@ func TestRoleMapping(t *testing.T) {
 // role.
 func mapAdmins(t *testing.T, s *store.Store, org *jobstest.Org) {
 	t.Helper()
-	mapping := store.JSONMap{"Admins": store.RoleAdmin}
+	mapping := store.JSONMap{"Admins": lifecycle.RoleAdmin}
 	if _, err := s.UpdateOrg(context.Background(), org.ID, store.OrgPatch{RoleMapping: &mapping}); err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +408,7 @@ func mapAdmins(t *testing.T, s *store.Store, org *jobstest.Org) {
 func makeAdmin(t *testing.T, s *store.Store, org *jobstest.Org, directoryUserID string) store.Membership {
 	t.Helper()
 	m := org.MustMember(directoryUserID)
-	m.Role = store.RoleAdmin
+	m.Role = lifecycle.RoleAdmin
 	if err := s.UpdateMembership(context.Background(), &m); err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +459,7 @@ func TestLastAdminIsKept(t *testing.T) {
 				if err != nil || len(kept) != 1 || kept[0].ID != a.ID || kept[0].Status != a.Status {
 					t.Fatalf("admins = %+v, %v; want %s as it was", kept, err, a.ID)
 				}
-				if p, _ := c.PlanUser(ctx, org.ID, ann.ID); p.Action != converge.MemberKeep || p.Reason != store.ReasonLastAdmin {
+				if p, _ := c.PlanUser(ctx, org.ID, ann.ID); p.Action != converge.MemberKeep || p.Reason != lifecycle.ReasonLastAdmin {
 					t.Errorf("plan of the last admin = %+v", p)
 				}
 				if !slices.Contains(org.Audit(), string(converge.MemberKeep)) {
@@ -586,10 +587,10 @@ func TestAdminHandover(t *testing.T) {
 					}
 					mustUser(t, c, org, ann.ID, converge.Updated)
 				}
-				if m := org.MustMember(ann.ID); m.Role != store.RoleMember {
+				if m := org.MustMember(ann.ID); m.Role != lifecycle.RoleMember {
 					t.Errorf("ann's role %q, want member", m.Role)
 				}
-				if m := org.MustMember(cid.ID); m.Role != store.RoleAdmin {
+				if m := org.MustMember(cid.ID); m.Role != lifecycle.RoleAdmin {
 					t.Errorf("cid's role %q, want admin", m.Role)
 				}
 			})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -23,9 +24,9 @@ func TestDecideUser(t *testing.T) {
 		f(&c)
 		return &c
 	}
-	pending := member(store.StatusPendingSetup, 1)
-	active := member(store.StatusActive, 1)
-	deprov := with(member(store.StatusDeprovisioned, 2), func(m *store.Membership) { m.DeprovisionedAt = &now })
+	pending := member(lifecycle.StatusPendingSetup, 1)
+	active := member(lifecycle.StatusActive, 1)
+	deprov := with(member(lifecycle.StatusDeprovisioned, 2), func(m *store.Membership) { m.DeprovisionedAt = &now })
 
 	tests := []struct {
 		name string
@@ -38,7 +39,7 @@ func TestDecideUser(t *testing.T) {
 			"active directory user is provisioned pending setup with invite 1",
 			userFacts{dir: dir(true, "ada@example.com")},
 			UserPlan{Action: MemberProvision, Outcome: Created, Invite: 1, After: &store.Membership{
-				OrgID: "o", DirectoryUserID: "du", Status: store.StatusPendingSetup, Email: "ada@example.com",
+				OrgID: "o", DirectoryUserID: "du", Status: lifecycle.StatusPendingSetup, Email: "ada@example.com",
 				FirstName: "Ada", LastName: "Lovelace", Source: "scim", ExternalID: "x1"}},
 		},
 		{"no e-mail: skipped", userFacts{dir: dir(true, "")}, UserPlan{Action: MemberSkip, Outcome: Unchanged, Reason: ReasonNoEmail}},
@@ -51,7 +52,7 @@ func TestDecideUser(t *testing.T) {
 			"member of a vanished directory user is replaced",
 			userFacts{dir: dir(true, "ada@example.com"), person: &store.MemberOfPerson{Membership: *active}},
 			UserPlan{Action: MemberProvision, Outcome: Created, Invite: 1, Replace: active, After: &store.Membership{
-				OrgID: "o", DirectoryUserID: "du", Status: store.StatusPendingSetup, Email: "ada@example.com",
+				OrgID: "o", DirectoryUserID: "du", Status: lifecycle.StatusPendingSetup, Email: "ada@example.com",
 				FirstName: "Ada", LastName: "Lovelace", Source: "scim", ExternalID: "x1"}},
 		},
 		{"in step: unchanged", userFacts{dir: dir(true, "ada@example.com"), member: pending, openInvite: true}, UserPlan{Outcome: Unchanged, Before: pending}},
@@ -71,14 +72,14 @@ func TestDecideUser(t *testing.T) {
 			"inactive: deprovisioned",
 			userFacts{dir: dir(false, "ada@example.com"), member: active},
 			UserPlan{Action: MemberDeprovision, Outcome: Updated, Before: active, Changed: []string{"status"},
-				After: with(active, func(m *store.Membership) { m.Status, m.DeprovisionedAt = store.StatusDeprovisioned, &now })},
+				After: with(active, func(m *store.Membership) { m.Status, m.DeprovisionedAt = lifecycle.StatusDeprovisioned, &now })},
 		},
 		{"deprovisioned and still inactive: unchanged", userFacts{dir: dir(false, "ada@example.com"), member: deprov}, UserPlan{Outcome: Unchanged, Before: deprov}},
 		{
 			"re-activated: pending setup with the next invite",
 			userFacts{dir: dir(true, "ada@example.com"), member: deprov},
 			UserPlan{Action: MemberReprovision, Outcome: Updated, Before: deprov, Changed: []string{"status"}, Invite: 3,
-				After: with(deprov, func(m *store.Membership) { m.Status, m.DeprovisionedAt = store.StatusPendingSetup, nil })},
+				After: with(deprov, func(m *store.Membership) { m.Status, m.DeprovisionedAt = lifecycle.StatusPendingSetup, nil })},
 		},
 		{
 			"pending without an open invite (e-mail arrived late): invited",
@@ -90,17 +91,17 @@ func TestDecideUser(t *testing.T) {
 		{"directory user gone: removed", userFacts{member: pending}, UserPlan{Action: MemberRemove, Outcome: Removed, Before: pending}},
 		{
 			"mapped role on provision",
-			userFacts{dir: dir(true, "ada@example.com"), role: store.RoleAdmin},
+			userFacts{dir: dir(true, "ada@example.com"), role: lifecycle.RoleAdmin},
 			UserPlan{Action: MemberProvision, Outcome: Created, Invite: 1, After: &store.Membership{
-				OrgID: "o", DirectoryUserID: "du", Status: store.StatusPendingSetup, Role: store.RoleAdmin, Email: "ada@example.com",
+				OrgID: "o", DirectoryUserID: "du", Status: lifecycle.StatusPendingSetup, Role: lifecycle.RoleAdmin, Email: "ada@example.com",
 				FirstName: "Ada", LastName: "Lovelace", Source: "scim", ExternalID: "x1"}},
 		},
 		{
 			"mapped role drift",
-			userFacts{dir: dir(true, "ada@example.com"), member: with(active, func(m *store.Membership) { m.Role = store.RoleAdmin }), role: store.RoleMember},
+			userFacts{dir: dir(true, "ada@example.com"), member: with(active, func(m *store.Membership) { m.Role = lifecycle.RoleAdmin }), role: lifecycle.RoleMember},
 			UserPlan{Action: MemberUpdate, Outcome: Updated, Changed: []string{"role"},
-				Before: with(active, func(m *store.Membership) { m.Role = store.RoleAdmin }),
-				After:  with(active, func(m *store.Membership) { m.Role = store.RoleMember })},
+				Before: with(active, func(m *store.Membership) { m.Role = lifecycle.RoleAdmin }),
+				After:  with(active, func(m *store.Membership) { m.Role = lifecycle.RoleMember })},
 		},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -175,7 +176,7 @@ func (c *Converger) settle(ctx context.Context, tx *store.Store, orgID, memberID
 		}
 	}
 	if heir != nil {
-		if heir.Status == store.StatusDeprovisioned {
+		if heir.Status == lifecycle.StatusDeprovisioned {
 			return Settled{}, nil, fmt.Errorf("%w: member %s (%s) is deprovisioned and cannot be the new admin", ErrCannotSettle, heir.ID, heir.Email)
 		}
 		if why := wouldLoseAdmin(facts, *heir, now); why != "" {
@@ -187,7 +188,7 @@ func (c *Converger) settle(ctx context.Context, tx *store.Store, orgID, memberID
 	out := Settled{AwaitsReconciliation: !bySelf}
 	if heir != nil {
 		m := *heir
-		m.Role = store.RoleAdmin
+		m.Role = lifecycle.RoleAdmin
 		if err := tx.UpdateMembership(ctx, &m); err != nil {
 			return Settled{}, nil, err
 		}
@@ -206,7 +207,7 @@ func (c *Converger) settle(ctx context.Context, tx *store.Store, orgID, memberID
 		applied, out.Applied = []UserPlan{p}, p.Action
 	case s.ConfirmRemoval:
 		m := kept
-		m.Role = store.RoleMember
+		m.Role = lifecycle.RoleMember
 		if err := tx.UpdateMembership(ctx, &m); err != nil {
 			return Settled{}, nil, err
 		}
@@ -234,7 +235,7 @@ func wouldLoseAdmin(facts map[string]userFacts, m store.Membership, now time.Tim
 	}
 	f := facts[m.DirectoryUserID]
 	promoted := m
-	promoted.Role = store.RoleAdmin
+	promoted.Role = lifecycle.RoleAdmin
 	f.member = &promoted
 	p := decideUser(f, now)
 	if takesAdmin(p) == nil {

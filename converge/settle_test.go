@@ -9,6 +9,7 @@ import (
 
 	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/jobstest"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -56,7 +57,7 @@ func TestSettleNamesAnAdminTheDirectoryKeeps(t *testing.T) {
 					}
 					return
 				}
-				if err != nil || got.Member != nil || got.Applied != converge.MemberRemove || got.NewAdmin.Role != store.RoleAdmin {
+				if err != nil || got.Member != nil || got.Applied != converge.MemberRemove || got.NewAdmin.Role != lifecycle.RoleAdmin {
 					t.Fatalf("settle = %+v, %v", got, err)
 				}
 				mustUser(t, c, org, bob.ID, converge.Unchanged)

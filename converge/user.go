@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -280,7 +281,7 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 		case f.dir == nil || !f.dir.Active:
 		case f.member == nil && f.dir.Email != "":
 			emails = append(emails, f.dir.Email)
-		case f.member != nil && f.member.Status == store.StatusPendingSetup:
+		case f.member != nil && f.member.Status == lifecycle.StatusPendingSetup:
 			pending = append(pending, f.member.ID)
 		}
 		fs[i] = f
@@ -319,7 +320,7 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 				}
 				f.person = &p
 			}
-		case f.member != nil && f.member.Status == store.StatusPendingSetup:
+		case f.member != nil && f.member.Status == lifecycle.StatusPendingSetup:
 			f.openInvite = open[f.member.ID]
 		}
 	}
@@ -366,16 +367,16 @@ func decideUser(f userFacts, now time.Time) UserPlan {
 		}
 	}
 	switch {
-	case !f.dir.Active && after.Status != store.StatusDeprovisioned:
-		after.Status, after.DeprovisionedAt = store.StatusDeprovisioned, &now
+	case !f.dir.Active && after.Status != lifecycle.StatusDeprovisioned:
+		after.Status, after.DeprovisionedAt = lifecycle.StatusDeprovisioned, &now
 		p.Action = MemberDeprovision
-	case f.dir.Active && after.Status == store.StatusDeprovisioned:
-		after.Status, after.DeprovisionedAt = store.StatusPendingSetup, nil
+	case f.dir.Active && after.Status == lifecycle.StatusDeprovisioned:
+		after.Status, after.DeprovisionedAt = lifecycle.StatusPendingSetup, nil
 		p.Action = MemberReprovision
 		if after.Email != "" {
 			p.Invite = after.InviteSends + 1
 		}
-	case f.dir.Active && after.Status == store.StatusPendingSetup && after.Email != "" && !f.openInvite:
+	case f.dir.Active && after.Status == lifecycle.StatusPendingSetup && after.Email != "" && !f.openInvite:
 		p.Action, p.Invite = MemberInvite, after.InviteSends+1
 	case len(p.Changed) > 0:
 		p.Action = MemberUpdate
@@ -405,7 +406,7 @@ func decideNewMember(p UserPlan, f userFacts) UserPlan {
 		stale := f.person.Membership
 		p.Replace = &stale
 	}
-	m := &store.Membership{OrgID: f.orgID, DirectoryUserID: f.dir.ID, Status: store.StatusPendingSetup}
+	m := &store.Membership{OrgID: f.orgID, DirectoryUserID: f.dir.ID, Status: lifecycle.StatusPendingSetup}
 	copyAttributes(m, f.dir, f.role)
 	p.Action, p.Outcome, p.After, p.Invite = MemberProvision, Created, m, 1
 	return p

@@ -12,6 +12,7 @@ import (
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -477,7 +478,7 @@ func (e *execution) keepLastAdmin(ctx context.Context, sc store.PlanScope) ([]st
 		return nil, err
 	}
 	if err := st.AddSyncRunItems(ctx, []store.SyncRunItem{{RunID: e.run.ID, OrgID: e.org.ID, Action: store.ItemKeep,
-		EntityType: store.EntityDirectoryUser, EntityID: kept.DirectoryUserID, Detail: kept.Email + ": " + store.ReasonLastAdmin}}); err != nil {
+		EntityType: store.EntityDirectoryUser, EntityID: kept.DirectoryUserID, Detail: kept.Email + ": " + lifecycle.ReasonLastAdmin}}); err != nil {
 		return nil, err
 	}
 	e.log.WarnContext(ctx, "kept the last admin out of the plan", "member", kept.MembershipID)

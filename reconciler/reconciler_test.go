@@ -14,6 +14,7 @@ import (
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
@@ -144,7 +145,7 @@ func TestNextRunFindsEveryChange(t *testing.T) {
 		}
 		h.replay(rows)
 		h.converge()
-		if m := h.member(dir[users[2].ID].ID); m == nil || m.Status != store.StatusDeprovisioned {
+		if m := h.member(dir[users[2].ID].ID); m == nil || m.Status != lifecycle.StatusDeprovisioned {
 			t.Errorf("suspended user's member = %+v, want deprovisioned", m)
 		}
 		// The e-mail change reaches the member and the person's users row.
@@ -188,7 +189,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 			if after[id].Active != u.Active {
 				t.Errorf("user %s: active %t → %t in a dry run", u.Email, u.Active, after[id].Active)
 			}
-			if m := h.member(u.ID); m == nil || m.Status != store.StatusPendingSetup {
+			if m := h.member(u.ID); m == nil || m.Status != lifecycle.StatusPendingSetup {
 				t.Errorf("member of %s changed in a dry run: %+v", u.Email, m)
 			}
 		}
@@ -247,7 +248,7 @@ func TestFailedPullChangesNothing(t *testing.T) {
 			t.Errorf("family name = %q; the page that was seen should be written", got)
 		}
 		for _, u := range after {
-			if m := h.member(u.ID); m == nil || m.Status != store.StatusPendingSetup {
+			if m := h.member(u.ID); m == nil || m.Status != lifecycle.StatusPendingSetup {
 				t.Fatalf("member of %s changed after a failed run: %+v", u.Email, m)
 			}
 		}
@@ -401,7 +402,7 @@ func TestSCIMOnlyOrgRepairsLostJobs(t *testing.T) {
 		if err := h.st.CreateDirectoryUser(ctx, &gone); err != nil {
 			t.Fatal(err)
 		}
-		h.seedMember(gone, store.RoleMember, store.StatusActive)
+		h.seedMember(gone, lifecycle.RoleMember, lifecycle.StatusActive)
 		if err := h.st.DeleteDirectoryUser(ctx, h.org.ID, gone.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -427,7 +428,7 @@ func TestSCIMOnlyOrgRepairsLostJobs(t *testing.T) {
 			m := h.member(u.ID)
 			switch {
 			case u.Active && u.Email != "":
-				if m == nil || m.Status != store.StatusPendingSetup || m.Email != u.Email || m.FirstName != u.GivenName || m.Source != store.SourceSCIM {
+				if m == nil || m.Status != lifecycle.StatusPendingSetup || m.Email != u.Email || m.FirstName != u.GivenName || m.Source != store.SourceSCIM {
 					t.Errorf("member of %s = %+v", u.UserName, m)
 				}
 			case m != nil:
@@ -460,9 +461,9 @@ func TestLastAdminIsNeverRemovedAutomatically(t *testing.T) {
 		h.mustStatus(run, store.RunSucceeded)
 		dir := h.dirUsers()
 		// Earlier converges made these members; the first is the only admin.
-		admin := h.seedMember(dir[users[0].ID], store.RoleAdmin, store.StatusActive)
+		admin := h.seedMember(dir[users[0].ID], lifecycle.RoleAdmin, lifecycle.StatusActive)
 		for _, u := range users[1:] {
-			h.seedMember(dir[u.ID], store.RoleMember, store.StatusActive)
+			h.seedMember(dir[u.ID], lifecycle.RoleMember, lifecycle.StatusActive)
 		}
 		h.mustBeSettled()
 
@@ -484,7 +485,7 @@ func TestLastAdminIsNeverRemovedAutomatically(t *testing.T) {
 		if _, ok := h.dirUsers()[users[0].ID]; !ok {
 			t.Error("the last admin's directory row was swept")
 		}
-		if m := h.member(admin.DirectoryUserID); m == nil || m.Status != store.StatusActive {
+		if m := h.member(admin.DirectoryUserID); m == nil || m.Status != lifecycle.StatusActive {
 			t.Errorf("admin = %+v", m)
 		}
 		run, _ = h.reconcile(reconciler.Options{})
@@ -505,11 +506,11 @@ func TestRoleMappingShowsInThePlan(t *testing.T) {
 		run, _ := h.reconcile(reconciler.Options{DryRun: true})
 		h.mustStatus(run, store.RunSucceeded)
 		dir := h.dirUsers()
-		h.seedMember(dir[users[0].ID], store.RoleAdmin, store.StatusActive)  // stays admin
-		h.seedMember(dir[users[1].ID], store.RoleMember, store.StatusActive) // promoted
-		h.seedMember(dir[users[2].ID], store.RoleAdmin, store.StatusActive)  // demoted
-		h.seedMember(dir[users[3].ID], store.RoleMember, store.StatusActive) // stays member
-		mapping := store.JSONMap{"admins": store.RoleAdmin}
+		h.seedMember(dir[users[0].ID], lifecycle.RoleAdmin, lifecycle.StatusActive)  // stays admin
+		h.seedMember(dir[users[1].ID], lifecycle.RoleMember, lifecycle.StatusActive) // promoted
+		h.seedMember(dir[users[2].ID], lifecycle.RoleAdmin, lifecycle.StatusActive)  // demoted
+		h.seedMember(dir[users[3].ID], lifecycle.RoleMember, lifecycle.StatusActive) // stays member
+		mapping := store.JSONMap{"admins": lifecycle.RoleAdmin}
 		if _, err := h.st.UpdateOrg(h.ctx, h.org.ID, store.OrgPatch{RoleMapping: &mapping}); err != nil {
 			t.Fatal(err)
 		}
@@ -522,7 +523,7 @@ func TestRoleMappingShowsInThePlan(t *testing.T) {
 		}
 		for _, c := range []struct {
 			user, want string
-		}{{dir[users[0].ID].ID, store.RoleAdmin}, {dir[users[2].ID].ID, store.RoleMember}} {
+		}{{dir[users[0].ID].ID, lifecycle.RoleAdmin}, {dir[users[2].ID].ID, lifecycle.RoleMember}} {
 			role, managed, err := h.st.MappedRole(h.ctx, h.org.ID, mapping, c.user)
 			if err != nil || !managed || role != c.want {
 				t.Errorf("MappedRole = %q, %t, %v; want %q", role, managed, err, c.want)

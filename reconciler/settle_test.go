@@ -8,6 +8,7 @@ import (
 
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/converge"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
@@ -72,8 +73,8 @@ func TestKeptLastAdminIsSettled(t *testing.T) {
 						}
 					}
 				}
-				admin := h.seedMember(ann, store.RoleAdmin, store.StatusActive)
-				heir := h.seedMember(bob, store.RoleMember, store.StatusActive)
+				admin := h.seedMember(ann, lifecycle.RoleAdmin, lifecycle.StatusActive)
+				heir := h.seedMember(bob, lifecycle.RoleMember, lifecycle.StatusActive)
 				h.mustBeSettled()
 
 				gone()
@@ -101,7 +102,7 @@ func TestKeptLastAdminIsSettled(t *testing.T) {
 						t.Errorf("applied %q, want %q", got.Applied, want)
 					}
 				}
-				if tc.handover && (got.NewAdmin == nil || got.NewAdmin.Role != store.RoleAdmin) {
+				if tc.handover && (got.NewAdmin == nil || got.NewAdmin.Role != lifecycle.RoleAdmin) {
 					t.Errorf("new admin = %+v", got.NewAdmin)
 				}
 
@@ -113,7 +114,7 @@ func TestKeptLastAdminIsSettled(t *testing.T) {
 				h.converge()
 				m := h.member(ann.ID)
 				switch {
-				case tc.inactive && (m == nil || m.Status != store.StatusDeprovisioned):
+				case tc.inactive && (m == nil || m.Status != lifecycle.StatusDeprovisioned):
 					t.Errorf("the settled admin = %+v, want deprovisioned", m)
 				case !tc.inactive && m != nil:
 					t.Errorf("the settled admin = %+v, want removed", m)

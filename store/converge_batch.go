@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"gorm.io/gorm/clause"
+
+	"github.com/scimsync/scimsync/lifecycle"
 )
 
 // Set-based reads and writes for converging many entities of one
@@ -335,7 +337,7 @@ func (s *Store) CreateMemberships(ctx context.Context, ms []Membership) error {
 			ms[i].ID = NewID()
 		}
 		if ms[i].Role == "" {
-			ms[i].Role = RoleMember
+			ms[i].Role = lifecycle.RoleMember
 		}
 		ms[i].CreatedAt, ms[i].UpdatedAt = now, now
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/glebarez/go-sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm/clause"
+
+	"github.com/scimsync/scimsync/lifecycle"
 )
 
 // Local state: users, memberships, local groups and their members, which
@@ -117,7 +119,7 @@ func (s *Store) CreateMembership(ctx context.Context, m *Membership) error {
 		m.ID = NewID()
 	}
 	if m.Role == "" {
-		m.Role = RoleMember
+		m.Role = lifecycle.RoleMember
 	}
 	m.CreatedAt, m.UpdatedAt = now, now
 	res := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(m)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/scimsync/scimsync/lifecycle"
 )
 
 // A reconciliation plan is computed in the database: each kind of change is
@@ -26,11 +28,6 @@ const (
 	ItemGroupUpdate  = "groupUpdate" // name, source, external id or members
 	ItemGroupDelete  = "groupDelete" // the directory group is gone
 )
-
-// ReasonLastAdmin explains why the organization's last admin keeps its
-// access, in a plan's keep item and in converge's audit event alike.
-const ReasonLastAdmin = "the organization's last admin: deprovisioning, removing or demoting it is never automatic; " +
-	"an operator settles it (name a new admin, or confirm the removal) if that is intended"
 
 // Plan item entity types.
 const (
@@ -82,19 +79,13 @@ func btoi(b bool) int {
 func AdminGroupKeys(m JSONMap) []string {
 	var out []string
 	for name, role := range m {
-		if role == RoleAdmin {
+		if role == lifecycle.RoleAdmin {
 			out = append(out, Key(name))
 		}
 	}
 	slices.Sort(out)
 	return out
 }
-
-// Membership roles.
-const (
-	RoleAdmin  = "admin"
-	RoleMember = "member"
-)
 
 // SQL fragments over aliases. Named parameters must be followed by a space
 // or a closing parenthesis.
@@ -144,7 +135,7 @@ func mappedRole(sc PlanScope, a string) string {
 	if len(sc.RoleMapping) == 0 {
 		return ""
 	}
-	return "(CASE WHEN " + inAdminGroup(a) + " THEN '" + RoleAdmin + "' ELSE '" + RoleMember + "' END)"
+	return "(CASE WHEN " + inAdminGroup(a) + " THEN '" + lifecycle.RoleAdmin + "' ELSE '" + lifecycle.RoleMember + "' END)"
 }
 
 // emailTaken: another membership of the person with the directory user's
@@ -188,7 +179,7 @@ func userEmailVerdict(u, m, d string) string {
 // inviteMissing: a pending member that converge would invite, having no
 // open invite.
 func inviteMissing(d, m string) string {
-	return "(" + activeUser(d) + " AND " + m + ".status = '" + StatusPendingSetup + "'" +
+	return "(" + activeUser(d) + " AND " + m + ".status = '" + lifecycle.StatusPendingSetup + "'" +
 		" AND (CASE WHEN " + d + ".email <> '' THEN " + d + ".email ELSE " + m + ".email END) <> ''" +
 		" AND NOT EXISTS (SELECT 1 FROM invites i WHERE i.org_id = " + m + ".org_id AND i.membership_id = " + m + ".id" +
 		" AND i.accepted_at IS NULL AND i.superseded_at IS NULL))"
@@ -226,17 +217,17 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 	if role != "" {
 		roleDrift = "m.role <> " + role
 		roleText = "CASE WHEN m.role <> " + role + " THEN 'role ' || m.role || ' → ' || " + role + " || ', ' ELSE '' END"
-		provisionRole = "CASE WHEN " + role + " = '" + RoleAdmin + "' THEN '; as admin' ELSE '' END"
+		provisionRole = "CASE WHEN " + role + " = '" + lifecycle.RoleAdmin + "' THEN '; as admin' ELSE '' END"
 	}
 	// What converge would do, in its order of precedence (decideUser). The
 	// e-mail lookup is made only for users without a member.
 	active := activeUser("d")
 	action := "CASE" +
-		" WHEN " + active + " AND m.status = '" + StatusDeprovisioned + "' THEN '" + ItemProvision + "'" +
+		" WHEN " + active + " AND m.status = '" + lifecycle.StatusDeprovisioned + "' THEN '" + ItemProvision + "'" +
 		" WHEN " + active + " AND m.id IS NULL THEN CASE WHEN d.email_key = '' OR " + emailTaken("d") +
 		" THEN '" + ItemSkip + "' ELSE '" + ItemProvision + "' END" +
 		" WHEN m.id IS NULL THEN NULL" +
-		" WHEN NOT " + active + " AND m.status IN ('" + StatusPendingSetup + "', '" + StatusActive + "') THEN '" + ItemDeprovision + "'" +
+		" WHEN NOT " + active + " AND m.status IN ('" + lifecycle.StatusPendingSetup + "', '" + lifecycle.StatusActive + "') THEN '" + ItemDeprovision + "'" +
 		" WHEN (d.email <> '' AND m.email <> d.email) OR m.first_name <> d.given_name OR m.last_name <> d.family_name" +
 		" OR m.external_id <> d.external_id OR m.source <> d.source OR " + inviteMissing("d", "m") + " OR " + roleDrift +
 		" OR " + userEmailVerdict("u", "m", "d") + " = '" + UserEmailFollows + "'" +
@@ -332,13 +323,13 @@ func (s *Store) PlanAdminFates(ctx context.Context, sc PlanScope) ([]AdminFate, 
 	demoted := "FALSE"
 	if role := mappedRole(sc, "d"); role != "" {
 		demoted = "EXISTS (SELECT 1 FROM directory_users d WHERE d.org_id = m.org_id AND d.id = m.directory_user_id AND " +
-			presentUser("d") + " AND " + role + " <> '" + RoleAdmin + "')"
+			presentUser("d") + " AND " + role + " <> '" + lifecycle.RoleAdmin + "')"
 	}
 	var out []AdminFate
 	err := s.conn(ctx).Raw("SELECT m.id, m.directory_user_id, m.email,"+
 		" (EXISTS (SELECT 1 FROM sync_run_items i WHERE i.run_id = @run AND i.entity_id = m.directory_user_id"+
 		" AND i.action IN ('"+ItemDeprovision+"', '"+ItemRemove+"') ) OR "+demoted+") AS losing"+
-		" FROM org_memberships m WHERE m.org_id = @org AND m.role = '"+RoleAdmin+"' AND m.status <> '"+StatusDeprovisioned+"'"+
+		" FROM org_memberships m WHERE m.org_id = @org AND m.role = '"+lifecycle.RoleAdmin+"' AND m.status <> '"+lifecycle.StatusDeprovisioned+"'"+
 		" ORDER BY m.created_at, m.id", sc.args()).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("plan admin fates: %w", err)
@@ -359,7 +350,7 @@ func (s *Store) AdminMemberships(ctx context.Context, orgID string, lock bool) (
 		}
 	}
 	var out []Membership
-	if err := s.conn(ctx).Where("org_id = ? AND role = ? AND status <> ?", orgID, RoleAdmin, StatusDeprovisioned).
+	if err := s.conn(ctx).Where("org_id = ? AND role = ? AND status <> ?", orgID, lifecycle.RoleAdmin, lifecycle.StatusDeprovisioned).
 		Order("created_at, id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("admin memberships: %w", err)
 	}
