@@ -125,7 +125,7 @@ func TestSettleAdminAPI(t *testing.T) {
 		if _, err := c.ApplyUser(ctx, acme.ID, acme.dir["cid"]); err != nil {
 			t.Fatal(err)
 		}
-		if p, err := c.ApplyUser(ctx, acme.ID, acme.dir["ann"]); err != nil || p.Action != converge.MemberKeep {
+		if p, err := c.ApplyUser(ctx, acme.ID, acme.dir["ann"]); err != nil || p.Action != lifecycle.Keep {
 			t.Fatalf("ann's converge = %+v, %v; want kept", p, err)
 		}
 		// beta: two admins, one of them gone (not yet converged).
@@ -169,7 +169,7 @@ func TestSettleAdminAPI(t *testing.T) {
 
 		code, body := call(member(acme, "ann"), `{"newAdminMemberId":"`+acme.members["bob"]+`"}`)
 		heir, _ := body["newAdmin"].(map[string]any)
-		if code != 200 || body["member"] != nil || body["applied"] != string(converge.MemberRemove) || body["awaitsReconciliation"] != false ||
+		if code != 200 || body["member"] != nil || body["applied"] != "member.remove" || body["awaitsReconciliation"] != false ||
 			heir["id"] != acme.members["bob"] || heir["role"] != lifecycle.RoleAdmin {
 			t.Fatalf("settle = %d %v", code, body)
 		}

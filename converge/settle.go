@@ -17,12 +17,6 @@ import (
 // settles it: by naming another member the new admin, or by confirming
 // that the organization may be left without one.
 
-// Audit actions of a settlement.
-const (
-	MemberSettle  Action = "member.settle"  // an operator settles a kept last admin
-	MemberPromote Action = "member.promote" // a member made admin in the kept admin's place
-)
-
 // ActorAdmin is the audit actor of a settlement's events: the operator,
 // as for every admin API action.
 const ActorAdmin = "admin"
@@ -41,11 +35,12 @@ type Settled struct {
 	// removed.
 	Member *store.Membership
 	// Applied is the change the kept admin underwent: what converge would
-	// have done (MemberRemove, MemberDeprovision, MemberUpdate), or, when
-	// only the reconciler's pull knows the IdP's verdict, MemberUpdate for
-	// the loss of the admin role on a confirmed removal; None when that
-	// waits for the next reconciliation.
-	Applied Action
+	// have done (lifecycle.Remove, lifecycle.Deprovision, lifecycle.Update),
+	// or, when only the reconciler's pull knows the IdP's verdict,
+	// lifecycle.Update for the loss of the admin role on a confirmed
+	// removal; lifecycle.None when that waits for the next
+	// reconciliation.
+	Applied lifecycle.Decision
 	// NewAdmin is the member made admin, if any.
 	NewAdmin *store.Membership
 	// AwaitsReconciliation says that what the IdP's listing says of the
@@ -193,10 +188,10 @@ func (c *Converger) settle(ctx context.Context, tx *store.Store, orgID, memberID
 			return Settled{}, nil, err
 		}
 		out.NewAdmin = &m
-		t.add(orgID, MemberPromote, Updated, "member", m.ID, "admin in place of member "+kept.ID+" ("+kept.Email+")")
-		t.add(orgID, MemberSettle, Updated, "member", kept.ID, "handed over to member "+m.ID+" ("+m.Email+")")
+		t.add(orgID, lifecycle.Promote, "member", m.ID, "admin in place of member "+kept.ID+" ("+kept.Email+")")
+		t.add(orgID, lifecycle.Settle, "member", kept.ID, "handed over to member "+m.ID+" ("+m.Email+")")
 	} else {
-		t.add(orgID, MemberSettle, Updated, "member", kept.ID, "removal confirmed: the organization may be left without an admin")
+		t.add(orgID, lifecycle.Settle, "member", kept.ID, "removal confirmed: the organization may be left without an admin")
 	}
 	var applied []UserPlan
 	switch {
@@ -211,11 +206,11 @@ func (c *Converger) settle(ctx context.Context, tx *store.Store, orgID, memberID
 		if err := tx.UpdateMembership(ctx, &m); err != nil {
 			return Settled{}, nil, err
 		}
-		out.Applied = MemberUpdate
-		t.add(orgID, MemberUpdate, Updated, "member", m.ID, "directory user "+m.DirectoryUserID, changedDetail([]string{"role"}),
+		out.Applied = lifecycle.Update
+		t.add(orgID, lifecycle.Update, "member", m.ID, "directory user "+m.DirectoryUserID, changedDetail([]string{"role"}),
 			"the next reconciliation applies what the IdP says of it")
 	}
-	if out.Applied != MemberRemove {
+	if out.Applied != lifecycle.Remove {
 		m, err := tx.Membership(ctx, orgID, kept.ID)
 		if err != nil {
 			return Settled{}, nil, err
@@ -242,9 +237,9 @@ func wouldLoseAdmin(facts map[string]userFacts, m store.Membership, now time.Tim
 		return ""
 	}
 	switch p.Action {
-	case MemberRemove:
+	case lifecycle.Remove:
 		return "its directory user is gone"
-	case MemberDeprovision:
+	case lifecycle.Deprovision:
 		return "its directory user is inactive"
 	}
 	return "the organization's role mapping makes it a member"

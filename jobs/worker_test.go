@@ -333,7 +333,7 @@ func (f *fakeConverger) ApplyUsers(_ context.Context, orgID string, ids []string
 			errs = append(errs, fmt.Errorf("converge user %s: database on fire", id))
 			continue
 		}
-		ps = append(ps, converge.UserPlan{OrgID: orgID, DirectoryUserID: id, Outcome: converge.Created})
+		ps = append(ps, converge.UserPlan{OrgID: orgID, DirectoryUserID: id, Action: lifecycle.Provision})
 	}
 	return ps, errors.Join(errs...)
 }

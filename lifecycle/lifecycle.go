@@ -1,6 +1,7 @@
-// Package lifecycle holds the words of a member's life in an organization
-// (statuses, roles) that store, converge, the reconciler and the admin API
-// share, so that storage only stores them.
+// Package lifecycle holds the domain's words for members and groups that
+// store, converge, the reconciler and the admin API share: membership
+// statuses and roles, and the decisions made about members and groups with
+// the one table of the strings each is known by outside.
 package lifecycle
 
 // Membership statuses. Only accepting an invite makes a member active; the

@@ -79,9 +79,9 @@ func TestIdPDeactivationDeprovisionsAndReactivationRestores(t *testing.T) {
 		run, p := h.reconcile(reconciler.Options{})
 		h.mustStatus(run, store.RunSucceeded)
 		want := map[string][]string{
-			store.ItemDeprovision: {"u000@example.com: pending_setup → deprovisioned (IdP status DEPROVISIONED)"},
-			store.ItemRemove:      {"u001@example.com: pending_setup member whose directory user is gone"},
-			store.ItemGroupUpdate: {"Engineering: members +0 -1"},
+			lifecycle.Deprovision.PlanItem(): {"u000@example.com: pending_setup → deprovisioned (IdP status DEPROVISIONED)"},
+			lifecycle.Remove.PlanItem():      {"u001@example.com: pending_setup member whose directory user is gone"},
+			lifecycle.GroupUpdate.PlanItem(): {"Engineering: members +0 -1"},
 		}
 		for action, w := range want {
 			if diff := cmp.Diff(w, h.itemsOf(run, action)); diff != "" {
@@ -111,7 +111,7 @@ func TestIdPDeactivationDeprovisionsAndReactivationRestores(t *testing.T) {
 		idp.SetStatus(users[0].ID, oktafake.StatusActive)
 		run, p = h.reconcile(reconciler.Options{})
 		h.mustStatus(run, store.RunSucceeded)
-		if diff := cmp.Diff([]string{"u000@example.com: re-activate the deprovisioned member"}, h.itemsOf(run, store.ItemProvision)); diff != "" {
+		if diff := cmp.Diff([]string{"u000@example.com: re-activate the deprovisioned member"}, h.itemsOf(run, lifecycle.Provision.PlanItem())); diff != "" {
 			t.Errorf("provision items (-want +got):\n%s", diff)
 		}
 		if p.Provision != 1 || p.Deprovision+p.Remove != 0 {

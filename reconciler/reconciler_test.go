@@ -50,7 +50,7 @@ func TestFirstRunProvisionsAcrossPages(t *testing.T) {
 		if run.PagesFetched != 8 || p.Pull.Users != 450 || p.Pull.Groups != 2 || p.Pull.GroupMembers != 150 {
 			t.Errorf("pages = %d, pull = %+v", run.PagesFetched, p.Pull)
 		}
-		if got := h.itemsOf(run, store.ItemGroupCreate); !slices.Equal(got, []string{"Empty: create", "Engineering: create"}) {
+		if got := h.itemsOf(run, lifecycle.GroupCreate.PlanItem()); !slices.Equal(got, []string{"Empty: create", "Engineering: create"}) {
 			t.Errorf("group items = %q", got)
 		}
 		rows := h.takeOutbox()
@@ -117,9 +117,9 @@ func TestNextRunFindsEveryChange(t *testing.T) {
 			action string
 			want   []string
 		}{
-			{store.ItemRemove, wantRemove}, {store.ItemDeprovision, wantDeprovision}, {store.ItemUpdate, wantUpdate},
-			{store.ItemGroupUpdate, []string{"Platform: rename from Engineering, members +1 -2"}},
-			{store.ItemProvision, nil},
+			{lifecycle.Remove.PlanItem(), wantRemove}, {lifecycle.Deprovision.PlanItem(), wantDeprovision}, {lifecycle.Update.PlanItem(), wantUpdate},
+			{lifecycle.GroupUpdate.PlanItem(), []string{"Platform: rename from Engineering, members +1 -2"}},
+			{lifecycle.Provision.PlanItem(), nil},
 		} {
 			if diff := cmp.Diff(c.want, h.itemsOf(run, c.action)); diff != "" {
 				t.Errorf("%s items (-want +got):\n%s", c.action, diff)
@@ -200,13 +200,13 @@ func TestDryRunChangesNothing(t *testing.T) {
 		if diff := cmp.Diff(h.items(dry), h.items(real)); diff != "" {
 			t.Errorf("dry run and real run plans differ (-dry +real):\n%s", diff)
 		}
-		if got := h.itemsOf(dry, store.ItemRemove); !slices.Equal(got, wantRemove) {
+		if got := h.itemsOf(dry, lifecycle.Remove.PlanItem()); !slices.Equal(got, wantRemove) {
 			t.Errorf("removals = %q", got)
 		}
-		if got := h.itemsOf(dry, store.ItemDeprovision); !slices.Equal(got, wantDeprovision) {
+		if got := h.itemsOf(dry, lifecycle.Deprovision.PlanItem()); !slices.Equal(got, wantDeprovision) {
 			t.Errorf("deprovisions = %q", got)
 		}
-		if got := h.itemsOf(dry, store.ItemUpdate); !slices.Equal(got, wantUpdate) {
+		if got := h.itemsOf(dry, lifecycle.Update.PlanItem()); !slices.Equal(got, wantUpdate) {
 			t.Errorf("updates = %q", got)
 		}
 	})
@@ -277,7 +277,7 @@ func TestEmptyIdPIsBlockedUntilConfirmed(t *testing.T) {
 		if p.Remove != 20 || !p.Guard.Tripped || p.Guard.Confirmed || !strings.Contains(run.Error, "20 of 20 members") {
 			t.Fatalf("plan = %+v, error %q", p, run.Error)
 		}
-		if got := len(h.itemsOf(run, store.ItemRemove)); got != 20 {
+		if got := len(h.itemsOf(run, lifecycle.Remove.PlanItem())); got != 20 {
 			t.Errorf("blocked plan shows %d removals, want 20", got)
 		}
 		if rows := h.takeOutbox(); len(rows) != 0 {
@@ -474,7 +474,7 @@ func TestLastAdminIsNeverRemovedAutomatically(t *testing.T) {
 		if p.Remove != 0 || p.Deprovision != 1 || p.Keep != 1 {
 			t.Fatalf("plan = %+v", p)
 		}
-		if got := h.itemsOf(run, store.ItemKeep); len(got) != 1 || !strings.Contains(got[0], "last admin") {
+		if got := h.itemsOf(run, lifecycle.Keep.PlanItem()); len(got) != 1 || !strings.Contains(got[0], "last admin") {
 			t.Errorf("keep items = %q", got)
 		}
 		rows := h.takeOutbox()
@@ -489,7 +489,7 @@ func TestLastAdminIsNeverRemovedAutomatically(t *testing.T) {
 			t.Errorf("admin = %+v", m)
 		}
 		run, _ = h.reconcile(reconciler.Options{})
-		if got := h.itemsOf(run, store.ItemKeep); len(got) != 1 {
+		if got := h.itemsOf(run, lifecycle.Keep.PlanItem()); len(got) != 1 {
 			t.Errorf("the next run keeps %q", got)
 		}
 	})
@@ -518,7 +518,7 @@ func TestRoleMappingShowsInThePlan(t *testing.T) {
 
 		run, _ = h.reconcile(reconciler.Options{DryRun: true})
 		want := []string{"u001@example.com: role member → admin", "u002@example.com: role admin → member"}
-		if diff := cmp.Diff(want, h.itemsOf(run, store.ItemUpdate)); diff != "" {
+		if diff := cmp.Diff(want, h.itemsOf(run, lifecycle.Update.PlanItem())); diff != "" {
 			t.Errorf("updates (-want +got):\n%s", diff)
 		}
 		for _, c := range []struct {
@@ -534,8 +534,8 @@ func TestRoleMappingShowsInThePlan(t *testing.T) {
 		idp.RemoveMember(admins.ID, users[0].ID)
 		idp.RemoveMember(admins.ID, users[1].ID)
 		run, p := h.reconcile(reconciler.Options{DryRun: true})
-		if p.Keep != 1 || !slices.Equal(h.itemsOf(run, store.ItemUpdate), []string{"u002@example.com: role admin → member"}) {
-			t.Errorf("plan %+v, updates %q, keep %q", p, h.itemsOf(run, store.ItemUpdate), h.itemsOf(run, store.ItemKeep))
+		if p.Keep != 1 || !slices.Equal(h.itemsOf(run, lifecycle.Update.PlanItem()), []string{"u002@example.com: role admin → member"}) {
+			t.Errorf("plan %+v, updates %q, keep %q", p, h.itemsOf(run, lifecycle.Update.PlanItem()), h.itemsOf(run, lifecycle.Keep.PlanItem()))
 		}
 	})
 }
@@ -553,7 +553,7 @@ func TestInvitesDueAreResent(t *testing.T) {
 		if p.ResendInvite != 3 || p.Applied.InvitesResent != 3 {
 			t.Fatalf("plan = %+v, applied %+v", p, p.Applied)
 		}
-		if got := h.itemsOf(run, store.ItemResendInvite); len(got) != 3 || !strings.HasSuffix(got[0], "invite #2") {
+		if got := h.itemsOf(run, lifecycle.ResendInvite.PlanItem()); len(got) != 3 || !strings.HasSuffix(got[0], "invite #2") {
 			t.Errorf("items = %q", got)
 		}
 		if got := outboxKinds(h.takeOutbox()); got[task.TypeSendInvite+"/"+task.QueueLow] != 3 {
@@ -686,7 +686,7 @@ func TestGoneGroupIsDeleted(t *testing.T) {
 			t.Fatal(err)
 		}
 		run, p := h.reconcile(reconciler.Options{})
-		if got := h.itemsOf(run, store.ItemGroupDelete); !slices.Equal(got, []string{"Old: delete, its directory group is gone"}) || p.GroupChanges != 1 {
+		if got := h.itemsOf(run, lifecycle.GroupDelete.PlanItem()); !slices.Equal(got, []string{"Old: delete, its directory group is gone"}) || p.GroupChanges != 1 {
 			t.Fatalf("group deletions = %q, plan %+v", got, p)
 		}
 		h.converge()
@@ -724,11 +724,11 @@ func TestOutboxRowsAreTheTaskRows(t *testing.T) {
 			for _, it := range items {
 				var k kind
 				switch it.Action {
-				case store.ItemGroupCreate, store.ItemGroupUpdate, store.ItemGroupDelete:
+				case lifecycle.GroupCreate.PlanItem(), lifecycle.GroupUpdate.PlanItem(), lifecycle.GroupDelete.PlanItem():
 					k = kind{task.TypeConvergeGroups, task.QueueDefault}
-				case store.ItemProvision, store.ItemUpdate:
+				case lifecycle.Provision.PlanItem(), lifecycle.Update.PlanItem():
 					k = kind{task.TypeConvergeUsers, task.QueueDefault}
-				case store.ItemDeprovision, store.ItemRemove:
+				case lifecycle.Deprovision.PlanItem(), lifecycle.Remove.PlanItem():
 					k = kind{task.TypeConvergeUsers, task.QueueCritical}
 				default:
 					continue
@@ -832,7 +832,7 @@ func TestEmailChangeOfAPersonInTwoOrganizations(t *testing.T) {
 		// Okta changes the e-mail; the other organization still says the old one.
 		idp.UpdateUser(ann.ID, func(u *oktafake.User) { u.Email = "ann@new.example" })
 		run, _ := h.reconcile(reconciler.Options{DryRun: true})
-		if got := h.itemsOf(run, store.ItemUpdate); !slices.Equal(got, []string{"ann@example.com: email → ann@new.example"}) {
+		if got := h.itemsOf(run, lifecycle.Update.PlanItem()); !slices.Equal(got, []string{"ann@example.com: email → ann@new.example"}) {
 			t.Errorf("updates = %q", got)
 		}
 		h.settle()

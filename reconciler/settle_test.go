@@ -68,7 +68,7 @@ func TestKeptLastAdminIsSettled(t *testing.T) {
 							t.Fatal(err)
 						}
 						// The push's converge keeps the admin back.
-						if p, err := h.conv.ApplyUser(h.ctx, h.org.ID, ann.ID); err != nil || p.Action != converge.MemberKeep {
+						if p, err := h.conv.ApplyUser(h.ctx, h.org.ID, ann.ID); err != nil || p.Action != lifecycle.Keep {
 							t.Fatalf("converge of the pushed change: %+v, %v", p, err)
 						}
 					}
@@ -97,7 +97,7 @@ func TestKeptLastAdminIsSettled(t *testing.T) {
 					t.Errorf("awaits reconciliation %t, want %t", got.AwaitsReconciliation, tc.pulled)
 				}
 				if !tc.pulled { // the stored directory says it: applied now
-					want := map[bool]converge.Action{false: converge.MemberRemove, true: converge.MemberDeprovision}[tc.inactive]
+					want := map[bool]lifecycle.Decision{false: lifecycle.Remove, true: lifecycle.Deprovision}[tc.inactive]
 					if got.Applied != want {
 						t.Errorf("applied %q, want %q", got.Applied, want)
 					}
@@ -108,8 +108,8 @@ func TestKeptLastAdminIsSettled(t *testing.T) {
 
 				run, p = h.reconcile(reconciler.Options{})
 				h.mustStatus(run, store.RunSucceeded)
-				if p.Keep != 0 || len(h.itemsOf(run, store.ItemKeep)) != 0 {
-					t.Fatalf("plan after = %+v, keep items %q", p, h.itemsOf(run, store.ItemKeep))
+				if p.Keep != 0 || len(h.itemsOf(run, lifecycle.Keep.PlanItem())) != 0 {
+					t.Fatalf("plan after = %+v, keep items %q", p, h.itemsOf(run, lifecycle.Keep.PlanItem()))
 				}
 				h.converge()
 				m := h.member(ann.ID)
@@ -136,15 +136,15 @@ func TestKeptLastAdminIsSettled(t *testing.T) {
 						byAdmin = append(byAdmin, e.Action)
 					}
 				}
-				want := []string{string(converge.MemberSettle)}
+				want := []string{"member.settle"}
 				switch {
 				case tc.handover:
-					want = append(want, string(converge.MemberPromote))
+					want = append(want, "member.promote")
 				case tc.pulled:
-					want = append(want, string(converge.MemberUpdate)) // the admin role, at once
+					want = append(want, "member.update") // the admin role, at once
 				}
 				if !tc.pulled {
-					want = append(want, string(got.Applied))
+					want = append(want, got.Applied.AuditAction())
 				}
 				if diff := cmp.Diff(want, byAdmin, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 					t.Errorf("the operator's audit events (-want +got):\n%s", diff)
