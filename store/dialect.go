@@ -18,9 +18,9 @@ import (
 )
 
 // dialect is what differs between SQLite and Postgres, in one value (after
-// dex's SQL flavor): the backend is chosen once, in Open, and every query
-// elsewhere reads as one function that names its difference. This is the
-// only file that holds either database's words for them.
+// dex's SQL flavor): the backend is chosen once, in Open (dialectOf), and
+// every query elsewhere reads as one function that names the difference it
+// depends on, a field here, never the backend itself.
 type dialect struct {
 	// name is what Store.Dialect reports: "postgres" or "sqlite".
 	name string
