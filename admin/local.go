@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/scimsync/scimsync/internal/httpjson"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -37,7 +38,7 @@ func (a *API) members(w http.ResponseWriter, r *http.Request) {
 	}
 	status := r.URL.Query().Get("status")
 	switch status {
-	case "", store.StatusPendingSetup, store.StatusActive, store.StatusDeprovisioned:
+	case "", lifecycle.StatusPendingSetup, lifecycle.StatusActive, lifecycle.StatusDeprovisioned:
 	default:
 		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "status must be pending_setup, active or deprovisioned")
 		return

@@ -57,5 +57,5 @@ func (a *API) settleAdmin(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, "", SettledView{Member: st.Member, Applied: string(st.Applied), NewAdmin: st.NewAdmin, AwaitsReconciliation: st.AwaitsReconciliation})
+	httpjson.Write(w, http.StatusOK, "", SettledView{Member: st.Member, Applied: st.Applied.AuditAction(), NewAdmin: st.NewAdmin, AwaitsReconciliation: st.AwaitsReconciliation})
 }

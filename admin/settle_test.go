@@ -16,6 +16,7 @@ import (
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/jobs/invite"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -54,7 +55,7 @@ func newSettleOrg(t *testing.T, st *store.Store, c *converge.Converger, admins, 
 	}
 	for _, name := range admins {
 		m, _ := st.Membership(ctx, o.ID, so.members[name])
-		m.Role = store.RoleAdmin
+		m.Role = lifecycle.RoleAdmin
 		if err := st.UpdateMembership(ctx, &m); err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +125,7 @@ func TestSettleAdminAPI(t *testing.T) {
 		if _, err := c.ApplyUser(ctx, acme.ID, acme.dir["cid"]); err != nil {
 			t.Fatal(err)
 		}
-		if p, err := c.ApplyUser(ctx, acme.ID, acme.dir["ann"]); err != nil || p.Action != converge.MemberKeep {
+		if p, err := c.ApplyUser(ctx, acme.ID, acme.dir["ann"]); err != nil || p.Action != lifecycle.Keep {
 			t.Fatalf("ann's converge = %+v, %v; want kept", p, err)
 		}
 		// beta: two admins, one of them gone (not yet converged).
@@ -168,8 +169,8 @@ func TestSettleAdminAPI(t *testing.T) {
 
 		code, body := call(member(acme, "ann"), `{"newAdminMemberId":"`+acme.members["bob"]+`"}`)
 		heir, _ := body["newAdmin"].(map[string]any)
-		if code != 200 || body["member"] != nil || body["applied"] != string(converge.MemberRemove) || body["awaitsReconciliation"] != false ||
-			heir["id"] != acme.members["bob"] || heir["role"] != store.RoleAdmin {
+		if code != 200 || body["member"] != nil || body["applied"] != "member.remove" || body["awaitsReconciliation"] != false ||
+			heir["id"] != acme.members["bob"] || heir["role"] != lifecycle.RoleAdmin {
 			t.Fatalf("settle = %d %v", code, body)
 		}
 		if code, _ := call(member(acme, "ann"), `{"confirmRemoval":true}`); code != 404 {

@@ -104,7 +104,7 @@ func TestSyncRunsAPI(t *testing.T) {
 			}
 		}
 		items, _ := body["items"].([]any)
-		if len(items) != 2 || items[0].(map[string]any)["action"] != store.ItemProvision {
+		if len(items) != 2 || items[0].(map[string]any)["action"] != "provision" {
 			t.Errorf("items = %v", items)
 		}
 		if code, body, _ = call("GET", "/api/v1/orgs/"+acme.ID+"/sync-runs/"+runID, ""); body["items"] != nil {

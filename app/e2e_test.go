@@ -14,6 +14,7 @@ import (
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/jobs"
 	"github.com/scimsync/scimsync/jobs/mail/mailtest"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -104,12 +105,12 @@ func TestProvisioningLifecycle(t *testing.T) {
 				return code
 			}
 
-			waitFor(t, "pending_setup", func() bool { return member().Status == store.StatusPendingSetup })
+			waitFor(t, "pending_setup", func() bool { return member().Status == lifecycle.StatusPendingSetup })
 			first := mailToken(1)
 			if got := accept(first); got != 200 {
 				t.Fatalf("accept = %d", got)
 			}
-			if m := member(); m.Status != store.StatusActive || m.Email != "ann@example.com" || m.FirstName != "Ann" {
+			if m := member(); m.Status != lifecycle.StatusActive || m.Email != "ann@example.com" || m.FirstName != "Ann" {
 				t.Fatalf("after accept: %+v", m)
 			}
 			if got := accept(first); got != 404 {
@@ -151,12 +152,12 @@ func TestProvisioningLifecycle(t *testing.T) {
 			if code, _, _ := s.do(t, call{method: "PATCH", path: userPath, auth: scim, body: `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`}); code != 200 {
 				t.Fatalf("deactivate = %d", code)
 			}
-			waitFor(t, "deprovisioned", func() bool { return member().Status == store.StatusDeprovisioned })
+			waitFor(t, "deprovisioned", func() bool { return member().Status == lifecycle.StatusDeprovisioned })
 
 			if code, _, _ := s.do(t, call{method: "PATCH", path: userPath, auth: scim, body: `{"Operations":[{"op":"Replace","path":"active","value":"True"}]}`}); code != 200 {
 				t.Fatalf("reactivate = %d", code)
 			}
-			waitFor(t, "pending_setup again", func() bool { return member().Status == store.StatusPendingSetup })
+			waitFor(t, "pending_setup again", func() bool { return member().Status == lifecycle.StatusPendingSetup })
 			second := mailToken(2)
 			if second == first {
 				t.Fatal("re-activation reused the old token")
@@ -164,7 +165,7 @@ func TestProvisioningLifecycle(t *testing.T) {
 			if got := accept(first); got != 404 {
 				t.Errorf("old token after re-activation = %d, want 404", got)
 			}
-			if got := accept(second); got != 200 || member().Status != store.StatusActive {
+			if got := accept(second); got != 200 || member().Status != lifecycle.StatusActive {
 				t.Fatalf("accept new invite = %d, status %s", got, member().Status)
 			}
 

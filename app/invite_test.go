@@ -13,6 +13,7 @@ import (
 	"github.com/scimsync/scimsync/broker/brokertest"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -82,7 +83,7 @@ func TestInviteAcceptIsPublic(t *testing.T) {
 					}
 				})
 			}
-			if m, _ := a.Store.MembershipByDirectoryUser(ctx, org.ID, u.ID); m.Status != store.StatusActive {
+			if m, _ := a.Store.MembershipByDirectoryUser(ctx, org.ID, u.ID); m.Status != lifecycle.StatusActive {
 				t.Errorf("status %q after accept, want active", m.Status)
 			}
 			// Admin routes still need the token.

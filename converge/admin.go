@@ -3,18 +3,12 @@ package converge
 import (
 	"context"
 
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
-// MemberKeep is the decision not to apply a change: the one that would
-// leave the organization without an admin.
-const MemberKeep Action = "member.keep"
-
-// Kept is the outcome of MemberKeep.
-const Kept Outcome = "kept"
-
 func isAdmin(m *store.Membership) bool {
-	return m != nil && m.Role == store.RoleAdmin && m.Status != store.StatusDeprovisioned
+	return m != nil && m.Role == lifecycle.RoleAdmin && m.Status != lifecycle.StatusDeprovisioned
 }
 
 // takesAdmin reports the admin membership (role admin, not deprovisioned)
@@ -23,9 +17,9 @@ func isAdmin(m *store.Membership) bool {
 // is not an admin.
 func takesAdmin(p UserPlan) *store.Membership {
 	switch {
-	case p.Action == MemberProvision && isAdmin(p.Replace) && !isAdmin(p.After):
+	case p.Action == lifecycle.Provision && isAdmin(p.Replace) && !isAdmin(p.After):
 		return p.Replace
-	case p.Action == MemberRemove && isAdmin(p.Before):
+	case p.Action == lifecycle.Remove && isAdmin(p.Before):
 		return p.Before
 	case p.Before != nil && p.After != nil && isAdmin(p.Before) && !isAdmin(p.After):
 		return p.Before
@@ -49,7 +43,7 @@ func grantsAdmin(p UserPlan) bool {
 //     one may have been kept back from losing its access (below): it is
 //     returned, to be converged again once the batch commits.
 //   - Otherwise, when the plans would take every admin's access away, those
-//     of the oldest admin become MemberKeep: its membership stays as it is,
+//     of the oldest admin become lifecycle.Keep: its membership stays as it is,
 //     with an audit event. With lock (inside a transaction) converges of
 //     the organization that take admin access away run one after the
 //     other, so two of them cannot each remove one of the last two admins.
@@ -91,8 +85,8 @@ func guardAdmins(ctx context.Context, s *store.Store, orgID string, plans []User
 	}
 	for _, i := range losing[oldest.ID] {
 		p := &plans[i]
-		*p = UserPlan{OrgID: p.OrgID, DirectoryUserID: p.DirectoryUserID, Action: MemberKeep, Outcome: Kept,
-			Before: p.Before, Reason: store.ReasonLastAdmin, Kept: oldest}
+		*p = UserPlan{OrgID: p.OrgID, DirectoryUserID: p.DirectoryUserID, Action: lifecycle.Keep,
+			Before: p.Before, Reason: lifecycle.ReasonLastAdmin, Kept: oldest}
 	}
 	return nil, nil
 }

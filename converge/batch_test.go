@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/jobstest"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -29,7 +30,7 @@ func mixedOrg(t *testing.T, c *converge.Converger, org *jobstest.Org) map[string
 	ids := map[string]string{}
 	for _, name := range []string{"inStep", "drifted", "deactivated", "deleted", "recreated", "reinvite"} {
 		u := org.AddUser(name, name+"@example.com")
-		mustUser(t, c, org, u.ID, converge.Created)
+		mustUser(t, c, org, u.ID, lifecycle.Created)
 		ids[name] = u.ID
 	}
 	ids["new"] = org.AddUser("new", "new@example.com").ID
@@ -62,12 +63,12 @@ func TestBatchDecidesAsSingleConverges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]converge.Outcome{}
+		got := map[string]lifecycle.Outcome{}
 		for _, p := range plans {
 			if _, dup := got[p.DirectoryUserID]; dup {
 				t.Errorf("directory user %s converged twice in one batch", p.DirectoryUserID)
 			}
-			got[p.DirectoryUserID] = p.Outcome
+			got[p.DirectoryUserID] = p.Outcome()
 		}
 		// One by one in the batch's order (by id; ids follow creation, so
 		// a deleted user comes before its recreation).
@@ -75,7 +76,7 @@ func TestBatchDecidesAsSingleConverges(t *testing.T) {
 		for name, id := range oneIDs {
 			byID[id] = name
 		}
-		want := map[string]converge.Outcome{}
+		want := map[string]lifecycle.Outcome{}
 		for _, id := range sorted(slices.Collect(maps.Keys(byID))...) {
 			o, err := c.ConvergeUser(ctx, one.ID, id)
 			if err != nil {
@@ -86,11 +87,11 @@ func TestBatchDecidesAsSingleConverges(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("batch outcomes (-single +batch):\n%s", diff)
 		}
-		wantOutcomes := map[string]converge.Outcome{
-			"new": converge.Created, "inStep": converge.Unchanged, "drifted": converge.Updated,
-			"deactivated": converge.Updated, "deleted": converge.Removed, "noMail": converge.Unchanged,
-			"neverExisted": converge.Unchanged, "recreated": converge.Removed, "recreatedNew": converge.Created,
-			"reinvite": converge.Updated,
+		wantOutcomes := map[string]lifecycle.Outcome{
+			"new": lifecycle.Created, "inStep": lifecycle.Unchanged, "drifted": lifecycle.Updated,
+			"deactivated": lifecycle.Updated, "deleted": lifecycle.Removed, "noMail": lifecycle.Unchanged,
+			"neverExisted": lifecycle.Unchanged, "recreated": lifecycle.Removed, "recreatedNew": lifecycle.Created,
+			"reinvite": lifecycle.Updated,
 		}
 		for name, o := range wantOutcomes {
 			if got[batchIDs[name]] != o {
@@ -115,8 +116,8 @@ func TestBatchDecidesAsSingleConverges(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, p := range plans {
-			if p.Outcome != converge.Unchanged {
-				t.Errorf("second batch: %s %s", p.DirectoryUserID, p.Outcome)
+			if p.Outcome() != lifecycle.Unchanged {
+				t.Errorf("second batch: %s %s", p.DirectoryUserID, p.Outcome())
 			}
 		}
 	})
@@ -133,7 +134,7 @@ func TestBatchOfOnePerson(t *testing.T) {
 		first := org.AddUser("ada", "ada@example.com")
 		second := org.AddUser("ada2", "ADA@example.com")
 		old := org.AddUser("bob", "bob@example.com")
-		mustUser(t, c, org, old.ID, converge.Created)
+		mustUser(t, c, org, old.ID, lifecycle.Created)
 		org.DeleteUser(old.ID)
 		recreated := org.AddUser("bob", "bob@example.com")
 
@@ -143,7 +144,7 @@ func TestBatchOfOnePerson(t *testing.T) {
 		}
 		var actions []string
 		for _, p := range plans {
-			actions = append(actions, string(p.Action))
+			actions = append(actions, p.Action.AuditAction())
 		}
 		want := []string{"member.provision", "member.skip", "member.remove", "member.provision"}
 		if diff := cmp.Diff(sorted(want...), sorted(actions...)); diff != "" {
@@ -205,9 +206,9 @@ func TestConcurrentOverlappingBatches(t *testing.T) {
 
 		// Whatever ran first, the state is the one state, with one invite
 		// and one provision event per member.
-		mustGroup(t, c, org, g.ID, converge.Unchanged)
+		mustGroup(t, c, org, g.ID, lifecycle.Unchanged)
 		for i, id := range ids {
-			want := state{Status: store.StatusPendingSetup, InviteSends: 1, Invites: []inviteView{{SendNumber: 1}}}
+			want := state{Status: lifecycle.StatusPendingSetup, InviteSends: 1, Invites: []inviteView{{SendNumber: 1}}}
 			if i < 20 {
 				want.Groups = 1
 			}
@@ -217,7 +218,7 @@ func TestConcurrentOverlappingBatches(t *testing.T) {
 		}
 		provisions := 0
 		for _, a := range org.Audit() {
-			if a == string(converge.MemberProvision) {
+			if a == "member.provision" {
 				provisions++
 			}
 		}
@@ -274,11 +275,11 @@ func TestBatchWithAFailingUser(t *testing.T) {
 		if !errors.Is(err, errMailboxOnFire) || !strings.Contains(err.Error(), bad.ID) {
 			t.Fatalf("ApplyUsers error = %v; want the failure, naming %s", err, bad.ID)
 		}
-		got := map[string]converge.Outcome{}
+		got := map[string]lifecycle.Outcome{}
 		for _, p := range plans {
-			got[p.DirectoryUserID] = p.Outcome
+			got[p.DirectoryUserID] = p.Outcome()
 		}
-		if diff := cmp.Diff(map[string]converge.Outcome{good1.ID: converge.Created, good2.ID: converge.Created}, got); diff != "" {
+		if diff := cmp.Diff(map[string]lifecycle.Outcome{good1.ID: lifecycle.Created, good2.ID: lifecycle.Created}, got); diff != "" {
 			t.Errorf("converged despite one failure (-want +got):\n%s", diff)
 		}
 		if _, ok := org.Member(bad.ID); ok {
@@ -292,11 +293,11 @@ func TestBatchWithAFailingUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = map[string]converge.Outcome{}
+		got = map[string]lifecycle.Outcome{}
 		for _, p := range plans {
-			got[p.DirectoryUserID] = p.Outcome
+			got[p.DirectoryUserID] = p.Outcome()
 		}
-		want := map[string]converge.Outcome{good1.ID: converge.Unchanged, bad.ID: converge.Created, good2.ID: converge.Unchanged}
+		want := map[string]lifecycle.Outcome{good1.ID: lifecycle.Unchanged, bad.ID: lifecycle.Created, good2.ID: lifecycle.Unchanged}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("retry (-want +got):\n%s", diff)
 		}
@@ -314,11 +315,11 @@ func TestGroupBatch(t *testing.T) {
 		c := newConverger(s)
 		org := jobstest.NewOrg(t, s)
 		u := org.AddUser("ada", "ada@example.com")
-		mustUser(t, c, org, u.ID, converge.Created)
+		mustUser(t, c, org, u.ID, lifecycle.Created)
 		inStep := org.AddGroup("In step", u.ID)
-		mustGroup(t, c, org, inStep.ID, converge.Created)
+		mustGroup(t, c, org, inStep.ID, lifecycle.Created)
 		gone := org.AddGroup("Gone")
-		mustGroup(t, c, org, gone.ID, converge.Created)
+		mustGroup(t, c, org, gone.ID, lifecycle.Created)
 		org.DeleteGroup(gone.ID)
 		fresh := org.AddGroup("Fresh", u.ID)
 
@@ -326,11 +327,11 @@ func TestGroupBatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]converge.Outcome{}
+		got := map[string]lifecycle.Outcome{}
 		for _, p := range plans {
-			got[p.DirectoryGroupID] = p.Outcome
+			got[p.DirectoryGroupID] = p.Outcome()
 		}
-		want := map[string]converge.Outcome{inStep.ID: converge.Unchanged, gone.ID: converge.Removed, fresh.ID: converge.Created}
+		want := map[string]lifecycle.Outcome{inStep.ID: lifecycle.Unchanged, gone.ID: lifecycle.Removed, fresh.ID: lifecycle.Created}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("outcomes (-want +got):\n%s", diff)
 		}

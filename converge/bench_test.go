@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/jobstest"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -50,9 +50,9 @@ func BenchmarkConvergeUser(b *testing.B) {
 							}
 						}
 					}
-					want := converge.Created
+					want := lifecycle.Created
 					if mode.existing {
-						want = converge.Unchanged
+						want = lifecycle.Unchanged
 					}
 					run := func(id string) {
 						if o, err := c.ConvergeUser(ctx, org.ID, id); err != nil || o != want {

@@ -20,38 +20,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
-)
-
-// Outcome sums up what a converge changed.
-type Outcome string
-
-const (
-	Unchanged Outcome = "unchanged"
-	Created   Outcome = "created"
-	Updated   Outcome = "updated"
-	Removed   Outcome = "removed"
-)
-
-// Action names a decision; it is also the audit event's action.
-type Action string
-
-// Actions. A directory user that cannot be provisioned is skipped with an
-// audit event, because nothing else would tell an operator why the person
-// never got an invite.
-const (
-	None              Action = ""
-	MemberProvision   Action = "member.provision"
-	MemberReprovision Action = "member.reprovision"
-	MemberUpdate      Action = "member.update"
-	MemberInvite      Action = "member.invite"
-	MemberDeprovision Action = "member.deprovision"
-	MemberRemove      Action = "member.remove"
-	MemberSkip        Action = "member.skip"
-	GroupCreate       Action = "group.create"
-	GroupUpdate       Action = "group.update"
-	GroupMembers      Action = "group.members"
-	GroupDelete       Action = "group.delete"
 )
 
 // Actor is the audit actor of every converge change.
@@ -129,7 +99,7 @@ type bulk struct {
 	linkOrg string
 }
 
-func (t *bulk) add(orgID string, a Action, o Outcome, entityType, entityID string, detail ...string) {
+func (t *bulk) add(orgID string, d lifecycle.Decision, entityType, entityID string, detail ...string) {
 	var parts []string
 	for _, d := range detail {
 		if d != "" {
@@ -141,8 +111,8 @@ func (t *bulk) add(orgID string, a Action, o Outcome, entityType, entityID strin
 		actor = Actor
 	}
 	t.events = append(t.events, store.AuditEvent{
-		OrgID: orgID, Actor: actor, Action: string(a), EntityType: entityType, EntityID: entityID,
-		Outcome: string(o), Detail: strings.Join(parts, "; "),
+		OrgID: orgID, Actor: actor, Action: d.AuditAction(), EntityType: entityType, EntityID: entityID,
+		Outcome: string(d.Outcome()), Detail: strings.Join(parts, "; "),
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/scimsync/scimsync/internal/jobstest"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -23,7 +24,7 @@ func newConverger(s *store.Store) *converge.Converger {
 	return &converge.Converger{Store: s, Invites: inv}
 }
 
-func mustUser(t *testing.T, c *converge.Converger, org *jobstest.Org, id string, want converge.Outcome) {
+func mustUser(t *testing.T, c *converge.Converger, org *jobstest.Org, id string, want lifecycle.Outcome) {
 	t.Helper()
 	got, err := c.ConvergeUser(context.Background(), org.ID, id)
 	if err != nil {
@@ -34,7 +35,7 @@ func mustUser(t *testing.T, c *converge.Converger, org *jobstest.Org, id string,
 	}
 }
 
-func mustGroup(t *testing.T, c *converge.Converger, org *jobstest.Org, id string, want converge.Outcome) {
+func mustGroup(t *testing.T, c *converge.Converger, org *jobstest.Org, id string, want lifecycle.Outcome) {
 	t.Helper()
 	got, err := c.ConvergeGroup(context.Background(), org.ID, id)
 	if err != nil {
@@ -66,11 +67,11 @@ func TestUserLifecycle(t *testing.T) {
 		org := jobstest.NewOrg(t, s)
 		u := org.AddUser("ada", "Ada@Example.com")
 		g := org.AddGroup("Engineering", u.ID)
-		mustGroup(t, c, org, g.ID, converge.Created)
+		mustGroup(t, c, org, g.ID, lifecycle.Created)
 
-		mustUser(t, c, org, u.ID, converge.Created)
+		mustUser(t, c, org, u.ID, lifecycle.Created)
 		m := org.MustMember(u.ID)
-		want := store.Membership{Status: store.StatusPendingSetup, Email: "Ada@Example.com", FirstName: "Given ada", LastName: "Family", Source: "scim", InviteSends: 1}
+		want := store.Membership{Status: lifecycle.StatusPendingSetup, Email: "Ada@Example.com", FirstName: "Given ada", LastName: "Family", Source: "scim", InviteSends: 1}
 		got := store.Membership{Status: m.Status, Email: m.Email, FirstName: m.FirstName, LastName: m.LastName, Source: m.Source, InviteSends: m.InviteSends}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("new membership (-want +got):\n%s", diff)
@@ -82,18 +83,18 @@ func TestUserLifecycle(t *testing.T) {
 		if diff := cmp.Diff([]string{m.ID}, org.GroupMembers(g.ID)); diff != "" {
 			t.Errorf("group members (-want +got):\n%s", diff)
 		}
-		mustUser(t, c, org, u.ID, converge.Unchanged)
+		mustUser(t, c, org, u.ID, lifecycle.Unchanged)
 
 		org.UpdateUser(u.ID, func(d *store.DirectoryUser) { d.Email, d.GivenName = "ada@new.example", "Augusta" })
-		mustUser(t, c, org, u.ID, converge.Updated)
+		mustUser(t, c, org, u.ID, lifecycle.Updated)
 		if m := org.MustMember(u.ID); m.Email != "ada@new.example" || m.FirstName != "Augusta" {
 			t.Errorf("after drift: email %q first name %q", m.Email, m.FirstName)
 		}
 
 		org.SetActive(u.ID, false)
-		mustUser(t, c, org, u.ID, converge.Updated)
+		mustUser(t, c, org, u.ID, lifecycle.Updated)
 		m = org.MustMember(u.ID)
-		if m.Status != store.StatusDeprovisioned || m.DeprovisionedAt == nil {
+		if m.Status != lifecycle.StatusDeprovisioned || m.DeprovisionedAt == nil {
 			t.Errorf("after deactivation: status %q, deprovisionedAt %v", m.Status, m.DeprovisionedAt)
 		}
 		if diff := cmp.Diff([]inviteView{{SendNumber: 1, Superseded: true}}, invites(org, m.ID)); diff != "" {
@@ -102,13 +103,13 @@ func TestUserLifecycle(t *testing.T) {
 		if diff := cmp.Diff([]string{m.ID}, org.GroupMembers(g.ID)); diff != "" {
 			t.Errorf("deprovisioned member must stay in its groups (-want +got):\n%s", diff)
 		}
-		mustGroup(t, c, org, g.ID, converge.Unchanged)
-		mustUser(t, c, org, u.ID, converge.Unchanged)
+		mustGroup(t, c, org, g.ID, lifecycle.Unchanged)
+		mustUser(t, c, org, u.ID, lifecycle.Unchanged)
 
 		org.SetActive(u.ID, true)
-		mustUser(t, c, org, u.ID, converge.Updated)
+		mustUser(t, c, org, u.ID, lifecycle.Updated)
 		m = org.MustMember(u.ID)
-		if m.Status != store.StatusPendingSetup || m.DeprovisionedAt != nil || m.InviteSends != 2 {
+		if m.Status != lifecycle.StatusPendingSetup || m.DeprovisionedAt != nil || m.InviteSends != 2 {
 			t.Errorf("after re-activation: status %q, deprovisionedAt %v, sends %d", m.Status, m.DeprovisionedAt, m.InviteSends)
 		}
 		if diff := cmp.Diff([]inviteView{{SendNumber: 1, Superseded: true}, {SendNumber: 2}}, invites(org, m.ID)); diff != "" {
@@ -116,7 +117,7 @@ func TestUserLifecycle(t *testing.T) {
 		}
 
 		org.DeleteUser(u.ID)
-		mustUser(t, c, org, u.ID, converge.Removed)
+		mustUser(t, c, org, u.ID, lifecycle.Removed)
 		if _, ok := org.Member(u.ID); ok {
 			t.Error("membership still there after the directory user was deleted")
 		}
@@ -126,7 +127,7 @@ func TestUserLifecycle(t *testing.T) {
 		if got, _ := s.Invites(ctx, org.ID, m.ID); len(got) != 0 {
 			t.Errorf("invites after removal = %d, want none", len(got))
 		}
-		mustUser(t, c, org, u.ID, converge.Unchanged)
+		mustUser(t, c, org, u.ID, lifecycle.Unchanged)
 
 		wantAudit := []string{"group.create", "member.provision", "member.update", "member.deprovision", "member.reprovision", "member.remove"}
 		if diff := cmp.Diff(wantAudit, org.Audit()); diff != "" {
@@ -158,21 +159,21 @@ func snapshot(t *testing.T, s *store.Store, org *jobstest.Org, dirUserID string)
 }
 
 func TestUserConvergeIsIdempotent(t *testing.T) {
-	want := state{Status: store.StatusPendingSetup, InviteSends: 1, Invites: []inviteView{{SendNumber: 1}}, Groups: 1}
+	want := state{Status: lifecycle.StatusPendingSetup, InviteSends: 1, Invites: []inviteView{{SendNumber: 1}}, Groups: 1}
 	run := map[string]func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string){
 		"twice": func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string) {
-			mustGroup(t, c, org, groupID, converge.Created)
-			mustUser(t, c, org, userID, converge.Created)
-			mustUser(t, c, org, userID, converge.Unchanged)
-			mustGroup(t, c, org, groupID, converge.Unchanged)
+			mustGroup(t, c, org, groupID, lifecycle.Created)
+			mustUser(t, c, org, userID, lifecycle.Created)
+			mustUser(t, c, org, userID, lifecycle.Unchanged)
+			mustGroup(t, c, org, groupID, lifecycle.Unchanged)
 		},
 		"user then group": func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string) {
-			mustUser(t, c, org, userID, converge.Created)
-			mustGroup(t, c, org, groupID, converge.Created)
+			mustUser(t, c, org, userID, lifecycle.Created)
+			mustGroup(t, c, org, groupID, lifecycle.Created)
 		},
 		"group then user": func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string) {
-			mustGroup(t, c, org, groupID, converge.Created)
-			mustUser(t, c, org, userID, converge.Created)
+			mustGroup(t, c, org, groupID, lifecycle.Created)
+			mustUser(t, c, org, userID, lifecycle.Created)
 		},
 		"concurrently": func(t *testing.T, c *converge.Converger, org *jobstest.Org, userID, groupID string) {
 			var wg sync.WaitGroup
@@ -219,22 +220,22 @@ func TestUserSkips(t *testing.T) {
 		org := jobstest.NewOrg(t, s)
 
 		noMail := org.AddUser("no-mail", "")
-		mustUser(t, c, org, noMail.ID, converge.Unchanged)
+		mustUser(t, c, org, noMail.ID, lifecycle.Unchanged)
 		if _, ok := org.Member(noMail.ID); ok {
 			t.Error("a directory user without e-mail got a membership")
 		}
 
 		first := org.AddUser("ada", "ada@example.com")
-		mustUser(t, c, org, first.ID, converge.Created)
+		mustUser(t, c, org, first.ID, lifecycle.Created)
 		second := org.AddUser("ada2", "ADA@example.com")
 		p, err := c.ApplyUser(context.Background(), org.ID, second.ID)
-		if err != nil || p.Action != converge.MemberSkip || p.Reason != converge.ReasonEmailTaken {
+		if err != nil || p.Action != lifecycle.Skip || p.Reason != converge.ReasonEmailTaken {
 			t.Errorf("second user with the same e-mail: action %q reason %q err %v", p.Action, p.Reason, err)
 		}
 
 		// Once its e-mail arrives, a skipped user is provisioned.
 		org.UpdateUser(noMail.ID, func(d *store.DirectoryUser) { d.Email = "late@example.com" })
-		mustUser(t, c, org, noMail.ID, converge.Created)
+		mustUser(t, c, org, noMail.ID, lifecycle.Created)
 
 		want := []string{"member.skip", "member.provision", "member.skip", "member.provision"}
 		if diff := cmp.Diff(want, org.Audit()); diff != "" {
@@ -248,14 +249,14 @@ func TestUserRecreatedUnderNewID(t *testing.T) {
 		c := newConverger(s)
 		org := jobstest.NewOrg(t, s)
 		old := org.AddUser("ada", "ada@example.com")
-		mustUser(t, c, org, old.ID, converge.Created)
+		mustUser(t, c, org, old.ID, lifecycle.Created)
 		org.DeleteUser(old.ID)
 		recreated := org.AddUser("ada", "ada@example.com")
 
 		// The new user's job runs before the old one's: it removes the
 		// stale membership itself.
-		mustUser(t, c, org, recreated.ID, converge.Created)
-		mustUser(t, c, org, old.ID, converge.Unchanged)
+		mustUser(t, c, org, recreated.ID, lifecycle.Created)
+		mustUser(t, c, org, old.ID, lifecycle.Unchanged)
 		if _, ok := org.Member(old.ID); ok {
 			t.Error("stale membership kept")
 		}
@@ -273,11 +274,11 @@ func TestGroupLifecycle(t *testing.T) {
 		org := jobstest.NewOrg(t, s)
 		a, b, d := org.AddUser("a", "a@example.com"), org.AddUser("b", "b@example.com"), org.AddUser("d", "d@example.com")
 		for _, u := range []store.DirectoryUser{a, b, d} {
-			mustUser(t, c, org, u.ID, converge.Created)
+			mustUser(t, c, org, u.ID, lifecycle.Created)
 		}
 		ma, mb, md := org.MustMember(a.ID), org.MustMember(b.ID), org.MustMember(d.ID)
 		g := org.AddGroup("Engineering", a.ID, b.ID)
-		mustGroup(t, c, org, g.ID, converge.Created)
+		mustGroup(t, c, org, g.ID, lifecycle.Created)
 		if diff := cmp.Diff(sorted(ma.ID, mb.ID), org.GroupMembers(g.ID)); diff != "" {
 			t.Errorf("members (-want +got):\n%s", diff)
 		}
@@ -287,23 +288,23 @@ func TestGroupLifecycle(t *testing.T) {
 		}
 
 		org.SetActive(b.ID, false)
-		mustUser(t, c, org, b.ID, converge.Updated)
+		mustUser(t, c, org, b.ID, lifecycle.Updated)
 		org.UpdateGroup(g.ID, "Eng", b.ID, d.ID)
-		mustGroup(t, c, org, g.ID, converge.Updated)
+		mustGroup(t, c, org, g.ID, lifecycle.Updated)
 		if diff := cmp.Diff(sorted(mb.ID, md.ID), org.GroupMembers(g.ID)); diff != "" {
 			t.Errorf("members after update (-want +got):\n%s", diff)
 		}
 		if lg, _ := s.LocalGroupByDirectoryGroup(ctx, org.ID, g.ID); lg.Name != "Eng" {
 			t.Errorf("name = %q, want Eng", lg.Name)
 		}
-		mustGroup(t, c, org, g.ID, converge.Unchanged)
+		mustGroup(t, c, org, g.ID, lifecycle.Unchanged)
 
 		org.DeleteGroup(g.ID)
-		mustGroup(t, c, org, g.ID, converge.Removed)
+		mustGroup(t, c, org, g.ID, lifecycle.Removed)
 		if _, err := s.LocalGroupByDirectoryGroup(ctx, org.ID, g.ID); err == nil {
 			t.Error("local group kept after its directory group was deleted")
 		}
-		mustGroup(t, c, org, g.ID, converge.Unchanged)
+		mustGroup(t, c, org, g.ID, lifecycle.Unchanged)
 	})
 }
 
@@ -316,11 +317,11 @@ func TestPlanChangesNothing(t *testing.T) {
 		g := org.AddGroup("Engineering", u.ID)
 
 		up, err := c.PlanUser(ctx, org.ID, u.ID)
-		if err != nil || up.Action != converge.MemberProvision || up.Invite != 1 {
+		if err != nil || up.Action != lifecycle.Provision || up.Invite != 1 {
 			t.Errorf("PlanUser = %+v, %v", up, err)
 		}
 		gp, err := c.PlanGroup(ctx, org.ID, g.ID)
-		if err != nil || gp.Action != converge.GroupCreate {
+		if err != nil || gp.Action != lifecycle.GroupCreate {
 			t.Errorf("PlanGroup = %+v, %v", gp, err)
 		}
 		if _, ok := org.Member(u.ID); ok {
@@ -331,7 +332,7 @@ func TestPlanChangesNothing(t *testing.T) {
 		}
 		// The plan is what applying does.
 		applied, err := c.ApplyUser(ctx, org.ID, u.ID)
-		if err != nil || applied.Action != up.Action || applied.Outcome != up.Outcome {
+		if err != nil || applied.Action != up.Action || applied.Outcome() != up.Outcome() {
 			t.Errorf("ApplyUser = %+v, %v; planned %+v", applied, err, up)
 		}
 	})
@@ -344,16 +345,16 @@ func TestTenantsNeverMeet(t *testing.T) {
 		u := acme.AddUser("ada", "ada@example.com")
 		g := acme.AddGroup("Engineering", u.ID)
 		// Another organization's ids reach nothing.
-		mustUser(t, c, globex, u.ID, converge.Unchanged)
-		mustGroup(t, c, globex, g.ID, converge.Unchanged)
-		mustUser(t, c, acme, u.ID, converge.Created)
-		mustUser(t, c, globex, u.ID, converge.Unchanged)
+		mustUser(t, c, globex, u.ID, lifecycle.Unchanged)
+		mustGroup(t, c, globex, g.ID, lifecycle.Unchanged)
+		mustUser(t, c, acme, u.ID, lifecycle.Created)
+		mustUser(t, c, globex, u.ID, lifecycle.Unchanged)
 		if _, ok := globex.Member(u.ID); ok {
 			t.Error("membership created in the wrong organization")
 		}
 		// The same person in two organizations shares one user.
 		v := globex.AddUser("ada", "ada@example.com")
-		mustUser(t, c, globex, v.ID, converge.Created)
+		mustUser(t, c, globex, v.ID, lifecycle.Created)
 		if acme.MustMember(u.ID).UserID != globex.MustMember(v.ID).UserID {
 			t.Error("one person, two users")
 		}
@@ -373,20 +374,20 @@ func TestRoleMapping(t *testing.T) {
 		u := org.AddUser("ada", "ada@example.com")
 		v := org.AddUser("bob", "bob@example.com")
 		g := org.AddGroup("admins", u.ID, v.ID)
-		mustUser(t, c, org, u.ID, converge.Created)
-		mustUser(t, c, org, v.ID, converge.Created)
-		if m := org.MustMember(u.ID); m.Role != store.RoleAdmin {
+		mustUser(t, c, org, u.ID, lifecycle.Created)
+		mustUser(t, c, org, v.ID, lifecycle.Created)
+		if m := org.MustMember(u.ID); m.Role != lifecycle.RoleAdmin {
 			t.Errorf("role %q, want admin", m.Role)
 		}
 		org.UpdateGroup(g.ID, "admins", v.ID)
-		mustUser(t, c, org, u.ID, converge.Updated)
-		if m := org.MustMember(u.ID); m.Role != store.RoleMember {
+		mustUser(t, c, org, u.ID, lifecycle.Updated)
+		if m := org.MustMember(u.ID); m.Role != lifecycle.RoleMember {
 			t.Errorf("role %q after leaving the admin group, want member", m.Role)
 		}
 		// bob is the last admin: leaving the group does not demote him.
 		org.UpdateGroup(g.ID, "admins")
-		mustUser(t, c, org, v.ID, converge.Kept)
-		if m := org.MustMember(v.ID); m.Role != store.RoleAdmin {
+		mustUser(t, c, org, v.ID, lifecycle.Kept)
+		if m := org.MustMember(v.ID); m.Role != lifecycle.RoleAdmin {
 			t.Errorf("last admin's role %q, want admin", m.Role)
 		}
 	})
@@ -396,7 +397,7 @@ func TestRoleMapping(t *testing.T) {
 // role.
 func mapAdmins(t *testing.T, s *store.Store, org *jobstest.Org) {
 	t.Helper()
-	mapping := store.JSONMap{"Admins": store.RoleAdmin}
+	mapping := store.JSONMap{"Admins": lifecycle.RoleAdmin}
 	if _, err := s.UpdateOrg(context.Background(), org.ID, store.OrgPatch{RoleMapping: &mapping}); err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +408,7 @@ func mapAdmins(t *testing.T, s *store.Store, org *jobstest.Org) {
 func makeAdmin(t *testing.T, s *store.Store, org *jobstest.Org, directoryUserID string) store.Membership {
 	t.Helper()
 	m := org.MustMember(directoryUserID)
-	m.Role = store.RoleAdmin
+	m.Role = lifecycle.RoleAdmin
 	if err := s.UpdateMembership(context.Background(), &m); err != nil {
 		t.Fatal(err)
 	}
@@ -431,8 +432,8 @@ func TestLastAdminIsKept(t *testing.T) {
 				c := newConverger(s)
 				org := jobstest.NewOrg(t, s)
 				ann, bob := org.AddUser("ann", "ann@example.com"), org.AddUser("bob", "bob@example.com")
-				mustUser(t, c, org, ann.ID, converge.Created)
-				mustUser(t, c, org, bob.ID, converge.Created)
+				mustUser(t, c, org, ann.ID, lifecycle.Created)
+				mustUser(t, c, org, bob.ID, lifecycle.Created)
 				a := makeAdmin(t, s, org, ann.ID)
 				makeAdmin(t, s, org, bob.ID)
 
@@ -443,31 +444,31 @@ func TestLastAdminIsKept(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := map[string]converge.Outcome{}
+				got := map[string]lifecycle.Outcome{}
 				for _, p := range plans {
-					got[p.DirectoryUserID] = p.Outcome
+					got[p.DirectoryUserID] = p.Outcome()
 				}
-				lost := converge.Removed
+				lost := lifecycle.Removed
 				if tc.name == "deactivated" {
-					lost = converge.Updated
+					lost = lifecycle.Updated
 				}
-				if diff := cmp.Diff(map[string]converge.Outcome{ann.ID: converge.Kept, bob.ID: lost}, got); diff != "" {
+				if diff := cmp.Diff(map[string]lifecycle.Outcome{ann.ID: lifecycle.Kept, bob.ID: lost}, got); diff != "" {
 					t.Errorf("outcomes (-want +got):\n%s", diff)
 				}
 				kept, err := s.AdminMemberships(ctx, org.ID, false)
 				if err != nil || len(kept) != 1 || kept[0].ID != a.ID || kept[0].Status != a.Status {
 					t.Fatalf("admins = %+v, %v; want %s as it was", kept, err, a.ID)
 				}
-				if p, _ := c.PlanUser(ctx, org.ID, ann.ID); p.Action != converge.MemberKeep || p.Reason != store.ReasonLastAdmin {
+				if p, _ := c.PlanUser(ctx, org.ID, ann.ID); p.Action != lifecycle.Keep || p.Reason != lifecycle.ReasonLastAdmin {
 					t.Errorf("plan of the last admin = %+v", p)
 				}
-				if !slices.Contains(org.Audit(), string(converge.MemberKeep)) {
-					t.Errorf("audit %q has no %s", org.Audit(), converge.MemberKeep)
+				if !slices.Contains(org.Audit(), "member.keep") {
+					t.Errorf("audit %q has no %s", org.Audit(), lifecycle.Keep)
 				}
 
 				// Once another admin exists, the change goes through.
 				cid := org.AddUser("cid", "cid@example.com").ID
-				mustUser(t, c, org, cid, converge.Created)
+				mustUser(t, c, org, cid, lifecycle.Created)
 				makeAdmin(t, s, org, cid)
 				mustUser(t, c, org, ann.ID, lost)
 				if admins, _ := s.AdminMemberships(ctx, org.ID, false); len(admins) != 1 || admins[0].DirectoryUserID != cid {
@@ -489,7 +490,7 @@ func TestConcurrentAdminRemovalsKeepOne(t *testing.T) {
 			ids := make([]string, 2)
 			for i := range ids {
 				ids[i] = org.AddUser(fmt.Sprintf("a%d", i), fmt.Sprintf("a%d@example.com", i)).ID
-				mustUser(t, c, org, ids[i], converge.Created)
+				mustUser(t, c, org, ids[i], lifecycle.Created)
 				makeAdmin(t, s, org, ids[i])
 				org.DeleteUser(ids[i])
 			}
@@ -538,7 +539,7 @@ func TestLastAdminIsNotReplaced(t *testing.T) {
 				c := newConverger(s)
 				org := jobstest.NewOrg(t, s)
 				old := org.AddUser("bob", "bob@example.com")
-				mustUser(t, c, org, old.ID, converge.Created)
+				mustUser(t, c, org, old.ID, lifecycle.Created)
 				makeAdmin(t, s, org, old.ID)
 				org.DeleteUser(old.ID)
 				if _, err := c.ApplyUsers(ctx, org.ID, tc.batch(org, old.ID)); err != nil {
@@ -566,8 +567,8 @@ func TestAdminHandover(t *testing.T) {
 				mapAdmins(t, s, org)
 				ann, cid := org.AddUser("ann", "ann@example.com"), org.AddUser("cid", "cid@example.com")
 				g := org.AddGroup("admins", ann.ID)
-				mustUser(t, c, org, ann.ID, converge.Created)
-				mustUser(t, c, org, cid.ID, converge.Created)
+				mustUser(t, c, org, ann.ID, lifecycle.Created)
+				mustUser(t, c, org, cid.ID, lifecycle.Created)
 				takeConverges(t, s) // the invites' rows, and nothing else
 				org.UpdateGroup(g.ID, "admins", cid.ID)
 				if together {
@@ -578,18 +579,18 @@ func TestAdminHandover(t *testing.T) {
 						t.Errorf("queued converges of %v, want none", again)
 					}
 				} else {
-					mustUser(t, c, org, ann.ID, converge.Kept)
-					mustUser(t, c, org, cid.ID, converge.Updated)
+					mustUser(t, c, org, ann.ID, lifecycle.Kept)
+					mustUser(t, c, org, cid.ID, lifecycle.Updated)
 					again := takeConverges(t, s)
 					if diff := cmp.Diff([]string{ann.ID}, again); diff != "" {
 						t.Fatalf("queued converges (-want +got):\n%s", diff)
 					}
-					mustUser(t, c, org, ann.ID, converge.Updated)
+					mustUser(t, c, org, ann.ID, lifecycle.Updated)
 				}
-				if m := org.MustMember(ann.ID); m.Role != store.RoleMember {
+				if m := org.MustMember(ann.ID); m.Role != lifecycle.RoleMember {
 					t.Errorf("ann's role %q, want member", m.Role)
 				}
-				if m := org.MustMember(cid.ID); m.Role != store.RoleAdmin {
+				if m := org.MustMember(cid.ID); m.Role != lifecycle.RoleAdmin {
 					t.Errorf("cid's role %q, want admin", m.Role)
 				}
 			})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -12,8 +13,8 @@ import (
 type GroupPlan struct {
 	OrgID            string
 	DirectoryGroupID string
-	Action           Action
-	Outcome          Outcome
+	// Action is the decision; the plan's Outcome follows from it.
+	Action lifecycle.Decision
 	// Before is the local group as found, After as converge leaves it; nil
 	// for none.
 	Before, After *store.Group
@@ -34,10 +35,13 @@ type groupFacts struct {
 
 // ConvergeGroup makes the organization's local group match one directory
 // group (which may no longer exist): its name and its member set.
-func (c *Converger) ConvergeGroup(ctx context.Context, orgID, directoryGroupID string) (Outcome, error) {
+func (c *Converger) ConvergeGroup(ctx context.Context, orgID, directoryGroupID string) (lifecycle.Outcome, error) {
 	p, err := c.ApplyGroup(ctx, orgID, directoryGroupID)
-	return p.Outcome, err
+	return p.Outcome(), err
 }
+
+// Outcome is what applying the plan changes.
+func (p GroupPlan) Outcome() lifecycle.Outcome { return p.Action.Outcome() }
 
 // PlanGroup says what ConvergeGroup would do now, changing nothing.
 func (c *Converger) PlanGroup(ctx context.Context, orgID, directoryGroupID string) (GroupPlan, error) {
@@ -64,7 +68,7 @@ func (c *Converger) ApplyGroup(ctx context.Context, orgID, directoryGroupID stri
 		return t.flush(ctx, tx)
 	})
 	if err != nil {
-		return GroupPlan{OrgID: orgID, DirectoryGroupID: directoryGroupID, Outcome: Unchanged}, wrap("converge group", err)
+		return GroupPlan{OrgID: orgID, DirectoryGroupID: directoryGroupID}, wrap("converge group", err)
 	}
 	return p, nil
 }
@@ -125,17 +129,17 @@ func loadGroup(ctx context.Context, s *store.Store, orgID, directoryGroupID stri
 }
 
 func decideGroup(f groupFacts) GroupPlan {
-	p := GroupPlan{OrgID: f.orgID, DirectoryGroupID: f.directoryGroupID, Outcome: Unchanged, Before: f.local}
+	p := GroupPlan{OrgID: f.orgID, DirectoryGroupID: f.directoryGroupID, Before: f.local}
 	switch {
 	case f.dir == nil && f.local == nil:
 		return p
 	case f.dir == nil:
-		p.Action, p.Outcome = GroupDelete, Removed
+		p.Action = lifecycle.GroupDelete
 		return p
 	case f.local == nil:
 		g := &store.Group{OrgID: f.orgID, DirectoryGroupID: f.dir.ID}
 		copyGroup(g, f.dir)
-		p.Action, p.Outcome, p.After, p.Add = GroupCreate, Created, g, f.add
+		p.Action, p.After, p.Add = lifecycle.GroupCreate, g, f.add
 		return p
 	}
 	after := *f.local
@@ -143,13 +147,13 @@ func decideGroup(f groupFacts) GroupPlan {
 	p.Add, p.Remove = f.add, f.remove
 	switch {
 	case len(p.Changed) > 0:
-		p.Action = GroupUpdate
+		p.Action = lifecycle.GroupUpdate
 	case len(p.Add)+len(p.Remove) > 0:
-		p.Action = GroupMembers
+		p.Action = lifecycle.GroupMembers
 	default:
 		return p
 	}
-	p.After, p.Outcome = &after, Updated
+	p.After = &after
 	return p
 }
 
@@ -169,18 +173,18 @@ func copyGroup(g *store.Group, d *store.DirectoryGroup) []string {
 
 func applyGroup(ctx context.Context, tx *store.Store, t *bulk, p GroupPlan) error {
 	switch p.Action {
-	case None:
+	case lifecycle.None:
 		return nil
-	case GroupDelete:
+	case lifecycle.GroupDelete:
 		if err := tx.DeleteLocalGroup(ctx, p.OrgID, p.Before.ID); err != nil {
 			return err
 		}
-		t.add(p.OrgID, p.Action, p.Outcome, "group", p.Before.ID, "directory group "+p.DirectoryGroupID+" is gone")
+		t.add(p.OrgID, p.Action, "group", p.Before.ID, "directory group "+p.DirectoryGroupID+" is gone")
 		return nil
 	}
 	g := *p.After
 	switch {
-	case p.Action == GroupCreate:
+	case p.Action == lifecycle.GroupCreate:
 		if err := tx.CreateLocalGroup(ctx, &g); err != nil {
 			return err
 		}
@@ -195,7 +199,7 @@ func applyGroup(ctx context.Context, tx *store.Store, t *bulk, p GroupPlan) erro
 	if err := tx.RemoveLocalGroupMembers(ctx, p.OrgID, g.ID, p.Remove); err != nil {
 		return err
 	}
-	t.add(p.OrgID, p.Action, p.Outcome, "group", g.ID,
+	t.add(p.OrgID, p.Action, "group", g.ID,
 		"directory group "+p.DirectoryGroupID, changedDetail(p.Changed), membersDetail(len(p.Add), len(p.Remove)))
 	return nil
 }

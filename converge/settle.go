@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -15,12 +16,6 @@ import (
 // reconciler's keepLastAdmin); when the directory means it, an operator
 // settles it: by naming another member the new admin, or by confirming
 // that the organization may be left without one.
-
-// Audit actions of a settlement.
-const (
-	MemberSettle  Action = "member.settle"  // an operator settles a kept last admin
-	MemberPromote Action = "member.promote" // a member made admin in the kept admin's place
-)
 
 // ActorAdmin is the audit actor of a settlement's events: the operator,
 // as for every admin API action.
@@ -40,11 +35,12 @@ type Settled struct {
 	// removed.
 	Member *store.Membership
 	// Applied is the change the kept admin underwent: what converge would
-	// have done (MemberRemove, MemberDeprovision, MemberUpdate), or, when
-	// only the reconciler's pull knows the IdP's verdict, MemberUpdate for
-	// the loss of the admin role on a confirmed removal; None when that
-	// waits for the next reconciliation.
-	Applied Action
+	// have done (lifecycle.Remove, lifecycle.Deprovision, lifecycle.Update),
+	// or, when only the reconciler's pull knows the IdP's verdict,
+	// lifecycle.Update for the loss of the admin role on a confirmed
+	// removal; lifecycle.None when that waits for the next
+	// reconciliation.
+	Applied lifecycle.Decision
 	// NewAdmin is the member made admin, if any.
 	NewAdmin *store.Membership
 	// AwaitsReconciliation says that what the IdP's listing says of the
@@ -175,7 +171,7 @@ func (c *Converger) settle(ctx context.Context, tx *store.Store, orgID, memberID
 		}
 	}
 	if heir != nil {
-		if heir.Status == store.StatusDeprovisioned {
+		if heir.Status == lifecycle.StatusDeprovisioned {
 			return Settled{}, nil, fmt.Errorf("%w: member %s (%s) is deprovisioned and cannot be the new admin", ErrCannotSettle, heir.ID, heir.Email)
 		}
 		if why := wouldLoseAdmin(facts, *heir, now); why != "" {
@@ -187,15 +183,15 @@ func (c *Converger) settle(ctx context.Context, tx *store.Store, orgID, memberID
 	out := Settled{AwaitsReconciliation: !bySelf}
 	if heir != nil {
 		m := *heir
-		m.Role = store.RoleAdmin
+		m.Role = lifecycle.RoleAdmin
 		if err := tx.UpdateMembership(ctx, &m); err != nil {
 			return Settled{}, nil, err
 		}
 		out.NewAdmin = &m
-		t.add(orgID, MemberPromote, Updated, "member", m.ID, "admin in place of member "+kept.ID+" ("+kept.Email+")")
-		t.add(orgID, MemberSettle, Updated, "member", kept.ID, "handed over to member "+m.ID+" ("+m.Email+")")
+		t.add(orgID, lifecycle.Promote, "member", m.ID, "admin in place of member "+kept.ID+" ("+kept.Email+")")
+		t.add(orgID, lifecycle.Settle, "member", kept.ID, "handed over to member "+m.ID+" ("+m.Email+")")
 	} else {
-		t.add(orgID, MemberSettle, Updated, "member", kept.ID, "removal confirmed: the organization may be left without an admin")
+		t.add(orgID, lifecycle.Settle, "member", kept.ID, "removal confirmed: the organization may be left without an admin")
 	}
 	var applied []UserPlan
 	switch {
@@ -206,15 +202,15 @@ func (c *Converger) settle(ctx context.Context, tx *store.Store, orgID, memberID
 		applied, out.Applied = []UserPlan{p}, p.Action
 	case s.ConfirmRemoval:
 		m := kept
-		m.Role = store.RoleMember
+		m.Role = lifecycle.RoleMember
 		if err := tx.UpdateMembership(ctx, &m); err != nil {
 			return Settled{}, nil, err
 		}
-		out.Applied = MemberUpdate
-		t.add(orgID, MemberUpdate, Updated, "member", m.ID, "directory user "+m.DirectoryUserID, changedDetail([]string{"role"}),
+		out.Applied = lifecycle.Update
+		t.add(orgID, lifecycle.Update, "member", m.ID, "directory user "+m.DirectoryUserID, changedDetail([]string{"role"}),
 			"the next reconciliation applies what the IdP says of it")
 	}
-	if out.Applied != MemberRemove {
+	if out.Applied != lifecycle.Remove {
 		m, err := tx.Membership(ctx, orgID, kept.ID)
 		if err != nil {
 			return Settled{}, nil, err
@@ -234,16 +230,16 @@ func wouldLoseAdmin(facts map[string]userFacts, m store.Membership, now time.Tim
 	}
 	f := facts[m.DirectoryUserID]
 	promoted := m
-	promoted.Role = store.RoleAdmin
+	promoted.Role = lifecycle.RoleAdmin
 	f.member = &promoted
 	p := decideUser(f, now)
 	if takesAdmin(p) == nil {
 		return ""
 	}
 	switch p.Action {
-	case MemberRemove:
+	case lifecycle.Remove:
 		return "its directory user is gone"
-	case MemberDeprovision:
+	case lifecycle.Deprovision:
 		return "its directory user is inactive"
 	}
 	return "the organization's role mapping makes it a member"

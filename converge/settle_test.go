@@ -9,6 +9,7 @@ import (
 
 	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/jobstest"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -43,10 +44,10 @@ func TestSettleNamesAnAdminTheDirectoryKeeps(t *testing.T) {
 				mapAdmins(t, s, org)
 				ann, bob := org.AddUser("ann", "ann@example.com"), org.AddUser("bob", "bob@example.com")
 				g := org.AddGroup("admins", ann.ID)
-				mustUser(t, c, org, ann.ID, converge.Created)
-				mustUser(t, c, org, bob.ID, converge.Created)
+				mustUser(t, c, org, ann.ID, lifecycle.Created)
+				mustUser(t, c, org, bob.ID, lifecycle.Created)
 				org.DeleteUser(ann.ID)
-				mustUser(t, c, org, ann.ID, converge.Kept)
+				mustUser(t, c, org, ann.ID, lifecycle.Kept)
 				tc.heir(org, bob.ID, g.ID) // not converged yet
 
 				got, err := c.SettleAdmin(ctx, org.ID, org.MustMember(ann.ID).ID, converge.Settlement{NewAdminMemberID: org.MustMember(bob.ID).ID})
@@ -56,10 +57,10 @@ func TestSettleNamesAnAdminTheDirectoryKeeps(t *testing.T) {
 					}
 					return
 				}
-				if err != nil || got.Member != nil || got.Applied != converge.MemberRemove || got.NewAdmin.Role != store.RoleAdmin {
+				if err != nil || got.Member != nil || got.Applied != lifecycle.Remove || got.NewAdmin.Role != lifecycle.RoleAdmin {
 					t.Fatalf("settle = %+v, %v", got, err)
 				}
-				mustUser(t, c, org, bob.ID, converge.Unchanged)
+				mustUser(t, c, org, bob.ID, lifecycle.Unchanged)
 			})
 		})
 	}
@@ -76,12 +77,12 @@ func TestSettleRacingAConvergeKeepsAnAdmin(t *testing.T) {
 		for round := range 6 {
 			org := jobstest.NewOrg(t, s)
 			ann, bob := org.AddUser("ann", "ann@example.com"), org.AddUser("bob", "bob@example.com")
-			mustUser(t, c, org, ann.ID, converge.Created)
-			mustUser(t, c, org, bob.ID, converge.Created)
+			mustUser(t, c, org, ann.ID, lifecycle.Created)
+			mustUser(t, c, org, bob.ID, lifecycle.Created)
 			admin := makeAdmin(t, s, org, ann.ID)
 			heir := org.MustMember(bob.ID)
 			org.DeleteUser(ann.ID)
-			mustUser(t, c, org, ann.ID, converge.Kept)
+			mustUser(t, c, org, ann.ID, lifecycle.Kept)
 
 			var wg sync.WaitGroup
 			var settleErr error

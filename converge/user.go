@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -17,8 +18,8 @@ import (
 type UserPlan struct {
 	OrgID           string
 	DirectoryUserID string
-	Action          Action
-	Outcome         Outcome
+	// Action is the decision; the plan's Outcome follows from it.
+	Action lifecycle.Decision
 	// Before is the membership as found, After as converge leaves it; nil
 	// for none. After.UserID is empty for a membership still to be created.
 	Before, After *store.Membership
@@ -31,7 +32,7 @@ type UserPlan struct {
 	Replace *store.Membership
 	// Reason says why a directory user is skipped or its change kept back.
 	Reason string
-	// Kept is the admin membership a MemberKeep leaves as it is.
+	// Kept is the admin membership a lifecycle.Keep leaves as it is.
 	Kept *store.Membership
 	// UserEmail is the e-mail the person's shared users row takes with
 	// the change, "" for none. UserEmailKept says why the users row keeps
@@ -39,7 +40,7 @@ type UserPlan struct {
 	UserEmail, UserEmailKept string
 }
 
-// Reasons for MemberSkip.
+// Reasons for lifecycle.Skip.
 const (
 	ReasonNoEmail    = "the directory user has no e-mail address, so no member can be created or invited"
 	ReasonEmailTaken = "the e-mail belongs to a member linked to another directory user of the organization"
@@ -74,10 +75,13 @@ type userFacts struct {
 
 // ConvergeUser makes the organization's membership match one directory
 // user (which may no longer exist).
-func (c *Converger) ConvergeUser(ctx context.Context, orgID, directoryUserID string) (Outcome, error) {
+func (c *Converger) ConvergeUser(ctx context.Context, orgID, directoryUserID string) (lifecycle.Outcome, error) {
 	p, err := c.ApplyUser(ctx, orgID, directoryUserID)
-	return p.Outcome, err
+	return p.Outcome(), err
 }
+
+// Outcome is what applying the plan changes.
+func (p UserPlan) Outcome() lifecycle.Outcome { return p.Action.Outcome() }
 
 // PlanUser says what ConvergeUser would do now, changing nothing.
 func (c *Converger) PlanUser(ctx context.Context, orgID, directoryUserID string) (UserPlan, error) {
@@ -97,7 +101,7 @@ func (c *Converger) PlanUser(ctx context.Context, orgID, directoryUserID string)
 func (c *Converger) ApplyUser(ctx context.Context, orgID, directoryUserID string) (UserPlan, error) {
 	ps, _, err := c.applyBatch(ctx, orgID, []string{directoryUserID})
 	if err != nil {
-		return UserPlan{OrgID: orgID, DirectoryUserID: directoryUserID, Outcome: Unchanged}, wrap("converge user", err)
+		return UserPlan{OrgID: orgID, DirectoryUserID: directoryUserID}, wrap("converge user", err)
 	}
 	c.notifyInvites(ps)
 	return ps[0], nil
@@ -187,12 +191,12 @@ func splitEntangled(plans []UserPlan) (independent []UserPlan, alone []string) {
 	people := map[string]int{}
 	for _, p := range plans {
 		inBatch[p.DirectoryUserID] = true
-		if p.Action == MemberProvision {
+		if p.Action == lifecycle.Provision {
 			people[store.Key(p.After.Email)]++
 		}
 	}
 	for _, p := range plans {
-		if p.Action == MemberProvision &&
+		if p.Action == lifecycle.Provision &&
 			(people[store.Key(p.After.Email)] > 1 || p.Replace != nil && inBatch[p.Replace.DirectoryUserID]) {
 			alone = append(alone, p.DirectoryUserID)
 			continue
@@ -280,7 +284,7 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 		case f.dir == nil || !f.dir.Active:
 		case f.member == nil && f.dir.Email != "":
 			emails = append(emails, f.dir.Email)
-		case f.member != nil && f.member.Status == store.StatusPendingSetup:
+		case f.member != nil && f.member.Status == lifecycle.StatusPendingSetup:
 			pending = append(pending, f.member.ID)
 		}
 		fs[i] = f
@@ -319,7 +323,7 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 				}
 				f.person = &p
 			}
-		case f.member != nil && f.member.Status == store.StatusPendingSetup:
+		case f.member != nil && f.member.Status == lifecycle.StatusPendingSetup:
 			f.openInvite = open[f.member.ID]
 		}
 	}
@@ -344,12 +348,12 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 //
 // Converge never makes a member active; accepting an invite does.
 func decideUser(f userFacts, now time.Time) UserPlan {
-	p := UserPlan{OrgID: f.orgID, DirectoryUserID: f.directoryUserID, Outcome: Unchanged, Before: f.member}
+	p := UserPlan{OrgID: f.orgID, DirectoryUserID: f.directoryUserID, Before: f.member}
 	switch {
 	case f.dir == nil && f.member == nil:
 		return p
 	case f.dir == nil:
-		p.Action, p.Outcome = MemberRemove, Removed
+		p.Action = lifecycle.Remove
 		return p
 	case f.member == nil:
 		return decideNewMember(p, f)
@@ -366,26 +370,26 @@ func decideUser(f userFacts, now time.Time) UserPlan {
 		}
 	}
 	switch {
-	case !f.dir.Active && after.Status != store.StatusDeprovisioned:
-		after.Status, after.DeprovisionedAt = store.StatusDeprovisioned, &now
-		p.Action = MemberDeprovision
-	case f.dir.Active && after.Status == store.StatusDeprovisioned:
-		after.Status, after.DeprovisionedAt = store.StatusPendingSetup, nil
-		p.Action = MemberReprovision
+	case !f.dir.Active && after.Status != lifecycle.StatusDeprovisioned:
+		after.Status, after.DeprovisionedAt = lifecycle.StatusDeprovisioned, &now
+		p.Action = lifecycle.Deprovision
+	case f.dir.Active && after.Status == lifecycle.StatusDeprovisioned:
+		after.Status, after.DeprovisionedAt = lifecycle.StatusPendingSetup, nil
+		p.Action = lifecycle.Reprovision
 		if after.Email != "" {
 			p.Invite = after.InviteSends + 1
 		}
-	case f.dir.Active && after.Status == store.StatusPendingSetup && after.Email != "" && !f.openInvite:
-		p.Action, p.Invite = MemberInvite, after.InviteSends+1
+	case f.dir.Active && after.Status == lifecycle.StatusPendingSetup && after.Email != "" && !f.openInvite:
+		p.Action, p.Invite = lifecycle.Invite, after.InviteSends+1
 	case len(p.Changed) > 0:
-		p.Action = MemberUpdate
+		p.Action = lifecycle.Update
 	default:
 		return p
 	}
 	if after.Status != f.member.Status {
 		p.Changed = append(p.Changed, "status")
 	}
-	p.After, p.Outcome = &after, Updated
+	p.After = &after
 	return p
 }
 
@@ -394,20 +398,20 @@ func decideNewMember(p UserPlan, f userFacts) UserPlan {
 		return p
 	}
 	if f.dir.Email == "" {
-		p.Action, p.Reason = MemberSkip, ReasonNoEmail
+		p.Action, p.Reason = lifecycle.Skip, ReasonNoEmail
 		return p
 	}
 	if f.person != nil {
 		if f.person.DirectoryUserExists {
-			p.Action, p.Reason = MemberSkip, ReasonEmailTaken
+			p.Action, p.Reason = lifecycle.Skip, ReasonEmailTaken
 			return p
 		}
 		stale := f.person.Membership
 		p.Replace = &stale
 	}
-	m := &store.Membership{OrgID: f.orgID, DirectoryUserID: f.dir.ID, Status: store.StatusPendingSetup}
+	m := &store.Membership{OrgID: f.orgID, DirectoryUserID: f.dir.ID, Status: lifecycle.StatusPendingSetup}
 	copyAttributes(m, f.dir, f.role)
-	p.Action, p.Outcome, p.After, p.Invite = MemberProvision, Created, m, 1
+	p.Action, p.After, p.Invite = lifecycle.Provision, m, 1
 	return p
 }
 
@@ -437,17 +441,17 @@ func copyAttributes(m *store.Membership, d *store.DirectoryUser, role string) []
 
 func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *bulk, p UserPlan) error {
 	switch p.Action {
-	case None:
+	case lifecycle.None:
 		return nil
-	case MemberSkip:
-		t.add(p.OrgID, p.Action, p.Outcome, "directory_user", p.DirectoryUserID, p.Reason)
+	case lifecycle.Skip:
+		t.add(p.OrgID, p.Action, "directory_user", p.DirectoryUserID, p.Reason)
 		return nil
-	case MemberKeep:
-		t.add(p.OrgID, p.Action, p.Outcome, "member", p.Kept.ID, "directory user "+p.DirectoryUserID, p.Reason)
+	case lifecycle.Keep:
+		t.add(p.OrgID, p.Action, "member", p.Kept.ID, "directory user "+p.DirectoryUserID, p.Reason)
 		return nil
-	case MemberRemove:
+	case lifecycle.Remove:
 		return c.removeMember(ctx, tx, t, *p.Before, "directory user is gone")
-	case MemberProvision:
+	case lifecycle.Provision:
 		return c.provision(ctx, tx, t, p)
 	}
 	m := *p.After
@@ -459,7 +463,7 @@ func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *bulk, p U
 			return err
 		}
 	}
-	if p.Action == MemberDeprovision {
+	if p.Action == lifecycle.Deprovision {
 		if err := tx.SupersedeInvites(ctx, p.OrgID, m.ID); err != nil {
 			return err
 		}
@@ -467,7 +471,7 @@ func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *bulk, p U
 	if err := c.invite(ctx, tx, t, p.OrgID, m.ID, p.Invite); err != nil {
 		return err
 	}
-	t.add(p.OrgID, p.Action, p.Outcome, "member", m.ID,
+	t.add(p.OrgID, p.Action, "member", m.ID,
 		"directory user "+p.DirectoryUserID, changedDetail(p.Changed), p.UserEmailKept, inviteDetail(p.Invite))
 	return nil
 }
@@ -525,7 +529,7 @@ func (c *Converger) provisionAll(ctx context.Context, tx *store.Store, t *bulk) 
 			return fmt.Errorf("directory user %s: %w", p.DirectoryUserID, err)
 		}
 		t.link(p.OrgID, p.DirectoryUserID, m.ID)
-		t.add(p.OrgID, p.Action, p.Outcome, "member", m.ID,
+		t.add(p.OrgID, p.Action, "member", m.ID,
 			"directory user "+p.DirectoryUserID, inviteDetail(p.Invite))
 	}
 	if len(first) == 0 {
@@ -566,7 +570,7 @@ func (c *Converger) removeMember(ctx context.Context, tx *store.Store, t *bulk, 
 	if err := tx.DeleteMembership(ctx, m.OrgID, m.ID); err != nil {
 		return err
 	}
-	t.add(m.OrgID, MemberRemove, Removed, "member", m.ID, why)
+	t.add(m.OrgID, lifecycle.Remove, "member", m.ID, why)
 	return nil
 }
 

@@ -14,12 +14,13 @@ import (
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/mail"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 )
 
 // Converger is what the converge handlers need.
 type Converger interface {
-	ConvergeUser(ctx context.Context, orgID, directoryUserID string) (converge.Outcome, error)
-	ConvergeGroup(ctx context.Context, orgID, directoryGroupID string) (converge.Outcome, error)
+	ConvergeUser(ctx context.Context, orgID, directoryUserID string) (lifecycle.Outcome, error)
+	ConvergeGroup(ctx context.Context, orgID, directoryGroupID string) (lifecycle.Outcome, error)
 	ApplyUsers(ctx context.Context, orgID string, directoryUserIDs []string) ([]converge.UserPlan, error)
 	ApplyGroups(ctx context.Context, orgID string, directoryGroupIDs []string) ([]converge.GroupPlan, error)
 }
@@ -88,11 +89,11 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 	}))
 	mux.Handle(task.TypeConvergeUsers, m.batchHandler(task.TypeConvergeUsers, task.TypeConvergeUser, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
 		ps, err := h.Converger.ApplyUsers(ctx, orgID, ids)
-		return outcomes(ps, func(p converge.UserPlan) converge.Outcome { return p.Outcome }), err
+		return outcomes(ps, converge.UserPlan.Outcome), err
 	}))
 	mux.Handle(task.TypeConvergeGroups, m.batchHandler(task.TypeConvergeGroups, task.TypeConvergeGroup, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
 		ps, err := h.Converger.ApplyGroups(ctx, orgID, ids)
-		return outcomes(ps, func(p converge.GroupPlan) converge.Outcome { return p.Outcome }), err
+		return outcomes(ps, converge.GroupPlan.Outcome), err
 	}))
 	mux.Handle(task.TypeSendInvite, m.handler(task.TypeSendInvite, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.SendInvite
@@ -131,7 +132,7 @@ type metrics struct {
 }
 
 // outcomes lists the outcomes of a batch's plans.
-func outcomes[P any](ps []P, outcome func(P) converge.Outcome) []string {
+func outcomes[P any](ps []P, outcome func(P) lifecycle.Outcome) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
 		out[i] = string(outcome(p))

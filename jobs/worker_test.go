@@ -22,6 +22,7 @@ import (
 	"github.com/scimsync/scimsync/jobs/mail"
 	"github.com/scimsync/scimsync/jobs/mail/mailtest"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -165,7 +166,7 @@ func TestLifecycle(t *testing.T) {
 		g := org.AddGroup("Engineering", u.ID)
 		p.relay.Notify()
 		eventually(t, 10*time.Second, "a pending member and one invite e-mail", func() bool {
-			return status(u.ID) == store.StatusPendingSetup && len(smtpd.Messages()) == 1
+			return status(u.ID) == lifecycle.StatusPendingSetup && len(smtpd.Messages()) == 1
 		})
 		m := org.MustMember(u.ID)
 		eventually(t, 10*time.Second, "the member in its group", func() bool { return len(org.GroupMembers(g.ID)) == 1 })
@@ -173,7 +174,7 @@ func TestLifecycle(t *testing.T) {
 			t.Error("invite sent without STARTTLS and AUTH")
 		}
 		_, first := inviteLink(t, smtpd, 1, "ada@example.com")
-		if acc, err := p.invites.Accept(ctx, first); err != nil || acc.Status != store.StatusActive {
+		if acc, err := p.invites.Accept(ctx, first); err != nil || acc.Status != lifecycle.StatusActive {
 			t.Fatalf("Accept = %+v, %v", acc, err)
 		}
 		if _, err := p.invites.Accept(ctx, first); !errors.Is(err, invite.ErrInvalid) {
@@ -182,7 +183,7 @@ func TestLifecycle(t *testing.T) {
 
 		org.SetActive(u.ID, false)
 		p.relay.Notify()
-		eventually(t, 10*time.Second, "deprovisioned", func() bool { return status(u.ID) == store.StatusDeprovisioned })
+		eventually(t, 10*time.Second, "deprovisioned", func() bool { return status(u.ID) == lifecycle.StatusDeprovisioned })
 		if diff := cmp.Diff([]string{m.ID}, org.GroupMembers(g.ID)); diff != "" {
 			t.Errorf("group links after deprovision (-want +got):\n%s", diff)
 		}
@@ -190,7 +191,7 @@ func TestLifecycle(t *testing.T) {
 		org.SetActive(u.ID, true)
 		p.relay.Notify()
 		eventually(t, 10*time.Second, "pending again with a second e-mail", func() bool {
-			return status(u.ID) == store.StatusPendingSetup && len(smtpd.Messages()) == 2
+			return status(u.ID) == lifecycle.StatusPendingSetup && len(smtpd.Messages()) == 2
 		})
 		_, second := inviteLink(t, smtpd, 2, "ada@example.com")
 		if second == first {
@@ -299,7 +300,7 @@ func TestNothingLostWhileRedisIsDown(t *testing.T) {
 		})
 		for _, id := range ids[:29] {
 			m := p.org.MustMember(id)
-			if n := len(p.org.Invites(m.ID)); n != 1 || m.Status != store.StatusPendingSetup {
+			if n := len(p.org.Invites(m.ID)); n != 1 || m.Status != lifecycle.StatusPendingSetup {
 				t.Errorf("user %s: status %s, %d invites; want pending with one", id, m.Status, n)
 			}
 		}
@@ -332,7 +333,7 @@ func (f *fakeConverger) ApplyUsers(_ context.Context, orgID string, ids []string
 			errs = append(errs, fmt.Errorf("converge user %s: database on fire", id))
 			continue
 		}
-		ps = append(ps, converge.UserPlan{OrgID: orgID, DirectoryUserID: id, Outcome: converge.Created})
+		ps = append(ps, converge.UserPlan{OrgID: orgID, DirectoryUserID: id, Action: lifecycle.Provision})
 	}
 	return ps, errors.Join(errs...)
 }

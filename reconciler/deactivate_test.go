@@ -13,6 +13,7 @@ import (
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
@@ -69,7 +70,7 @@ func TestIdPDeactivationDeprovisionsAndReactivationRestores(t *testing.T) {
 		dir := h.dirUsers()
 		deactivated, deleted := dir[users[0].ID], dir[users[1].ID]
 		before := h.memberView(deactivated.ID)
-		if before == nil || before.Status != store.StatusPendingSetup || len(before.Groups) != 1 {
+		if before == nil || before.Status != lifecycle.StatusPendingSetup || len(before.Groups) != 1 {
 			t.Fatalf("member before = %+v", before)
 		}
 
@@ -78,9 +79,9 @@ func TestIdPDeactivationDeprovisionsAndReactivationRestores(t *testing.T) {
 		run, p := h.reconcile(reconciler.Options{})
 		h.mustStatus(run, store.RunSucceeded)
 		want := map[string][]string{
-			store.ItemDeprovision: {"u000@example.com: pending_setup → deprovisioned (IdP status DEPROVISIONED)"},
-			store.ItemRemove:      {"u001@example.com: pending_setup member whose directory user is gone"},
-			store.ItemGroupUpdate: {"Engineering: members +0 -1"},
+			lifecycle.Deprovision.PlanItem(): {"u000@example.com: pending_setup → deprovisioned (IdP status DEPROVISIONED)"},
+			lifecycle.Remove.PlanItem():      {"u001@example.com: pending_setup member whose directory user is gone"},
+			lifecycle.GroupUpdate.PlanItem(): {"Engineering: members +0 -1"},
 		}
 		for action, w := range want {
 			if diff := cmp.Diff(w, h.itemsOf(run, action)); diff != "" {
@@ -97,7 +98,7 @@ func TestIdPDeactivationDeprovisionsAndReactivationRestores(t *testing.T) {
 			t.Errorf("converging the deactivation queued %v", mail)
 		}
 		deprovisioned := *before
-		deprovisioned.Status = store.StatusDeprovisioned
+		deprovisioned.Status = lifecycle.StatusDeprovisioned
 		deprovisioned.Invites = []inviteView{{SendNumber: 1, Superseded: true}}
 		if diff := cmp.Diff(&deprovisioned, h.memberView(deactivated.ID)); diff != "" {
 			t.Errorf("deactivated member (-want +got):\n%s", diff)
@@ -110,7 +111,7 @@ func TestIdPDeactivationDeprovisionsAndReactivationRestores(t *testing.T) {
 		idp.SetStatus(users[0].ID, oktafake.StatusActive)
 		run, p = h.reconcile(reconciler.Options{})
 		h.mustStatus(run, store.RunSucceeded)
-		if diff := cmp.Diff([]string{"u000@example.com: re-activate the deprovisioned member"}, h.itemsOf(run, store.ItemProvision)); diff != "" {
+		if diff := cmp.Diff([]string{"u000@example.com: re-activate the deprovisioned member"}, h.itemsOf(run, lifecycle.Provision.PlanItem())); diff != "" {
 			t.Errorf("provision items (-want +got):\n%s", diff)
 		}
 		if p.Provision != 1 || p.Deprovision+p.Remove != 0 {
@@ -158,7 +159,7 @@ func TestFailedDeactivatedListingChangesNothing(t *testing.T) {
 			t.Fatalf("%d directory users after a failed run, want 20", len(dir))
 		}
 		for _, d := range dir {
-			if m := h.member(d.ID); !d.Active || m == nil || m.Status != store.StatusPendingSetup {
+			if m := h.member(d.ID); !d.Active || m == nil || m.Status != lifecycle.StatusPendingSetup {
 				t.Errorf("%s after a failed run: active %t, member %+v", d.Email, d.Active, m)
 			}
 		}
@@ -231,7 +232,7 @@ func TestMassDeactivationInIdPIsBlocked(t *testing.T) {
 						count[m.Status]++
 					}
 				}
-				want := map[string]int{store.StatusPendingSetup: 20 - tt.deactivate - tt.delete, store.StatusDeprovisioned: tt.deactivate}
+				want := map[string]int{lifecycle.StatusPendingSetup: 20 - tt.deactivate - tt.delete, lifecycle.StatusDeprovisioned: tt.deactivate}
 				if diff := cmp.Diff(want, count); diff != "" {
 					t.Errorf("members by status (-want +got):\n%s", diff)
 				}
@@ -306,7 +307,7 @@ func TestUserListedTwiceInOnePull(t *testing.T) {
 					t.Errorf("directory row of a = %+v, want the later, inactive sighting", d)
 				}
 				h.converge()
-				if m := h.member(h.dirUsers()[a.ExternalID].ID); m == nil || m.Status != store.StatusDeprovisioned {
+				if m := h.member(h.dirUsers()[a.ExternalID].ID); m == nil || m.Status != lifecycle.StatusDeprovisioned {
 					t.Errorf("member of a = %+v", m)
 				}
 				h.mustBeSettled()

@@ -21,6 +21,7 @@ import (
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/source"
 	"github.com/scimsync/scimsync/store"
@@ -236,7 +237,7 @@ func (h *harness) mustBeSettled() {
 	var left []string
 	for _, it := range h.items(run) {
 		// Skips and keeps are standing notes, not changes.
-		if a, _, _ := strings.Cut(it, " "); a != store.ItemSkip && a != store.ItemKeep {
+		if a, _, _ := strings.Cut(it, " "); a != lifecycle.Skip.PlanItem() && a != lifecycle.Keep.PlanItem() {
 			left = append(left, it)
 		}
 	}

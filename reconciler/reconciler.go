@@ -12,6 +12,7 @@ import (
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -411,16 +412,16 @@ func (e *execution) planChanges(ctx context.Context, sc *store.PlanScope) error 
 		e.refreshStats(ctx, "sync_run_items") // reading the plan back goes by index
 	}
 	p := &e.plan
-	p.Provision, p.Update, p.Deprovision, p.Remove = counts[store.ItemProvision], counts[store.ItemUpdate], counts[store.ItemDeprovision], counts[store.ItemRemove]
-	p.ResendInvite, p.Skip, p.Keep = counts[store.ItemResendInvite], counts[store.ItemSkip], counts[store.ItemKeep]
-	p.GroupChanges = counts[store.ItemGroupCreate] + counts[store.ItemGroupUpdate] + counts[store.ItemGroupDelete]
+	p.Provision, p.Update, p.Deprovision, p.Remove = counts[lifecycle.Provision.PlanItem()], counts[lifecycle.Update.PlanItem()], counts[lifecycle.Deprovision.PlanItem()], counts[lifecycle.Remove.PlanItem()]
+	p.ResendInvite, p.Skip, p.Keep = counts[lifecycle.ResendInvite.PlanItem()], counts[lifecycle.Skip.PlanItem()], counts[lifecycle.Keep.PlanItem()]
+	p.GroupChanges = counts[lifecycle.GroupCreate.PlanItem()] + counts[lifecycle.GroupUpdate.PlanItem()] + counts[lifecycle.GroupDelete.PlanItem()]
 
 	groups, err := st.CountLocalGroups(ctx, e.org.ID)
 	if err != nil {
 		return err
 	}
 	g := &p.Guard
-	g.Removals, g.GroupDeletions = p.Deprovision+p.Remove, counts[store.ItemGroupDelete]
+	g.Removals, g.GroupDeletions = p.Deprovision+p.Remove, counts[lifecycle.GroupDelete.PlanItem()]
 	switch {
 	case exceeds(g.Removals, members, g.Share):
 		g.Tripped = true
@@ -473,11 +474,11 @@ func (e *execution) keepLastAdmin(ctx context.Context, sc store.PlanScope) ([]st
 	}
 	kept := admins[0] // the oldest
 	if err := st.DeleteSyncRunItems(ctx, e.org.ID, e.run.ID, kept.DirectoryUserID,
-		store.ItemDeprovision, store.ItemRemove, store.ItemUpdate); err != nil {
+		lifecycle.Deprovision.PlanItem(), lifecycle.Remove.PlanItem(), lifecycle.Update.PlanItem()); err != nil {
 		return nil, err
 	}
-	if err := st.AddSyncRunItems(ctx, []store.SyncRunItem{{RunID: e.run.ID, OrgID: e.org.ID, Action: store.ItemKeep,
-		EntityType: store.EntityDirectoryUser, EntityID: kept.DirectoryUserID, Detail: kept.Email + ": " + store.ReasonLastAdmin}}); err != nil {
+	if err := st.AddSyncRunItems(ctx, []store.SyncRunItem{{RunID: e.run.ID, OrgID: e.org.ID, Action: lifecycle.Keep.PlanItem(),
+		EntityType: store.EntityDirectoryUser, EntityID: kept.DirectoryUserID, Detail: kept.Email + ": " + lifecycle.ReasonLastAdmin}}); err != nil {
 		return nil, err
 	}
 	e.log.WarnContext(ctx, "kept the last admin out of the plan", "member", kept.MembershipID)
@@ -501,7 +502,7 @@ func (e *execution) planResends(ctx context.Context) error {
 		}
 		items := make([]store.SyncRunItem, len(due))
 		for i, m := range due {
-			items[i] = store.SyncRunItem{RunID: e.run.ID, OrgID: e.org.ID, Action: store.ItemResendInvite, EntityType: store.EntityMember,
+			items[i] = store.SyncRunItem{RunID: e.run.ID, OrgID: e.org.ID, Action: lifecycle.ResendInvite.PlanItem(), EntityType: store.EntityMember,
 				EntityID: m.ID, Detail: fmt.Sprintf("%s: invite #%d", m.Email, m.InviteSends+1)}
 		}
 		if err := st.AddSyncRunItems(ctx, items); err != nil {
@@ -516,8 +517,8 @@ func (e *execution) planResends(ctx context.Context) error {
 
 // convergeActions are the items applied by a converge job.
 var convergeActions = []string{
-	store.ItemProvision, store.ItemUpdate, store.ItemDeprovision, store.ItemRemove,
-	store.ItemGroupCreate, store.ItemGroupUpdate, store.ItemGroupDelete,
+	lifecycle.Provision.PlanItem(), lifecycle.Update.PlanItem(), lifecycle.Deprovision.PlanItem(), lifecycle.Remove.PlanItem(),
+	lifecycle.GroupCreate.PlanItem(), lifecycle.GroupUpdate.PlanItem(), lifecycle.GroupDelete.PlanItem(),
 }
 
 // apply commits the plan in one transaction: the pull's deactivations and
@@ -562,10 +563,10 @@ func convergeTasks(orgID string) []store.ItemTask {
 	for _, action := range convergeActions {
 		var row store.OutboxRow
 		switch action {
-		case store.ItemGroupCreate, store.ItemGroupUpdate, store.ItemGroupDelete:
+		case lifecycle.GroupCreate.PlanItem(), lifecycle.GroupUpdate.PlanItem(), lifecycle.GroupDelete.PlanItem():
 			row = task.ConvergeGroupsRow(orgID, marker)
 		default:
-			urgent := action == store.ItemDeprovision || action == store.ItemRemove
+			urgent := action == lifecycle.Deprovision.PlanItem() || action == lifecycle.Remove.PlanItem()
 			row = task.ConvergeUsersRow(orgID, marker, urgent)
 		}
 		out = append(out, store.ItemTask{Action: action, Row: row, PerRow: task.MaxBatch})

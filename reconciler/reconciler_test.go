@@ -15,6 +15,7 @@ import (
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
@@ -50,7 +51,7 @@ func TestFirstRunProvisionsAcrossPages(t *testing.T) {
 		if run.PagesFetched != 8 || p.Pull.Users != 450 || p.Pull.Groups != 2 || p.Pull.GroupMembers != 150 {
 			t.Errorf("pages = %d, pull = %+v", run.PagesFetched, p.Pull)
 		}
-		if got := h.itemsOf(run, store.ItemGroupCreate); !slices.Equal(got, []string{"Empty: create", "Engineering: create"}) {
+		if got := h.itemsOf(run, lifecycle.GroupCreate.PlanItem()); !slices.Equal(got, []string{"Empty: create", "Engineering: create"}) {
 			t.Errorf("group items = %q", got)
 		}
 		rows := h.takeOutbox()
@@ -117,9 +118,9 @@ func TestNextRunFindsEveryChange(t *testing.T) {
 			action string
 			want   []string
 		}{
-			{store.ItemRemove, wantRemove}, {store.ItemDeprovision, wantDeprovision}, {store.ItemUpdate, wantUpdate},
-			{store.ItemGroupUpdate, []string{"Platform: rename from Engineering, members +1 -2"}},
-			{store.ItemProvision, nil},
+			{lifecycle.Remove.PlanItem(), wantRemove}, {lifecycle.Deprovision.PlanItem(), wantDeprovision}, {lifecycle.Update.PlanItem(), wantUpdate},
+			{lifecycle.GroupUpdate.PlanItem(), []string{"Platform: rename from Engineering, members +1 -2"}},
+			{lifecycle.Provision.PlanItem(), nil},
 		} {
 			if diff := cmp.Diff(c.want, h.itemsOf(run, c.action)); diff != "" {
 				t.Errorf("%s items (-want +got):\n%s", c.action, diff)
@@ -145,7 +146,7 @@ func TestNextRunFindsEveryChange(t *testing.T) {
 		}
 		h.replay(rows)
 		h.converge()
-		if m := h.member(dir[users[2].ID].ID); m == nil || m.Status != store.StatusDeprovisioned {
+		if m := h.member(dir[users[2].ID].ID); m == nil || m.Status != lifecycle.StatusDeprovisioned {
 			t.Errorf("suspended user's member = %+v, want deprovisioned", m)
 		}
 		// The e-mail change reaches the member and the person's users row.
@@ -189,7 +190,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 			if after[id].Active != u.Active {
 				t.Errorf("user %s: active %t → %t in a dry run", u.Email, u.Active, after[id].Active)
 			}
-			if m := h.member(u.ID); m == nil || m.Status != store.StatusPendingSetup {
+			if m := h.member(u.ID); m == nil || m.Status != lifecycle.StatusPendingSetup {
 				t.Errorf("member of %s changed in a dry run: %+v", u.Email, m)
 			}
 		}
@@ -200,13 +201,13 @@ func TestDryRunChangesNothing(t *testing.T) {
 		if diff := cmp.Diff(h.items(dry), h.items(real)); diff != "" {
 			t.Errorf("dry run and real run plans differ (-dry +real):\n%s", diff)
 		}
-		if got := h.itemsOf(dry, store.ItemRemove); !slices.Equal(got, wantRemove) {
+		if got := h.itemsOf(dry, lifecycle.Remove.PlanItem()); !slices.Equal(got, wantRemove) {
 			t.Errorf("removals = %q", got)
 		}
-		if got := h.itemsOf(dry, store.ItemDeprovision); !slices.Equal(got, wantDeprovision) {
+		if got := h.itemsOf(dry, lifecycle.Deprovision.PlanItem()); !slices.Equal(got, wantDeprovision) {
 			t.Errorf("deprovisions = %q", got)
 		}
-		if got := h.itemsOf(dry, store.ItemUpdate); !slices.Equal(got, wantUpdate) {
+		if got := h.itemsOf(dry, lifecycle.Update.PlanItem()); !slices.Equal(got, wantUpdate) {
 			t.Errorf("updates = %q", got)
 		}
 	})
@@ -248,7 +249,7 @@ func TestFailedPullChangesNothing(t *testing.T) {
 			t.Errorf("family name = %q; the page that was seen should be written", got)
 		}
 		for _, u := range after {
-			if m := h.member(u.ID); m == nil || m.Status != store.StatusPendingSetup {
+			if m := h.member(u.ID); m == nil || m.Status != lifecycle.StatusPendingSetup {
 				t.Fatalf("member of %s changed after a failed run: %+v", u.Email, m)
 			}
 		}
@@ -277,7 +278,7 @@ func TestEmptyIdPIsBlockedUntilConfirmed(t *testing.T) {
 		if p.Remove != 20 || !p.Guard.Tripped || p.Guard.Confirmed || !strings.Contains(run.Error, "20 of 20 members") {
 			t.Fatalf("plan = %+v, error %q", p, run.Error)
 		}
-		if got := len(h.itemsOf(run, store.ItemRemove)); got != 20 {
+		if got := len(h.itemsOf(run, lifecycle.Remove.PlanItem())); got != 20 {
 			t.Errorf("blocked plan shows %d removals, want 20", got)
 		}
 		if rows := h.takeOutbox(); len(rows) != 0 {
@@ -402,7 +403,7 @@ func TestSCIMOnlyOrgRepairsLostJobs(t *testing.T) {
 		if err := h.st.CreateDirectoryUser(ctx, &gone); err != nil {
 			t.Fatal(err)
 		}
-		h.seedMember(gone, store.RoleMember, store.StatusActive)
+		h.seedMember(gone, lifecycle.RoleMember, lifecycle.StatusActive)
 		if err := h.st.DeleteDirectoryUser(ctx, h.org.ID, gone.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -428,7 +429,7 @@ func TestSCIMOnlyOrgRepairsLostJobs(t *testing.T) {
 			m := h.member(u.ID)
 			switch {
 			case u.Active && u.Email != "":
-				if m == nil || m.Status != store.StatusPendingSetup || m.Email != u.Email || m.FirstName != u.GivenName || m.Source != store.SourceSCIM {
+				if m == nil || m.Status != lifecycle.StatusPendingSetup || m.Email != u.Email || m.FirstName != u.GivenName || m.Source != store.SourceSCIM {
 					t.Errorf("member of %s = %+v", u.UserName, m)
 				}
 			case m != nil:
@@ -461,9 +462,9 @@ func TestLastAdminIsNeverRemovedAutomatically(t *testing.T) {
 		h.mustStatus(run, store.RunSucceeded)
 		dir := h.dirUsers()
 		// Earlier converges made these members; the first is the only admin.
-		admin := h.seedMember(dir[users[0].ID], store.RoleAdmin, store.StatusActive)
+		admin := h.seedMember(dir[users[0].ID], lifecycle.RoleAdmin, lifecycle.StatusActive)
 		for _, u := range users[1:] {
-			h.seedMember(dir[u.ID], store.RoleMember, store.StatusActive)
+			h.seedMember(dir[u.ID], lifecycle.RoleMember, lifecycle.StatusActive)
 		}
 		h.mustBeSettled()
 
@@ -474,7 +475,7 @@ func TestLastAdminIsNeverRemovedAutomatically(t *testing.T) {
 		if p.Remove != 0 || p.Deprovision != 1 || p.Keep != 1 {
 			t.Fatalf("plan = %+v", p)
 		}
-		if got := h.itemsOf(run, store.ItemKeep); len(got) != 1 || !strings.Contains(got[0], "last admin") {
+		if got := h.itemsOf(run, lifecycle.Keep.PlanItem()); len(got) != 1 || !strings.Contains(got[0], "last admin") {
 			t.Errorf("keep items = %q", got)
 		}
 		rows := h.takeOutbox()
@@ -485,11 +486,11 @@ func TestLastAdminIsNeverRemovedAutomatically(t *testing.T) {
 		if _, ok := h.dirUsers()[users[0].ID]; !ok {
 			t.Error("the last admin's directory row was swept")
 		}
-		if m := h.member(admin.DirectoryUserID); m == nil || m.Status != store.StatusActive {
+		if m := h.member(admin.DirectoryUserID); m == nil || m.Status != lifecycle.StatusActive {
 			t.Errorf("admin = %+v", m)
 		}
 		run, _ = h.reconcile(reconciler.Options{})
-		if got := h.itemsOf(run, store.ItemKeep); len(got) != 1 {
+		if got := h.itemsOf(run, lifecycle.Keep.PlanItem()); len(got) != 1 {
 			t.Errorf("the next run keeps %q", got)
 		}
 	})
@@ -506,11 +507,11 @@ func TestRoleMappingShowsInThePlan(t *testing.T) {
 		run, _ := h.reconcile(reconciler.Options{DryRun: true})
 		h.mustStatus(run, store.RunSucceeded)
 		dir := h.dirUsers()
-		h.seedMember(dir[users[0].ID], store.RoleAdmin, store.StatusActive)  // stays admin
-		h.seedMember(dir[users[1].ID], store.RoleMember, store.StatusActive) // promoted
-		h.seedMember(dir[users[2].ID], store.RoleAdmin, store.StatusActive)  // demoted
-		h.seedMember(dir[users[3].ID], store.RoleMember, store.StatusActive) // stays member
-		mapping := store.JSONMap{"admins": store.RoleAdmin}
+		h.seedMember(dir[users[0].ID], lifecycle.RoleAdmin, lifecycle.StatusActive)  // stays admin
+		h.seedMember(dir[users[1].ID], lifecycle.RoleMember, lifecycle.StatusActive) // promoted
+		h.seedMember(dir[users[2].ID], lifecycle.RoleAdmin, lifecycle.StatusActive)  // demoted
+		h.seedMember(dir[users[3].ID], lifecycle.RoleMember, lifecycle.StatusActive) // stays member
+		mapping := store.JSONMap{"admins": lifecycle.RoleAdmin}
 		if _, err := h.st.UpdateOrg(h.ctx, h.org.ID, store.OrgPatch{RoleMapping: &mapping}); err != nil {
 			t.Fatal(err)
 		}
@@ -518,12 +519,12 @@ func TestRoleMappingShowsInThePlan(t *testing.T) {
 
 		run, _ = h.reconcile(reconciler.Options{DryRun: true})
 		want := []string{"u001@example.com: role member → admin", "u002@example.com: role admin → member"}
-		if diff := cmp.Diff(want, h.itemsOf(run, store.ItemUpdate)); diff != "" {
+		if diff := cmp.Diff(want, h.itemsOf(run, lifecycle.Update.PlanItem())); diff != "" {
 			t.Errorf("updates (-want +got):\n%s", diff)
 		}
 		for _, c := range []struct {
 			user, want string
-		}{{dir[users[0].ID].ID, store.RoleAdmin}, {dir[users[2].ID].ID, store.RoleMember}} {
+		}{{dir[users[0].ID].ID, lifecycle.RoleAdmin}, {dir[users[2].ID].ID, lifecycle.RoleMember}} {
 			role, managed, err := h.st.MappedRole(h.ctx, h.org.ID, mapping, c.user)
 			if err != nil || !managed || role != c.want {
 				t.Errorf("MappedRole = %q, %t, %v; want %q", role, managed, err, c.want)
@@ -534,8 +535,8 @@ func TestRoleMappingShowsInThePlan(t *testing.T) {
 		idp.RemoveMember(admins.ID, users[0].ID)
 		idp.RemoveMember(admins.ID, users[1].ID)
 		run, p := h.reconcile(reconciler.Options{DryRun: true})
-		if p.Keep != 1 || !slices.Equal(h.itemsOf(run, store.ItemUpdate), []string{"u002@example.com: role admin → member"}) {
-			t.Errorf("plan %+v, updates %q, keep %q", p, h.itemsOf(run, store.ItemUpdate), h.itemsOf(run, store.ItemKeep))
+		if p.Keep != 1 || !slices.Equal(h.itemsOf(run, lifecycle.Update.PlanItem()), []string{"u002@example.com: role admin → member"}) {
+			t.Errorf("plan %+v, updates %q, keep %q", p, h.itemsOf(run, lifecycle.Update.PlanItem()), h.itemsOf(run, lifecycle.Keep.PlanItem()))
 		}
 	})
 }
@@ -553,7 +554,7 @@ func TestInvitesDueAreResent(t *testing.T) {
 		if p.ResendInvite != 3 || p.Applied.InvitesResent != 3 {
 			t.Fatalf("plan = %+v, applied %+v", p, p.Applied)
 		}
-		if got := h.itemsOf(run, store.ItemResendInvite); len(got) != 3 || !strings.HasSuffix(got[0], "invite #2") {
+		if got := h.itemsOf(run, lifecycle.ResendInvite.PlanItem()); len(got) != 3 || !strings.HasSuffix(got[0], "invite #2") {
 			t.Errorf("items = %q", got)
 		}
 		if got := outboxKinds(h.takeOutbox()); got[task.TypeSendInvite+"/"+task.QueueLow] != 3 {
@@ -698,7 +699,7 @@ func TestGoneGroupIsDeleted(t *testing.T) {
 			t.Fatal(err)
 		}
 		run, p := h.reconcile(reconciler.Options{})
-		if got := h.itemsOf(run, store.ItemGroupDelete); !slices.Equal(got, []string{"Old: delete, its directory group is gone"}) || p.GroupChanges != 1 {
+		if got := h.itemsOf(run, lifecycle.GroupDelete.PlanItem()); !slices.Equal(got, []string{"Old: delete, its directory group is gone"}) || p.GroupChanges != 1 {
 			t.Fatalf("group deletions = %q, plan %+v", got, p)
 		}
 		h.converge()
@@ -736,11 +737,11 @@ func TestOutboxRowsAreTheTaskRows(t *testing.T) {
 			for _, it := range items {
 				var k kind
 				switch it.Action {
-				case store.ItemGroupCreate, store.ItemGroupUpdate, store.ItemGroupDelete:
+				case lifecycle.GroupCreate.PlanItem(), lifecycle.GroupUpdate.PlanItem(), lifecycle.GroupDelete.PlanItem():
 					k = kind{task.TypeConvergeGroups, task.QueueDefault}
-				case store.ItemProvision, store.ItemUpdate:
+				case lifecycle.Provision.PlanItem(), lifecycle.Update.PlanItem():
 					k = kind{task.TypeConvergeUsers, task.QueueDefault}
-				case store.ItemDeprovision, store.ItemRemove:
+				case lifecycle.Deprovision.PlanItem(), lifecycle.Remove.PlanItem():
 					k = kind{task.TypeConvergeUsers, task.QueueCritical}
 				default:
 					continue
@@ -844,7 +845,7 @@ func TestEmailChangeOfAPersonInTwoOrganizations(t *testing.T) {
 		// Okta changes the e-mail; the other organization still says the old one.
 		idp.UpdateUser(ann.ID, func(u *oktafake.User) { u.Email = "ann@new.example" })
 		run, _ := h.reconcile(reconciler.Options{DryRun: true})
-		if got := h.itemsOf(run, store.ItemUpdate); !slices.Equal(got, []string{"ann@example.com: email → ann@new.example"}) {
+		if got := h.itemsOf(run, lifecycle.Update.PlanItem()); !slices.Equal(got, []string{"ann@example.com: email → ann@new.example"}) {
 			t.Errorf("updates = %q", got)
 		}
 		h.settle()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/converge"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
@@ -67,13 +68,13 @@ func TestKeptLastAdminIsSettled(t *testing.T) {
 							t.Fatal(err)
 						}
 						// The push's converge keeps the admin back.
-						if p, err := h.conv.ApplyUser(h.ctx, h.org.ID, ann.ID); err != nil || p.Action != converge.MemberKeep {
+						if p, err := h.conv.ApplyUser(h.ctx, h.org.ID, ann.ID); err != nil || p.Action != lifecycle.Keep {
 							t.Fatalf("converge of the pushed change: %+v, %v", p, err)
 						}
 					}
 				}
-				admin := h.seedMember(ann, store.RoleAdmin, store.StatusActive)
-				heir := h.seedMember(bob, store.RoleMember, store.StatusActive)
+				admin := h.seedMember(ann, lifecycle.RoleAdmin, lifecycle.StatusActive)
+				heir := h.seedMember(bob, lifecycle.RoleMember, lifecycle.StatusActive)
 				h.mustBeSettled()
 
 				gone()
@@ -96,24 +97,24 @@ func TestKeptLastAdminIsSettled(t *testing.T) {
 					t.Errorf("awaits reconciliation %t, want %t", got.AwaitsReconciliation, tc.pulled)
 				}
 				if !tc.pulled { // the stored directory says it: applied now
-					want := map[bool]converge.Action{false: converge.MemberRemove, true: converge.MemberDeprovision}[tc.inactive]
+					want := map[bool]lifecycle.Decision{false: lifecycle.Remove, true: lifecycle.Deprovision}[tc.inactive]
 					if got.Applied != want {
 						t.Errorf("applied %q, want %q", got.Applied, want)
 					}
 				}
-				if tc.handover && (got.NewAdmin == nil || got.NewAdmin.Role != store.RoleAdmin) {
+				if tc.handover && (got.NewAdmin == nil || got.NewAdmin.Role != lifecycle.RoleAdmin) {
 					t.Errorf("new admin = %+v", got.NewAdmin)
 				}
 
 				run, p = h.reconcile(reconciler.Options{})
 				h.mustStatus(run, store.RunSucceeded)
-				if p.Keep != 0 || len(h.itemsOf(run, store.ItemKeep)) != 0 {
-					t.Fatalf("plan after = %+v, keep items %q", p, h.itemsOf(run, store.ItemKeep))
+				if p.Keep != 0 || len(h.itemsOf(run, lifecycle.Keep.PlanItem())) != 0 {
+					t.Fatalf("plan after = %+v, keep items %q", p, h.itemsOf(run, lifecycle.Keep.PlanItem()))
 				}
 				h.converge()
 				m := h.member(ann.ID)
 				switch {
-				case tc.inactive && (m == nil || m.Status != store.StatusDeprovisioned):
+				case tc.inactive && (m == nil || m.Status != lifecycle.StatusDeprovisioned):
 					t.Errorf("the settled admin = %+v, want deprovisioned", m)
 				case !tc.inactive && m != nil:
 					t.Errorf("the settled admin = %+v, want removed", m)
@@ -135,15 +136,15 @@ func TestKeptLastAdminIsSettled(t *testing.T) {
 						byAdmin = append(byAdmin, e.Action)
 					}
 				}
-				want := []string{string(converge.MemberSettle)}
+				want := []string{"member.settle"}
 				switch {
 				case tc.handover:
-					want = append(want, string(converge.MemberPromote))
+					want = append(want, "member.promote")
 				case tc.pulled:
-					want = append(want, string(converge.MemberUpdate)) // the admin role, at once
+					want = append(want, "member.update") // the admin role, at once
 				}
 				if !tc.pulled {
-					want = append(want, string(got.Applied))
+					want = append(want, got.Applied.AuditAction())
 				}
 				if diff := cmp.Diff(want, byAdmin, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 					t.Errorf("the operator's audit events (-want +got):\n%s", diff)

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"gorm.io/gorm/clause"
+
+	"github.com/scimsync/scimsync/lifecycle"
 )
 
 // Set-based reads and writes for converging many entities of one
@@ -24,7 +26,7 @@ func (s *Store) MembershipsByDirectoryUsers(ctx context.Context, orgID string, d
 // order, so two transactions locking overlapping sets queue on the first
 // row they share instead of deadlocking. Call it inside Tx.
 func (s *Store) LockMembershipsByDirectoryUsers(ctx context.Context, orgID string, directoryUserIDs []string) (members map[string]Membership, userEmails map[string]string, err error) {
-	return s.membershipsByDirectoryUsers(ctx, orgID, directoryUserIDs, s.lockClause("NO KEY UPDATE OF m"))
+	return s.membershipsByDirectoryUsers(ctx, orgID, directoryUserIDs, s.d.lock("NO KEY UPDATE OF m"))
 }
 
 func (s *Store) membershipsByDirectoryUsers(ctx context.Context, orgID string, ids []string, lock string) (map[string]Membership, map[string]string, error) {
@@ -155,9 +157,9 @@ func (s *Store) UserEmails(ctx context.Context, orgID string, directoryUserIDs [
 JOIN directory_users d ON d.org_id = m.org_id AND d.id = m.directory_user_id
 WHERE m.org_id = ? AND m.directory_user_id IN ? AND d.email <> '' AND u.email <> d.email`
 	db := s.conn(ctx)
-	if lock && s.postgres {
+	if lock && s.d.rowLocks {
 		var held []string
-		if err := db.Raw("SELECT u.id"+from+" ORDER BY u.id"+s.lockClause("UPDATE OF u"), orgID, directoryUserIDs).
+		if err := db.Raw("SELECT u.id"+from+" ORDER BY u.id"+s.d.lock("UPDATE OF u"), orgID, directoryUserIDs).
 			Scan(&held).Error; err != nil {
 			return nil, fmt.Errorf("lock users: %w", err)
 		}
@@ -259,10 +261,10 @@ WHERE d.org_id = ? AND d.user_id IN ? ORDER BY g.id`, orgID, users).Scan(&groups
 	if len(groups) == 0 {
 		return 0, nil
 	}
-	if s.postgres {
+	if s.d.rowLocks {
 		// DISTINCT cannot be combined with FOR SHARE: lock in a second
 		// statement, in the same order.
-		if err := db.Exec(`SELECT id FROM directory_groups WHERE org_id = ? AND id IN ? ORDER BY id FOR SHARE`, orgID, groups).Error; err != nil {
+		if err := db.Exec(`SELECT id FROM directory_groups WHERE org_id = ? AND id IN ? ORDER BY id`+s.d.lock("SHARE"), orgID, groups).Error; err != nil {
 			return 0, fmt.Errorf("link memberships to groups: %w", err)
 		}
 	}
@@ -335,7 +337,7 @@ func (s *Store) CreateMemberships(ctx context.Context, ms []Membership) error {
 			ms[i].ID = NewID()
 		}
 		if ms[i].Role == "" {
-			ms[i].Role = RoleMember
+			ms[i].Role = lifecycle.RoleMember
 		}
 		ms[i].CreatedAt, ms[i].UpdatedAt = now, now
 	}

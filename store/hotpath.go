@@ -26,7 +26,7 @@ type Record struct {
 // three commit or none does. Set u.ID first when rec refers to it. A taken
 // userName or externalId is a *ConflictError.
 func (s *Store) CreateDirectoryUserRecorded(ctx context.Context, u *DirectoryUser, rec Record) error {
-	if !s.postgres {
+	if !s.d.rawHotPaths {
 		return s.Tx(ctx, func(tx *Store) error {
 			if err := tx.CreateDirectoryUser(ctx, u); err != nil {
 				return err
@@ -77,7 +77,7 @@ SELECT $25, $26, $27, $28, $29, $16 FROM u`
 // DirectoryUsersWithGroupsBy is DirectoryUsersBy together with the groups
 // of the users found, as DirectoryGroupsOfUsers lists them.
 func (s *Store) DirectoryUsersWithGroupsBy(ctx context.Context, orgID string, field UserField, value string) ([]DirectoryUser, []GroupRef, error) {
-	if !s.postgres {
+	if !s.d.rawHotPaths {
 		users, err := s.DirectoryUsersBy(ctx, orgID, field, value)
 		if err != nil || len(users) == 0 {
 			return users, nil, err

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"gorm.io/gorm/clause"
+
+	"github.com/scimsync/scimsync/lifecycle"
 )
 
 // IssueInvite records the decision to invite a membership for the
@@ -151,8 +153,8 @@ func (s *Store) AcceptInvite(ctx context.Context, orgID, id string) (Membership,
 	if err != nil {
 		return Membership{}, fmt.Errorf("accept invite: %w", err)
 	}
-	res = db.Model(&Membership{}).Where("org_id = ? AND id = ? AND status = ?", orgID, inv.MembershipID, StatusPendingSetup).
-		Updates(map[string]any{"status": StatusActive, "updated_at": now})
+	res = db.Model(&Membership{}).Where("org_id = ? AND id = ? AND status = ?", orgID, inv.MembershipID, lifecycle.StatusPendingSetup).
+		Updates(map[string]any{"status": lifecycle.StatusActive, "updated_at": now})
 	if res.Error != nil {
 		return Membership{}, fmt.Errorf("accept invite: activate membership: %w", res.Error)
 	}
@@ -170,7 +172,7 @@ func (s *Store) InvitesDue(ctx context.Context, orgID string, invitedBefore time
 	var out []Membership
 	if err := s.conn(ctx).
 		Where("org_id = ? AND status = ? AND email <> '' AND invite_sends > 0 AND invite_sends < ? AND last_invited_at <= ? AND id > ?",
-			orgID, StatusPendingSetup, maxSends, invitedBefore, afterID).
+			orgID, lifecycle.StatusPendingSetup, maxSends, invitedBefore, afterID).
 		Order("id").Limit(limit).Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list invites due: %w", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/glebarez/go-sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm/clause"
+
+	"github.com/scimsync/scimsync/lifecycle"
 )
 
 // Local state: users, memberships, local groups and their members, which
@@ -19,17 +21,6 @@ import (
 // Locking: SQLite transactions take the database's write lock when they
 // begin (_txlock=immediate), so they never interleave and the Postgres row
 // locks below have nothing to add there.
-
-// lockClause returns the row-lock suffix of a SELECT on Postgres, "" on
-// SQLite. strength is what follows FOR: "NO KEY UPDATE" for an exclusive
-// lock that still lets foreign-key inserts (which key-share lock the parent)
-// through, "SHARE", or "UPDATE SKIP LOCKED".
-func (s *Store) lockClause(strength string) string {
-	if !s.postgres {
-		return ""
-	}
-	return " FOR " + strength
-}
 
 // EnsureUser returns the user with this e-mail (case-insensitively),
 // creating it when there is none. Users are shared by all organizations.
@@ -72,7 +63,7 @@ func (s *Store) MembershipByDirectoryUser(ctx context.Context, orgID, directoryU
 // LockMembership is Membership, holding the row until the transaction ends.
 // Call it inside Tx.
 func (s *Store) LockMembership(ctx context.Context, orgID, id string) (Membership, error) {
-	return s.membershipWhere(ctx, s.lockClause("NO KEY UPDATE"), "org_id = ? AND id = ?", orgID, id)
+	return s.membershipWhere(ctx, s.d.lock("NO KEY UPDATE"), "org_id = ? AND id = ?", orgID, id)
 }
 
 // Membership returns one of the organization's memberships.
@@ -128,7 +119,7 @@ func (s *Store) CreateMembership(ctx context.Context, m *Membership) error {
 		m.ID = NewID()
 	}
 	if m.Role == "" {
-		m.Role = RoleMember
+		m.Role = lifecycle.RoleMember
 	}
 	m.CreatedAt, m.UpdatedAt = now, now
 	res := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(m)
@@ -195,7 +186,7 @@ func (s *Store) MembershipGroupIDs(ctx context.Context, orgID, membershipID stri
 // and with LinkMembershipToGroups. Call it inside Tx.
 func (s *Store) LockDirectoryGroup(ctx context.Context, orgID, id string) (DirectoryGroup, error) {
 	var g DirectoryGroup
-	err := s.conn(ctx).Raw("SELECT * FROM directory_groups WHERE org_id = ? AND id = ?"+s.lockClause("NO KEY UPDATE"), orgID, id).Scan(&g).Error
+	err := s.conn(ctx).Raw("SELECT * FROM directory_groups WHERE org_id = ? AND id = ?"+s.d.lock("NO KEY UPDATE"), orgID, id).Scan(&g).Error
 	if err != nil {
 		return DirectoryGroup{}, fmt.Errorf("lock directory group: %w", err)
 	}
@@ -328,10 +319,10 @@ func (s *Store) LocalGroupMemberIDs(ctx context.Context, orgID, groupID string) 
 // never one that a later durable commit depends on, since WAL is flushed
 // in order. Call it inside Tx.
 func (s *Store) RelaxDurability(ctx context.Context) error {
-	if !s.postgres {
+	if s.d.relaxDurability == "" {
 		return nil
 	}
-	if err := s.conn(ctx).Exec("SET LOCAL synchronous_commit TO OFF").Error; err != nil {
+	if err := s.conn(ctx).Exec(s.d.relaxDurability).Error; err != nil {
 		return fmt.Errorf("relax durability: %w", err)
 	}
 	return nil

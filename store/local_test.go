@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -35,7 +36,7 @@ func member(t *testing.T, s *store.Store, email string) store.Membership {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := store.Membership{OrgID: o.ID, UserID: u.ID, DirectoryUserID: d.ID, Status: store.StatusPendingSetup, Email: email}
+	m := store.Membership{OrgID: o.ID, UserID: u.ID, DirectoryUserID: d.ID, Status: lifecycle.StatusPendingSetup, Email: email}
 	if err := s.CreateMembership(ctx, &m); err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,6 @@ package store
 
 import "time"
 
-// Membership statuses. Only accepting an invite makes a member active; the
-// IdP can only create (pending_setup) or deprovision.
-const (
-	StatusPendingSetup  = "pending_setup"
-	StatusActive        = "active"
-	StatusDeprovisioned = "deprovisioned"
-)
-
 // Org is an organization: one tenant.
 type Org struct {
 	ID                string    `gorm:"column:id;primaryKey" json:"id"`

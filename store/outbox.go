@@ -17,7 +17,7 @@ import (
 // relays. Call it inside Tx.
 func (s *Store) ClaimOutbox(ctx context.Context, limit int) ([]OutboxRow, error) {
 	var rows []OutboxRow
-	if err := s.conn(ctx).Raw("SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?"+s.lockClause("UPDATE SKIP LOCKED"), limit).
+	if err := s.conn(ctx).Raw("SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?"+s.d.lock("UPDATE SKIP LOCKED"), limit).
 		Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
@@ -35,7 +35,7 @@ func (s *Store) MarkOutboxSent(ctx context.Context, ids []int64) error {
 	for i, id := range ids {
 		keys[i] = strconv.FormatInt(id, 10)
 	}
-	from, arg := s.list(keys)
+	from, arg := s.d.list(keys)
 	if err := s.conn(ctx).Exec("UPDATE outbox SET sent_at = ? WHERE id IN (SELECT CAST(value AS BIGINT) FROM ("+from+") AS v)", s.now(), arg).Error; err != nil {
 		return fmt.Errorf("mark outbox sent: %w", err)
 	}

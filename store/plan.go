@@ -5,32 +5,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/scimsync/scimsync/lifecycle"
 )
 
 // A reconciliation plan is computed in the database: each kind of change is
 // one INSERT … SELECT that joins directory state against local state and
 // writes a sync_run_items row per difference, so neither side is ever held
 // in memory. The conditions mirror what converge does, so that converging
-// every planned entity leaves nothing to plan.
-
-// Plan item actions.
-const (
-	ItemProvision    = "provision"    // create a membership (or re-activate a deprovisioned one)
-	ItemUpdate       = "update"       // attributes, role, or a missing invite
-	ItemDeprovision  = "deprovision"  // the IdP says inactive
-	ItemRemove       = "remove"       // the directory user is gone
-	ItemSkip         = "skip"         // would provision, but converge cannot (no e-mail, e-mail taken)
-	ItemKeep         = "keep"         // left out of the plan on purpose (the last admin)
-	ItemResendInvite = "resendInvite" // an unaccepted invite is due again
-	ItemGroupCreate  = "groupCreate"
-	ItemGroupUpdate  = "groupUpdate" // name, source, external id or members
-	ItemGroupDelete  = "groupDelete" // the directory group is gone
-)
-
-// ReasonLastAdmin explains why the organization's last admin keeps its
-// access, in a plan's keep item and in converge's audit event alike.
-const ReasonLastAdmin = "the organization's last admin: deprovisioning, removing or demoting it is never automatic; " +
-	"an operator settles it (name a new admin, or confirm the removal) if that is intended"
+// every planned entity leaves nothing to plan. An item's action is the
+// plan item of converge's decision (lifecycle.Decision.PlanItem).
 
 // Plan item entity types.
 const (
@@ -82,19 +66,13 @@ func btoi(b bool) int {
 func AdminGroupKeys(m JSONMap) []string {
 	var out []string
 	for name, role := range m {
-		if role == RoleAdmin {
+		if role == lifecycle.RoleAdmin {
 			out = append(out, Key(name))
 		}
 	}
 	slices.Sort(out)
 	return out
 }
-
-// Membership roles.
-const (
-	RoleAdmin  = "admin"
-	RoleMember = "member"
-)
 
 // SQL fragments over aliases. Named parameters must be followed by a space
 // or a closing parenthesis.
@@ -144,7 +122,7 @@ func mappedRole(sc PlanScope, a string) string {
 	if len(sc.RoleMapping) == 0 {
 		return ""
 	}
-	return "(CASE WHEN " + inAdminGroup(a) + " THEN '" + RoleAdmin + "' ELSE '" + RoleMember + "' END)"
+	return "(CASE WHEN " + inAdminGroup(a) + " THEN '" + lifecycle.RoleAdmin + "' ELSE '" + lifecycle.RoleMember + "' END)"
 }
 
 // emailTaken: another membership of the person with the directory user's
@@ -188,7 +166,7 @@ func userEmailVerdict(u, m, d string) string {
 // inviteMissing: a pending member that converge would invite, having no
 // open invite.
 func inviteMissing(d, m string) string {
-	return "(" + activeUser(d) + " AND " + m + ".status = '" + StatusPendingSetup + "'" +
+	return "(" + activeUser(d) + " AND " + m + ".status = '" + lifecycle.StatusPendingSetup + "'" +
 		" AND (CASE WHEN " + d + ".email <> '' THEN " + d + ".email ELSE " + m + ".email END) <> ''" +
 		" AND NOT EXISTS (SELECT 1 FROM invites i WHERE i.org_id = " + m + ".org_id AND i.membership_id = " + m + ".id" +
 		" AND i.accepted_at IS NULL AND i.superseded_at IS NULL))"
@@ -206,7 +184,7 @@ func (s *Store) planExec(ctx context.Context, sc PlanScope, what, sql string) er
 		return tx.conn(ctx).Exec(sql, sc.args()).Error
 	}
 	var err error
-	if s.postgres {
+	if s.d.settingsTx {
 		err = s.Tx(ctx, exec)
 	} else {
 		err = exec(s)
@@ -226,26 +204,26 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 	if role != "" {
 		roleDrift = "m.role <> " + role
 		roleText = "CASE WHEN m.role <> " + role + " THEN 'role ' || m.role || ' → ' || " + role + " || ', ' ELSE '' END"
-		provisionRole = "CASE WHEN " + role + " = '" + RoleAdmin + "' THEN '; as admin' ELSE '' END"
+		provisionRole = "CASE WHEN " + role + " = '" + lifecycle.RoleAdmin + "' THEN '; as admin' ELSE '' END"
 	}
 	// What converge would do, in its order of precedence (decideUser). The
 	// e-mail lookup is made only for users without a member.
 	active := activeUser("d")
 	action := "CASE" +
-		" WHEN " + active + " AND m.status = '" + StatusDeprovisioned + "' THEN '" + ItemProvision + "'" +
+		" WHEN " + active + " AND m.status = '" + lifecycle.StatusDeprovisioned + "' THEN '" + lifecycle.Provision.PlanItem() + "'" +
 		" WHEN " + active + " AND m.id IS NULL THEN CASE WHEN d.email_key = '' OR " + emailTaken("d") +
-		" THEN '" + ItemSkip + "' ELSE '" + ItemProvision + "' END" +
+		" THEN '" + lifecycle.Skip.PlanItem() + "' ELSE '" + lifecycle.Provision.PlanItem() + "' END" +
 		" WHEN m.id IS NULL THEN NULL" +
-		" WHEN NOT " + active + " AND m.status IN ('" + StatusPendingSetup + "', '" + StatusActive + "') THEN '" + ItemDeprovision + "'" +
+		" WHEN NOT " + active + " AND m.status IN ('" + lifecycle.StatusPendingSetup + "', '" + lifecycle.StatusActive + "') THEN '" + lifecycle.Deprovision.PlanItem() + "'" +
 		" WHEN (d.email <> '' AND m.email <> d.email) OR m.first_name <> d.given_name OR m.last_name <> d.family_name" +
 		" OR m.external_id <> d.external_id OR m.source <> d.source OR " + inviteMissing("d", "m") + " OR " + roleDrift +
 		" OR " + userEmailVerdict("u", "m", "d") + " = '" + UserEmailFollows + "'" +
-		" THEN '" + ItemUpdate + "' END"
+		" THEN '" + lifecycle.Update.PlanItem() + "' END"
 	detail := "CASE x.action" +
-		" WHEN '" + ItemProvision + "' THEN CASE WHEN x.mid IS NULL THEN x.email ELSE x.memail || ': re-activate the deprovisioned member' END || x.provision_role" +
-		" WHEN '" + ItemSkip + "' THEN CASE WHEN x.email_key = '' THEN x.user_name || ': no e-mail address, so no member can be created or invited'" +
+		" WHEN '" + lifecycle.Provision.PlanItem() + "' THEN CASE WHEN x.mid IS NULL THEN x.email ELSE x.memail || ': re-activate the deprovisioned member' END || x.provision_role" +
+		" WHEN '" + lifecycle.Skip.PlanItem() + "' THEN CASE WHEN x.email_key = '' THEN x.user_name || ': no e-mail address, so no member can be created or invited'" +
 		" ELSE x.email || ': the e-mail belongs to a member linked to another directory user' END" +
-		" WHEN '" + ItemDeprovision + "' THEN x.memail || ': ' || x.mstatus || ' → deprovisioned' ||" +
+		" WHEN '" + lifecycle.Deprovision.PlanItem() + "' THEN x.memail || ': ' || x.mstatus || ' → deprovisioned' ||" +
 		" CASE WHEN x.raw_status <> '' THEN ' (IdP status ' || x.raw_status || ')' ELSE '' END" +
 		" ELSE x.memail || ': ' || RTRIM(x.changes, ', ') END"
 	changes := "CASE WHEN d.email <> '' AND m.email <> d.email THEN 'email → ' || d.email || ', ' ELSE '' END ||" +
@@ -264,7 +242,7 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 			" FROM directory_users d LEFT JOIN org_memberships m ON m.org_id = d.org_id AND m.directory_user_id = d.id" +
 			" LEFT JOIN users u ON u.id = m.user_id" +
 			" WHERE d.org_id = @org AND " + presentUser("d") + ") x WHERE x.action IS NOT NULL"},
-		{"removals", insertItems + "SELECT @run, m.org_id, '" + ItemRemove + "', '" + EntityDirectoryUser + "', m.directory_user_id," +
+		{"removals", insertItems + "SELECT @run, m.org_id, '" + lifecycle.Remove.PlanItem() + "', '" + EntityDirectoryUser + "', m.directory_user_id," +
 			" m.email || ': ' || m.status || ' member whose directory user is gone'" +
 			" FROM org_memberships m WHERE m.org_id = @org AND m.directory_user_id <> ''" +
 			" AND NOT EXISTS (SELECT 1 FROM directory_users d WHERE d.org_id = m.org_id AND d.id = m.directory_user_id AND " + presentUser("d") + ")"},
@@ -291,7 +269,7 @@ func (s *Store) PlanGroups(ctx context.Context, sc PlanScope) error {
 		" WHERE gm.group_id = g.id AND gm.user_id = m.directory_user_id AND " + presentLink("gm", "g") + " AND " + presentUser("u") + "))"
 	steps := []struct{ what, sql string }{
 		{"group changes", insertItems + "SELECT @run, @org ," +
-			" CASE WHEN x.lid IS NULL THEN '" + ItemGroupCreate + "' ELSE '" + ItemGroupUpdate + "' END, '" + EntityDirectoryGroup + "', x.gid," +
+			" CASE WHEN x.lid IS NULL THEN '" + lifecycle.GroupCreate.PlanItem() + "' ELSE '" + lifecycle.GroupUpdate.PlanItem() + "' END, '" + EntityDirectoryGroup + "', x.gid," +
 			" x.name || ': ' || RTRIM(" +
 			"CASE WHEN x.lid IS NULL THEN 'create, ' ELSE '' END ||" +
 			" CASE WHEN x.lid IS NOT NULL AND x.lname <> x.name THEN 'rename from ' || x.lname || ', ' ELSE '' END ||" +
@@ -302,7 +280,7 @@ func (s *Store) PlanGroups(ctx context.Context, sc PlanScope) error {
 			" FROM directory_groups g LEFT JOIN local_groups l ON l.org_id = g.org_id AND l.directory_group_id = g.id" +
 			" WHERE g.org_id = @org AND " + presentGroup("g") + ") x" +
 			" WHERE x.lid IS NULL OR x.lname <> x.name OR x.lext <> x.ext OR x.lsrc <> x.src OR x.adds > 0 OR x.removes > 0"},
-		{"group deletions", insertItems + "SELECT @run, l.org_id, '" + ItemGroupDelete + "', '" + EntityDirectoryGroup + "', l.directory_group_id," +
+		{"group deletions", insertItems + "SELECT @run, l.org_id, '" + lifecycle.GroupDelete.PlanItem() + "', '" + EntityDirectoryGroup + "', l.directory_group_id," +
 			" l.name || ': delete, its directory group is gone'" +
 			" FROM local_groups l WHERE l.org_id = @org AND l.directory_group_id <> ''" +
 			" AND NOT EXISTS (SELECT 1 FROM directory_groups g WHERE g.org_id = l.org_id AND g.id = l.directory_group_id AND " + presentGroup("g") + ")"},
@@ -332,13 +310,13 @@ func (s *Store) PlanAdminFates(ctx context.Context, sc PlanScope) ([]AdminFate, 
 	demoted := "FALSE"
 	if role := mappedRole(sc, "d"); role != "" {
 		demoted = "EXISTS (SELECT 1 FROM directory_users d WHERE d.org_id = m.org_id AND d.id = m.directory_user_id AND " +
-			presentUser("d") + " AND " + role + " <> '" + RoleAdmin + "')"
+			presentUser("d") + " AND " + role + " <> '" + lifecycle.RoleAdmin + "')"
 	}
 	var out []AdminFate
 	err := s.conn(ctx).Raw("SELECT m.id, m.directory_user_id, m.email,"+
 		" (EXISTS (SELECT 1 FROM sync_run_items i WHERE i.run_id = @run AND i.entity_id = m.directory_user_id"+
-		" AND i.action IN ('"+ItemDeprovision+"', '"+ItemRemove+"') ) OR "+demoted+") AS losing"+
-		" FROM org_memberships m WHERE m.org_id = @org AND m.role = '"+RoleAdmin+"' AND m.status <> '"+StatusDeprovisioned+"'"+
+		" AND i.action IN ('"+lifecycle.Deprovision.PlanItem()+"', '"+lifecycle.Remove.PlanItem()+"') ) OR "+demoted+") AS losing"+
+		" FROM org_memberships m WHERE m.org_id = @org AND m.role = '"+lifecycle.RoleAdmin+"' AND m.status <> '"+lifecycle.StatusDeprovisioned+"'"+
 		" ORDER BY m.created_at, m.id", sc.args()).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("plan admin fates: %w", err)
@@ -353,15 +331,13 @@ func (s *Store) PlanAdminFates(ctx context.Context, sc PlanScope) ([]AdminFate, 
 // lock up front, they already do), so that those deciding whether an
 // admin stays see each other's decisions.
 func (s *Store) AdminMemberships(ctx context.Context, orgID string, lock bool) ([]Membership, error) {
-	if lock && s.postgres {
-		// The two-key form keeps clear of single-key locks such as the
-		// migrations'.
-		if err := s.conn(ctx).Exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", adminLockClass, orgID).Error; err != nil {
+	if lock && s.d.orgLock != "" {
+		if err := s.conn(ctx).Exec(s.d.orgLock, adminLockClass, orgID).Error; err != nil {
 			return nil, fmt.Errorf("admin memberships: lock: %w", err)
 		}
 	}
 	var out []Membership
-	if err := s.conn(ctx).Where("org_id = ? AND role = ? AND status <> ?", orgID, RoleAdmin, StatusDeprovisioned).
+	if err := s.conn(ctx).Where("org_id = ? AND role = ? AND status <> ?", orgID, lifecycle.RoleAdmin, lifecycle.StatusDeprovisioned).
 		Order("created_at, id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("admin memberships: %w", err)
 	}

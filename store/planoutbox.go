@@ -33,10 +33,7 @@ func (s *Store) AddSyncRunItemsOutbox(ctx context.Context, orgID, runID string, 
 	if len(tasks) == 0 {
 		return 0, nil
 	}
-	payload, now := "CAST(k.prefix || c.ids || k.suffix AS BLOB)", "?"
-	if s.postgres {
-		payload, now = "convert_to(k.prefix || c.ids || k.suffix, 'UTF8')", "CAST(? AS TIMESTAMPTZ)"
-	}
+	payload, now := s.d.textToBytes("k.prefix || c.ids || k.suffix"), s.d.timestampParam
 	if err := s.noJIT(ctx); err != nil {
 		return 0, fmt.Errorf("add sync run items outbox: %w", err)
 	}
@@ -85,7 +82,7 @@ func (s *Store) AddSyncRunItemsOutbox(ctx context.Context, orgID, runID string, 
 	args = append(args, rowArgs...)
 	res := s.conn(ctx).Exec("INSERT INTO outbox (org_id, task_type, task_id, queue, payload, created_at, attempts, last_error)"+
 		" SELECT CAST(? AS TEXT), k.task_type, k.task_id, k.queue, "+payload+", "+now+", 0, ''"+
-		" FROM (SELECT n.kind, MIN(n.id) AS first, "+s.jsonArrayAgg("n.entity_id")+" AS ids"+
+		" FROM (SELECT n.kind, MIN(n.id) AS first, "+s.d.jsonArrayAgg("n.entity_id")+" AS ids"+
 		" FROM (SELECT t.id, t.entity_id, t.kind, (ROW_NUMBER() OVER (PARTITION BY t.kind ORDER BY t.id) - 1) / t.per_row AS chunk"+
 		" FROM (SELECT i.id, i.entity_id, CASE i.action"+kindOf.String()+" END AS kind, CASE i.action"+perRow.String()+" END AS per_row"+
 		" FROM sync_run_items i WHERE i.org_id = ? AND i.run_id = ?) t WHERE t.kind IS NOT NULL) n"+
@@ -95,13 +92,4 @@ func (s *Store) AddSyncRunItemsOutbox(ctx context.Context, orgID, runID string, 
 		return 0, fmt.Errorf("add sync run items outbox: %w", res.Error)
 	}
 	return res.RowsAffected, nil
-}
-
-// jsonArrayAgg is the aggregate of values of a text column into a JSON
-// array, as text.
-func (s *Store) jsonArrayAgg(column string) string {
-	if s.postgres {
-		return "CAST(json_agg(" + column + ") AS TEXT)"
-	}
-	return "json_group_array(" + column + ")"
 }

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql/driver"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -79,7 +77,7 @@ type PulledGroup struct {
 // plans by its indexes and needs nothing. A failure (say, a role that does
 // not own the tables) only leaves the planner as it was.
 func (s *Store) RefreshStats(ctx context.Context, tables ...string) error {
-	if !s.postgres {
+	if !s.d.analyze {
 		return nil
 	}
 	if len(tables) == 0 {
@@ -114,10 +112,10 @@ var planColumns = map[string]string{
 // are safe to lose in a crash: they only ever refresh the directory, and
 // the next run writes them again), and without JIT (see noJIT).
 func (s *Store) pageSettings(ctx context.Context) error {
-	if !s.postgres {
+	if s.d.pageSettings == "" {
 		return nil
 	}
-	return s.conn(ctx).Exec("SELECT set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)").Error
+	return s.conn(ctx).Exec(s.d.pageSettings).Error
 }
 
 // noJIT turns Postgres's JIT compilation off for the current transaction.
@@ -126,68 +124,26 @@ func (s *Store) pageSettings(ctx context.Context) error {
 // longer than running them: seconds of CPU for a statement that runs in a
 // few hundred milliseconds.
 func (s *Store) noJIT(ctx context.Context) error {
-	if !s.postgres {
+	if s.d.noJIT == "" {
 		return nil
 	}
-	if err := s.conn(ctx).Exec("SELECT set_config('jit', 'off', true)").Error; err != nil {
+	if err := s.conn(ctx).Exec(s.d.noJIT).Error; err != nil {
 		return fmt.Errorf("turn off jit: %w", err)
 	}
 	return nil
 }
 
 // BatchRows is how many rows of columns bound parameters each one
-// statement should write. Postgres takes thousands of parameters cheaply.
-// The SQLite driver matches each parameter to its argument by a linear
-// search, so a statement's cost grows with the square of its parameters:
-// there, many small statements are faster than a few large ones (and
-// SQLite, in-process, pays little per statement).
-func (s *Store) BatchRows(columns int) int {
-	if s.postgres {
-		return max(1, min(1000, 30000/columns))
-	}
-	return max(1, 512/columns)
-}
-
-// list returns SQL yielding values as a one-column relation named value,
-// and the one argument that carries them however many they are: a Postgres
-// array, or a JSON array that SQLite unpacks.
-func (s *Store) list(values []string) (string, any) {
-	if s.postgres {
-		return "SELECT unnest(CAST(? AS text[])) AS value", textArray(values)
-	}
-	b, _ := json.Marshal(values) // strings always marshal
-	return "SELECT value FROM json_each(?)", string(b)
-}
-
-// arrayEscaper quotes an element of a Postgres array literal. It is built
-// once: building a Replacer costs more than using it.
-var arrayEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-
-// textArray is a Postgres text[] parameter, in the array literal form.
-type textArray []string
-
-// Value implements driver.Valuer.
-func (a textArray) Value() (driver.Value, error) {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, v := range a {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		arrayEscaper.WriteString(&b, v)
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String(), nil
-}
+// statement should write: thousands on Postgres, a few hundred on SQLite
+// (see dialect.batchRows).
+func (s *Store) BatchRows(columns int) int { return s.d.batchRows(columns) }
 
 // markSeen records that the pull saw keys of a kind.
 func (s *Store) markSeen(ctx context.Context, p Pull, kind string, keys []string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	from, arg := s.list(keys)
+	from, arg := s.d.list(keys)
 	if err := s.conn(ctx).Exec("INSERT INTO pull_seen (run_id, kind, key) SELECT ?, ?, value FROM ("+from+") AS k WHERE TRUE ON CONFLICT DO NOTHING",
 		p.RunID, kind, arg).Error; err != nil {
 		return fmt.Errorf("mark seen: %w", err)
@@ -252,7 +208,7 @@ func (s *Store) markUsersSeen(ctx context.Context, p Pull, exts []string) error 
 	if len(exts) == 0 {
 		return nil
 	}
-	from, arg := s.list(exts)
+	from, arg := s.d.list(exts)
 	if err := s.conn(ctx).Exec("INSERT INTO pull_seen (run_id, kind, key) SELECT ?, ?, value FROM ("+from+") AS k"+
 		" WHERE NOT EXISTS (SELECT 1 FROM directory_users d WHERE d.org_id = ? AND d.external_id = k.value AND d.external_id <> ''"+
 		" AND d.snapshot = ? AND d.source <> ?) ON CONFLICT DO NOTHING",
@@ -325,37 +281,24 @@ func (s *Store) upsertPulledUsers(ctx context.Context, p Pull, page []PulledUser
 		given[i], family[i], display[i] = u.GivenName, u.FamilyName, strings.TrimSpace(u.GivenName+" "+u.FamilyName)
 		active[i], raw[i] = u.Active, u.RawStatus
 	}
-	q := &query{pg: s.postgres}
+	q := &query{d: s.d}
 	// rows: the page as a relation r(id, ext, name, nkey, email, ekey, given,
 	// family, display, active, raw).
-	var rows string
-	if s.postgres {
-		// Each column one array parameter, bound in binary.
-		rows = "SELECT * FROM unnest(" + q.arg(ids) + "::text[], " + q.arg(exts) + "::text[], " + q.arg(names) + "::text[], " +
-			q.arg(keys) + "::text[], " + q.arg(emails) + "::text[], " + q.arg(ekeys) + "::text[], " + q.arg(given) + "::text[], " +
-			q.arg(family) + "::text[], " + q.arg(display) + "::text[], " + q.arg(active) + "::bool[], " + q.arg(raw) + "::text[])" +
-			" AS t(id, ext, name, nkey, email, ekey, given, family, display, active, raw)"
-	} else {
-		// One JSON parameter: the SQLite driver's cost grows with the
-		// square of a statement's parameters.
-		arr := make([][]any, n)
-		for i := range page {
-			arr[i] = []any{ids[i], exts[i], names[i], keys[i], emails[i], ekeys[i], given[i], family[i], display[i], active[i], raw[i]}
-		}
-		b, err := json.Marshal(arr)
-		if err != nil {
-			return 0, err
-		}
-		rows = "SELECT value ->> 0 AS id, value ->> 1 AS ext, value ->> 2 AS name, value ->> 3 AS nkey, value ->> 4 AS email," +
-			" value ->> 5 AS ekey, value ->> 6 AS given, value ->> 7 AS family, value ->> 8 AS display, value ->> 9 AS active," +
-			" value ->> 10 AS raw FROM json_each(" + q.arg(string(b)) + ")"
+	rows, err := s.d.rows(q, []column{{name: "id", pgType: "text", text: ids}, {name: "ext", pgType: "text", text: exts},
+		{name: "name", pgType: "text", text: names}, {name: "nkey", pgType: "text", text: keys},
+		{name: "email", pgType: "text", text: emails}, {name: "ekey", pgType: "text", text: ekeys},
+		{name: "given", pgType: "text", text: given}, {name: "family", pgType: "text", text: family},
+		{name: "display", pgType: "text", text: display}, {name: "active", pgType: "bool", flags: active},
+		{name: "raw", pgType: "text", text: raw}})
+	if err != nil {
+		return 0, err
 	}
 	org, now := q.arg(p.OrgID), q.typed(s.now(), "timestamptz")
 	q.b.WriteString(`INSERT INTO directory_users (` + userColumns + `)
 SELECT r.id, ` + org + `, ` + q.arg(p.Source) + `, r.ext, r.name, r.nkey, r.email, r.ekey, r.given, r.family, r.display, r.active, r.active,
   r.raw, '{}', 1, ` + q.typed(p.Snapshot, "bigint") + `, ` + now + `, ` + now + `
 FROM (` + rows + `) r
-` + s.lookupEach("directory_users", "d", "d.org_id = "+org+" AND d.external_id = r.ext AND d.external_id <> ''") + `
+` + s.d.lookupEach("directory_users", "d", "d.org_id = "+org+" AND d.external_id = r.ext AND d.external_id <> ''") + `
 WHERE d.id IS NULL OR (d.source <> '` + SourceSCIM + `' AND (d.source <> ` + q.arg(p.Source) + ` OR d.user_name <> r.name
   OR d.user_name_key <> r.nkey OR d.email <> r.email OR d.given_name <> r.given OR d.family_name <> r.family
   OR d.raw_status <> r.raw OR d.pulled_active <> r.active OR (r.active AND NOT d.active)))
@@ -371,43 +314,23 @@ WHERE directory_users.source <> '` + SourceSCIM + `'`)
 	return q.exec(ctx, s)
 }
 
-// lookupEach left-joins the row of table (as alias) that cond finds for
-// each row before it, by an index lookup per row. On Postgres it is a
-// lateral subquery: the planner estimates a page's unnest at 10 rows and,
-// with statistics that lag a growing organization, would hash-join the
-// page against the organization's every row instead, so that each page
-// costs more than the last. SQLite, without LATERAL, plans the join by
-// its indexes.
-func (s *Store) lookupEach(table, alias, cond string) string {
-	if s.postgres {
-		return "LEFT JOIN LATERAL (SELECT * FROM " + table + " " + alias + " WHERE " + cond + " LIMIT 1) " + alias + " ON TRUE"
-	}
-	return "LEFT JOIN " + table + " " + alias + " ON " + cond
-}
-
 // query builds a statement with numbered parameters ($n on Postgres, ?n on
 // SQLite), so that one can appear more than once.
 type query struct {
-	pg   bool
+	d    *dialect
 	b    strings.Builder
 	args []any
 }
 
 func (q *query) arg(v any) string {
 	q.args = append(q.args, v)
-	if q.pg {
-		return "$" + strconv.Itoa(len(q.args))
-	}
-	return "?" + strconv.Itoa(len(q.args))
+	return q.d.param + strconv.Itoa(len(q.args))
 }
 
 // typed is arg with the type Postgres cannot infer where the parameter
 // stands (a select list); SQLite takes values as they come.
 func (q *query) typed(v any, pgType string) string {
-	if q.pg {
-		return q.arg(v) + "::" + pgType
-	}
-	return q.arg(v)
+	return q.d.typed(q.arg(v), pgType)
 }
 
 // exec runs the statement past gorm's expansion of slices, so that on
@@ -507,7 +430,7 @@ func (s *Store) freeKeys(ctx context.Context, table, column, orgID string, page 
 		Source     string
 		Key        string
 	}
-	from, arg := s.list(keys)
+	from, arg := s.d.list(keys)
 	if err := s.conn(ctx).Raw("SELECT id, external_id, source, "+column+" AS key FROM "+table+" WHERE org_id = ? AND "+column+" IN ("+from+")", orgID, arg).
 		Scan(&holders).Error; err != nil {
 		return nil, fmt.Errorf("check keys: %w", err)
@@ -530,7 +453,7 @@ func (s *Store) freeKeys(ctx context.Context, table, column, orgID string, page 
 		}
 	}
 	if len(displaced) > 0 {
-		from, arg := s.list(displaced)
+		from, arg := s.d.list(displaced)
 		if err := s.conn(ctx).Exec("UPDATE "+table+" SET "+column+" = ' displaced ' || id WHERE org_id = ? AND id IN ("+from+")", orgID, arg).Error; err != nil {
 			return nil, fmt.Errorf("free keys: %w", err)
 		}
@@ -548,7 +471,7 @@ func (s *Store) WritePulledGroupMembers(ctx context.Context, p Pull, groupID str
 	if err := s.pageSettings(ctx); err != nil {
 		return fmt.Errorf("write pulled group members: %w", err)
 	}
-	from, arg := s.list(userExternalIDs)
+	from, arg := s.d.list(userExternalIDs)
 	members := ` FROM directory_users u WHERE u.org_id = ? AND u.external_id <> '' AND u.external_id IN (` + from + `)
 AND (u.source = ? OR (u.snapshot = ? AND u.snapshot > 0) OR EXISTS (SELECT 1 FROM pull_seen s WHERE s.run_id = ? AND s.kind = ? AND s.key = u.external_id))`
 	args := []any{p.OrgID, arg, SourceSCIM, p.Snapshot, p.RunID, seenUser}

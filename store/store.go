@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -15,10 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -33,10 +30,10 @@ var (
 
 // Store is the database. Its methods are safe for concurrent use.
 type Store struct {
-	db       *gorm.DB
-	sqlDB    *sql.DB
-	postgres bool
-	now      func() time.Time
+	db    *gorm.DB
+	sqlDB *sql.DB
+	d     *dialect
+	now   func() time.Time
 }
 
 // Options tune Open. The zero value is usable.
@@ -66,24 +63,21 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 		SkipDefaultTransaction: true,
 		TranslateError:         false,
 	}
-	var dial gorm.Dialector
-	switch dbc.Driver {
-	case "sqlite":
-		dsn, err := sqliteDSN(dbc.Path)
-		if err != nil {
-			return nil, err
-		}
-		dial = sqlite.Open(dsn)
-	case "postgres":
-		s.postgres = true
-		dial = postgres.New(postgres.Config{DSN: withConnectTimeout(dbc.DSN)})
+	d, err := dialectOf(dbc.Driver)
+	if err != nil {
+		return nil, err
+	}
+	s.d = d
+	dial, err := d.open(dbc)
+	if err != nil {
+		return nil, err
 	}
 	db, err := gorm.Open(dial, gcfg)
 	// Processes opening a new SQLite file at once race to switch it to
 	// WAL, and SQLite refuses the losers at once, without waiting out its
 	// busy timeout: they try again for as long as the busy timeout would
 	// have waited.
-	for giveUp := time.Now().Add(sqliteBusyTimeout); err != nil && !s.postgres && isSQLiteBusy(err) && time.Now().Before(giveUp); {
+	for giveUp := time.Now().Add(sqliteBusyTimeout); err != nil && isSQLiteBusy(err) && time.Now().Before(giveUp); {
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("open %s database: %w", dbc.Driver, ctx.Err())
@@ -98,22 +92,7 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dbc.Driver, err)
 	}
-	if s.postgres {
-		n := opts.MaxOpenConns
-		if n <= 0 {
-			n = 32
-		}
-		sqlDB.SetMaxOpenConns(n)
-		sqlDB.SetMaxIdleConns(n)
-		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	} else {
-		// SQLite allows one writer; a small pool keeps readers concurrent
-		// under WAL while writers queue on the busy timeout.
-		n := cmp.Or(max(opts.MaxOpenConns, 0), 8)
-		sqlDB.SetMaxOpenConns(n)
-		// Keep them all idle between bursts: opening one re-runs the pragmas.
-		sqlDB.SetMaxIdleConns(n)
-	}
+	d.pool(sqlDB, opts.MaxOpenConns)
 	s.db, s.sqlDB = db, sqlDB
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -195,12 +174,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Dialect is "postgres" or "sqlite".
-func (s *Store) Dialect() string {
-	if s.postgres {
-		return "postgres"
-	}
-	return "sqlite"
-}
+func (s *Store) Dialect() string { return s.d.name }
 
 // Now is the store's clock, in UTC at microsecond precision (what both
 // dialects keep).
@@ -212,7 +186,7 @@ func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 // Tx runs fn in one transaction with a Store bound to it.
 func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	return s.db.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(&Store{db: g, sqlDB: s.sqlDB, postgres: s.postgres, now: s.now})
+		return fn(&Store{db: g, sqlDB: s.sqlDB, d: s.d, now: s.now})
 	})
 }
 

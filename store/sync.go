@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/scimsync/scimsync/lifecycle"
 )
 
 // Sync run statuses.
@@ -300,7 +302,7 @@ func (s *Store) KeptByLatestRun(ctx context.Context, orgID string) (string, erro
 	if err := s.conn(ctx).Raw(`SELECT i.entity_id FROM sync_run_items i
 WHERE i.org_id = ? AND i.action = ? AND i.run_id = (SELECT r.id FROM sync_runs r
   WHERE r.org_id = ? AND r.status IN (?, ?) ORDER BY r.finished_at DESC, r.id DESC LIMIT 1)`,
-		orgID, ItemKeep, orgID, RunSucceeded, RunBlocked).Scan(&ids).Error; err != nil {
+		orgID, lifecycle.Keep.PlanItem(), orgID, RunSucceeded, RunBlocked).Scan(&ids).Error; err != nil {
 		return "", fmt.Errorf("kept by latest run: %w", err)
 	}
 	if len(ids) == 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -115,7 +116,7 @@ func TestReconcileCommand(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return st.CreateMembership(ctx, &store.Membership{OrgID: org.ID, UserID: u.ID, DirectoryUserID: d.ID, Status: store.StatusActive,
+		return st.CreateMembership(ctx, &store.Membership{OrgID: org.ID, UserID: u.ID, DirectoryUserID: d.ID, Status: lifecycle.StatusActive,
 			Email: d.Email, FirstName: d.GivenName, LastName: d.FamilyName, Source: d.Source, ExternalID: d.ExternalID})
 	})
 	if err != nil {

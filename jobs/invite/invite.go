@@ -19,6 +19,7 @@ import (
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs/mail"
 	"github.com/scimsync/scimsync/jobs/task"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -174,7 +175,7 @@ func (s *Service) eachDue(ctx context.Context, orgID string, now time.Time, fn f
 
 // isDue is InvitesDue's condition, for one membership read under lock.
 func isDue(m store.Membership, invitedBefore time.Time, maxSends int) bool {
-	return m.Status == store.StatusPendingSetup && m.Email != "" && m.InviteSends > 0 && m.InviteSends < maxSends &&
+	return m.Status == lifecycle.StatusPendingSetup && m.Email != "" && m.InviteSends > 0 && m.InviteSends < maxSends &&
 		m.LastInvitedAt != nil && !m.LastInvitedAt.After(invitedBefore)
 }
 

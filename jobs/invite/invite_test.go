@@ -21,6 +21,7 @@ import (
 	"github.com/scimsync/scimsync/internal/jobstest"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/mail"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -114,7 +115,7 @@ func TestAcceptRefusesAlike(t *testing.T) {
 		ctx := context.Background()
 		_, used := e.provision(t, "used")
 		usedTok := e.send(t, used)
-		if acc, err := e.inv.Accept(ctx, usedTok); err != nil || acc.Status != store.StatusActive {
+		if acc, err := e.inv.Accept(ctx, usedTok); err != nil || acc.Status != lifecycle.StatusActive {
 			t.Fatalf("first Accept = %+v, %v", acc, err)
 		}
 		m, old := e.provision(t, "superseded")
@@ -172,7 +173,7 @@ func TestTokenWorksOnceUnderConcurrency(t *testing.T) {
 		if okCount != 1 {
 			t.Errorf("%d accepts succeeded, want 1", okCount)
 		}
-		if got := e.org.MustMember(m.DirectoryUserID); got.Status != store.StatusActive {
+		if got := e.org.MustMember(m.DirectoryUserID); got.Status != lifecycle.StatusActive {
 			t.Errorf("status %q, want active", got.Status)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs/mail"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -66,7 +67,7 @@ func (s *Service) Send(ctx context.Context, orgID, inviteID string) (SendOutcome
 			return err
 		}
 		inv = it.Invite
-		if inv.AcceptedAt != nil || inv.SupersededAt != nil || it.MemberStatus != store.StatusPendingSetup || it.MemberEmail == "" {
+		if inv.AcceptedAt != nil || inv.SupersededAt != nil || it.MemberStatus != lifecycle.StatusPendingSetup || it.MemberEmail == "" {
 			outcome = Obsolete
 			return nil
 		}
