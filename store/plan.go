@@ -178,7 +178,7 @@ const (
 // there is no membership (u is NULL). Only that first test runs for a
 // row in step.
 func userEmailVerdict(u, m, d string) string {
-	return "(CASE WHEN " + u + ".id IS NULL OR " + d + ".email = '' OR " + u + ".email = " + d + ".email THEN ''" +
+	return "(CASE WHEN " + u + ".id IS NULL OR " + d + ".email_key = '' OR " + u + ".email = " + d + ".email THEN ''" +
 		" WHEN EXISTS (SELECT 1 FROM org_memberships uo WHERE uo.user_id = " + u + ".id AND uo.id <> " + m + ".id AND uo.email <> " + d + ".email)" +
 		" THEN '" + UserEmailShared + "'" +
 		" WHEN EXISTS (SELECT 1 FROM users ut WHERE ut.email_key = " + d + ".email_key AND ut.id <> " + u + ".id) THEN '" + UserEmailTaken + "'" +
@@ -189,7 +189,7 @@ func userEmailVerdict(u, m, d string) string {
 // open invite.
 func inviteMissing(d, m string) string {
 	return "(" + activeUser(d) + " AND " + m + ".status = '" + StatusPendingSetup + "'" +
-		" AND (CASE WHEN " + d + ".email <> '' THEN " + d + ".email ELSE " + m + ".email END) <> ''" +
+		" AND (CASE WHEN " + d + ".email_key <> '' THEN " + d + ".email ELSE " + m + ".email END) <> ''" +
 		" AND NOT EXISTS (SELECT 1 FROM invites i WHERE i.org_id = " + m + ".org_id AND i.membership_id = " + m + ".id" +
 		" AND i.accepted_at IS NULL AND i.superseded_at IS NULL))"
 }
@@ -237,7 +237,7 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 		" THEN '" + ItemSkip + "' ELSE '" + ItemProvision + "' END" +
 		" WHEN m.id IS NULL THEN NULL" +
 		" WHEN NOT " + active + " AND m.status IN ('" + StatusPendingSetup + "', '" + StatusActive + "') THEN '" + ItemDeprovision + "'" +
-		" WHEN (d.email <> '' AND m.email <> d.email) OR m.first_name <> d.given_name OR m.last_name <> d.family_name" +
+		" WHEN (d.email_key <> '' AND m.email <> d.email) OR m.first_name <> d.given_name OR m.last_name <> d.family_name" +
 		" OR m.external_id <> d.external_id OR m.source <> d.source OR " + inviteMissing("d", "m") + " OR " + roleDrift +
 		" OR " + userEmailVerdict("u", "m", "d") + " = '" + UserEmailFollows + "'" +
 		" THEN '" + ItemUpdate + "' END"
@@ -248,7 +248,7 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 		" WHEN '" + ItemDeprovision + "' THEN x.memail || ': ' || x.mstatus || ' → deprovisioned' ||" +
 		" CASE WHEN x.raw_status <> '' THEN ' (IdP status ' || x.raw_status || ')' ELSE '' END" +
 		" ELSE x.memail || ': ' || RTRIM(x.changes, ', ') END"
-	changes := "CASE WHEN d.email <> '' AND m.email <> d.email THEN 'email → ' || d.email || ', ' ELSE '' END ||" +
+	changes := "CASE WHEN d.email_key <> '' AND m.email <> d.email THEN 'email → ' || d.email || ', ' ELSE '' END ||" +
 		" CASE WHEN m.first_name <> d.given_name THEN 'firstName, ' ELSE '' END ||" +
 		" CASE WHEN m.last_name <> d.family_name THEN 'lastName, ' ELSE '' END ||" +
 		" CASE WHEN m.external_id <> d.external_id THEN 'externalId, ' ELSE '' END ||" +
