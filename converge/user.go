@@ -343,7 +343,9 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 //     invite.
 //   - Directory user gone: remove the membership.
 //
-// Converge never makes a member active; accepting an invite does.
+// Converge never makes a member active; accepting an invite does. The
+// reconciler's plan (store.PlanUsers) decides alike in SQL: a change here
+// needs its case in TestDecisionAgreement, and the plan's match.
 func decideUser(f userFacts, now time.Time) UserPlan {
 	p := UserPlan{OrgID: f.orgID, DirectoryUserID: f.directoryUserID, Outcome: Unchanged, Before: f.member}
 	switch {

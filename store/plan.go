@@ -10,8 +10,11 @@ import (
 // A reconciliation plan is computed in the database: each kind of change is
 // one INSERT … SELECT that joins directory state against local state and
 // writes a sync_run_items row per difference, so neither side is ever held
-// in memory. The conditions mirror what converge does, so that converging
-// every planned entity leaves nothing to plan.
+// in memory. The conditions mirror converge's per-entity decision
+// (decideUser and its last-admin guard), so that converging every planned
+// entity leaves nothing to plan. The two copies are pinned to one table of
+// cases, run through both on every backend: converge's
+// TestDecisionAgreement. A change to either side starts with a case there.
 
 // Plan item actions.
 const (
