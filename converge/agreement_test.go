@@ -116,6 +116,8 @@ func agreementCases() []agreementCase {
 		{name: "in step: nothing", dir: active(ada), member: &memberFacts{status: store.StatusPendingSetup, role: store.RoleMember, openInvite: true}, want: nothing},
 		{name: "active member stays active", dir: active(ada), member: member(store.StatusActive), want: nothing},
 		{name: "drift: e-mail and name updated", dir: &dirFacts{email: "ada@new.example", active: true, given: "Augusta"}, member: member(store.StatusActive), want: store.ItemUpdate},
+		{name: "e-mail changes case: updated", dir: active("ADA@example.com"), member: member(store.StatusActive), want: store.ItemUpdate},
+		{name: "pulled inactive: deprovisioned", dir: &dirFacts{email: ada, pulled: true}, member: member(store.StatusActive), want: store.ItemDeprovision},
 		{name: "no directory e-mail keeps the member's", dir: active(""), member: member(store.StatusActive), want: nothing},
 		{name: "directory e-mail of only whitespace keeps the member's", dir: active("  "), member: member(store.StatusActive), want: nothing},
 		{name: "inactive: deprovisioned", dir: inactive(ada), member: member(store.StatusActive), want: store.ItemDeprovision},
