@@ -1,7 +1,12 @@
 // Package converge makes an organization's local state (memberships, local
 // groups) match its directory state (what the IdP says), entity by entity.
-// It is the one place where provisioning is decided: the job handlers
-// apply its decisions and the reconciler previews them.
+// It decides provisioning, and keeps the last admin, per entity, and it is
+// the only code that applies those decisions: the job handlers call it for
+// SCIM changes and for the reconciler's repairs alike. The reconciler's
+// set-based plan (store.PlanUsers and the reconciler's last-admin keep)
+// mirrors the same decisions in SQL, to preview and count a whole
+// organization's changes without loading it; TestDecisionAgreement pins
+// both to one table of cases on every backend.
 //
 // Every call reads both sides and writes only what differs, so it acts on
 // the state it finds, never on the event that caused the call: running it

@@ -224,6 +224,11 @@ func TestUserSkips(t *testing.T) {
 		if _, ok := org.Member(noMail.ID); ok {
 			t.Error("a directory user without e-mail got a membership")
 		}
+		blank := org.AddUser("blank-mail", "   ")
+		mustUser(t, c, org, blank.ID, lifecycle.Unchanged)
+		if _, ok := org.Member(blank.ID); ok {
+			t.Error("a directory user whose e-mail is only whitespace got a membership")
+		}
 
 		first := org.AddUser("ada", "ada@example.com")
 		mustUser(t, c, org, first.ID, lifecycle.Created)
@@ -237,7 +242,7 @@ func TestUserSkips(t *testing.T) {
 		org.UpdateUser(noMail.ID, func(d *store.DirectoryUser) { d.Email = "late@example.com" })
 		mustUser(t, c, org, noMail.ID, lifecycle.Created)
 
-		want := []string{"member.skip", "member.provision", "member.skip", "member.provision"}
+		want := []string{"member.skip", "member.skip", "member.provision", "member.skip", "member.provision"}
 		if diff := cmp.Diff(want, org.Audit()); diff != "" {
 			t.Errorf("audit (-want +got):\n%s", diff)
 		}

@@ -43,6 +43,7 @@ func TestDecideUser(t *testing.T) {
 				FirstName: "Ada", LastName: "Lovelace", Source: "scim", ExternalID: "x1"}},
 		},
 		{"no e-mail: skipped", userFacts{dir: dir(true, "")}, UserPlan{Action: lifecycle.Skip, Reason: ReasonNoEmail}},
+		{"e-mail of only whitespace: skipped", userFacts{dir: dir(true, " \t ")}, UserPlan{Action: lifecycle.Skip, Reason: ReasonNoEmail}},
 		{
 			"e-mail of another live directory user's member: skipped",
 			userFacts{dir: dir(true, "ada@example.com"), person: &store.MemberOfPerson{Membership: *active, DirectoryUserExists: true}},
@@ -66,6 +67,11 @@ func TestDecideUser(t *testing.T) {
 		{
 			"empty directory e-mail keeps the member's",
 			userFacts{dir: dir(true, ""), member: active},
+			UserPlan{Before: active},
+		},
+		{
+			"directory e-mail of only whitespace keeps the member's",
+			userFacts{dir: dir(true, "   "), member: active},
 			UserPlan{Before: active},
 		},
 		{

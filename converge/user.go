@@ -276,13 +276,13 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 		if d, ok := dirs[id]; ok {
 			f.dir = &d
 			mapped = append(mapped, id)
-			if f.member != nil && d.Email != "" && userEmails[id] != d.Email {
+			if f.member != nil && hasEmail(&d) && userEmails[id] != d.Email {
 				drifted = append(drifted, id)
 			}
 		}
 		switch {
 		case f.dir == nil || !f.dir.Active:
-		case f.member == nil && f.dir.Email != "":
+		case f.member == nil && hasEmail(f.dir):
 			emails = append(emails, f.dir.Email)
 		case f.member != nil && f.member.Status == lifecycle.StatusPendingSetup:
 			pending = append(pending, f.member.ID)
@@ -316,7 +316,7 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 		f.role = roles[f.directoryUserID]
 		switch {
 		case !f.dir.Active:
-		case f.member == nil && f.dir.Email != "":
+		case f.member == nil && hasEmail(f.dir):
 			if p, ok := people[store.Key(f.dir.Email)]; ok {
 				if p.DirectoryUserID == f.directoryUserID {
 					return nil, errCreatedMeanwhile
@@ -333,8 +333,9 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 // decideUser is the provisioning policy.
 //
 //   - Active directory user without a membership: create one, pending
-//     setup, and invite. Without an e-mail there is no one to invite and no
-//     user to attach (users are keyed by e-mail): skip, with a reason.
+//     setup, and invite. Without an e-mail (one of only whitespace is
+//     none) there is no one to invite and no user to attach (users are
+//     keyed by e-mail): skip, with a reason.
 //   - Attribute drift (e-mail, names, external id, source, and the role
 //     when the organization maps IdP groups to roles): update. The
 //     person's shared users row takes the new e-mail too when store's
@@ -346,7 +347,9 @@ func readUsers(ctx context.Context, s *store.Store, orgID string, ids []string, 
 //     invite.
 //   - Directory user gone: remove the membership.
 //
-// Converge never makes a member active; accepting an invite does.
+// Converge never makes a member active; accepting an invite does. The
+// reconciler's plan (store.PlanUsers) decides alike in SQL: a change here
+// needs its case in TestDecisionAgreement, and the plan's match.
 func decideUser(f userFacts, now time.Time) UserPlan {
 	p := UserPlan{OrgID: f.orgID, DirectoryUserID: f.directoryUserID, Before: f.member}
 	switch {
@@ -397,7 +400,7 @@ func decideNewMember(p UserPlan, f userFacts) UserPlan {
 	if !f.dir.Active {
 		return p
 	}
-	if f.dir.Email == "" {
+	if !hasEmail(f.dir) {
 		p.Action, p.Reason = lifecycle.Skip, ReasonNoEmail
 		return p
 	}
@@ -415,9 +418,14 @@ func decideNewMember(p UserPlan, f userFacts) UserPlan {
 	return p
 }
 
+// hasEmail says whether the directory user has an e-mail address. One of
+// only whitespace is none, whichever path wrote it: the plan tests the
+// e-mail's key (store.Key) alike.
+func hasEmail(d *store.DirectoryUser) bool { return store.Key(d.Email) != "" }
+
 // copyAttributes copies what the directory says into m, and role unless it
-// is "", and returns the names of the fields that changed. An empty
-// directory e-mail keeps the member's: the member must stay reachable.
+// is "", and returns the names of the fields that changed. A directory
+// without an e-mail keeps the member's: the member must stay reachable.
 func copyAttributes(m *store.Membership, d *store.DirectoryUser, role string) []string {
 	var changed []string
 	set := func(name string, dst *string, v string) {
@@ -426,7 +434,7 @@ func copyAttributes(m *store.Membership, d *store.DirectoryUser, role string) []
 			changed = append(changed, name)
 		}
 	}
-	if d.Email != "" {
+	if hasEmail(d) {
 		set("email", &m.Email, d.Email)
 	}
 	set("firstName", &m.FirstName, d.GivenName)

@@ -477,8 +477,23 @@ func (e *execution) keepLastAdmin(ctx context.Context, sc store.PlanScope) ([]st
 		lifecycle.Deprovision.PlanItem(), lifecycle.Remove.PlanItem(), lifecycle.Update.PlanItem()); err != nil {
 		return nil, err
 	}
-	if err := st.AddSyncRunItems(ctx, []store.SyncRunItem{{RunID: e.run.ID, OrgID: e.org.ID, Action: lifecycle.Keep.PlanItem(),
-		EntityType: store.EntityDirectoryUser, EntityID: kept.DirectoryUserID, Detail: kept.Email + ": " + lifecycle.ReasonLastAdmin}}); err != nil {
+	items := []store.SyncRunItem{{RunID: e.run.ID, OrgID: e.org.ID, Action: lifecycle.Keep.PlanItem(),
+		EntityType: store.EntityDirectoryUser, EntityID: kept.DirectoryUserID, Detail: kept.Email + ": " + lifecycle.ReasonLastAdmin}}
+	// A new directory user with the kept admin's e-mail would take its
+	// membership over, which converge keeps back as well (as a keep of the
+	// new user): the plan says the same.
+	replacers, err := st.PlanReplacers(ctx, sc, kept)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range replacers {
+		if err := st.DeleteSyncRunItems(ctx, e.org.ID, e.run.ID, id, lifecycle.Provision.PlanItem()); err != nil {
+			return nil, err
+		}
+		items = append(items, store.SyncRunItem{RunID: e.run.ID, OrgID: e.org.ID, Action: lifecycle.Keep.PlanItem(),
+			EntityType: store.EntityDirectoryUser, EntityID: id, Detail: kept.Email + ": " + lifecycle.ReasonLastAdmin})
+	}
+	if err := st.AddSyncRunItems(ctx, items); err != nil {
 		return nil, err
 	}
 	e.log.WarnContext(ctx, "kept the last admin out of the plan", "member", kept.MembershipID)

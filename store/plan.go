@@ -12,9 +12,13 @@ import (
 // A reconciliation plan is computed in the database: each kind of change is
 // one INSERT … SELECT that joins directory state against local state and
 // writes a sync_run_items row per difference, so neither side is ever held
-// in memory. The conditions mirror what converge does, so that converging
-// every planned entity leaves nothing to plan. An item's action is the
-// plan item of converge's decision (lifecycle.Decision.PlanItem).
+// in memory. The conditions mirror converge's per-entity decision
+// (decideUser and its last-admin guard), so that converging every planned
+// entity leaves nothing to plan; an item's action is the plan item of
+// converge's decision (lifecycle.Decision.PlanItem). The two copies are
+// pinned to one table of cases, run through both on every backend:
+// converge's TestDecisionAgreement. A change to either side starts with a
+// case there.
 
 // Plan item entity types.
 const (
@@ -156,7 +160,7 @@ const (
 // there is no membership (u is NULL). Only that first test runs for a
 // row in step.
 func userEmailVerdict(u, m, d string) string {
-	return "(CASE WHEN " + u + ".id IS NULL OR " + d + ".email = '' OR " + u + ".email = " + d + ".email THEN ''" +
+	return "(CASE WHEN " + u + ".id IS NULL OR " + d + ".email_key = '' OR " + u + ".email = " + d + ".email THEN ''" +
 		" WHEN EXISTS (SELECT 1 FROM org_memberships uo WHERE uo.user_id = " + u + ".id AND uo.id <> " + m + ".id AND uo.email <> " + d + ".email)" +
 		" THEN '" + UserEmailShared + "'" +
 		" WHEN EXISTS (SELECT 1 FROM users ut WHERE ut.email_key = " + d + ".email_key AND ut.id <> " + u + ".id) THEN '" + UserEmailTaken + "'" +
@@ -167,7 +171,7 @@ func userEmailVerdict(u, m, d string) string {
 // open invite.
 func inviteMissing(d, m string) string {
 	return "(" + activeUser(d) + " AND " + m + ".status = '" + lifecycle.StatusPendingSetup + "'" +
-		" AND (CASE WHEN " + d + ".email <> '' THEN " + d + ".email ELSE " + m + ".email END) <> ''" +
+		" AND (CASE WHEN " + d + ".email_key <> '' THEN " + d + ".email ELSE " + m + ".email END) <> ''" +
 		" AND NOT EXISTS (SELECT 1 FROM invites i WHERE i.org_id = " + m + ".org_id AND i.membership_id = " + m + ".id" +
 		" AND i.accepted_at IS NULL AND i.superseded_at IS NULL))"
 }
@@ -215,7 +219,7 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 		" THEN '" + lifecycle.Skip.PlanItem() + "' ELSE '" + lifecycle.Provision.PlanItem() + "' END" +
 		" WHEN m.id IS NULL THEN NULL" +
 		" WHEN NOT " + active + " AND m.status IN ('" + lifecycle.StatusPendingSetup + "', '" + lifecycle.StatusActive + "') THEN '" + lifecycle.Deprovision.PlanItem() + "'" +
-		" WHEN (d.email <> '' AND m.email <> d.email) OR m.first_name <> d.given_name OR m.last_name <> d.family_name" +
+		" WHEN (d.email_key <> '' AND m.email <> d.email) OR m.first_name <> d.given_name OR m.last_name <> d.family_name" +
 		" OR m.external_id <> d.external_id OR m.source <> d.source OR " + inviteMissing("d", "m") + " OR " + roleDrift +
 		" OR " + userEmailVerdict("u", "m", "d") + " = '" + UserEmailFollows + "'" +
 		" THEN '" + lifecycle.Update.PlanItem() + "' END"
@@ -226,7 +230,7 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 		" WHEN '" + lifecycle.Deprovision.PlanItem() + "' THEN x.memail || ': ' || x.mstatus || ' → deprovisioned' ||" +
 		" CASE WHEN x.raw_status <> '' THEN ' (IdP status ' || x.raw_status || ')' ELSE '' END" +
 		" ELSE x.memail || ': ' || RTRIM(x.changes, ', ') END"
-	changes := "CASE WHEN d.email <> '' AND m.email <> d.email THEN 'email → ' || d.email || ', ' ELSE '' END ||" +
+	changes := "CASE WHEN d.email_key <> '' AND m.email <> d.email THEN 'email → ' || d.email || ', ' ELSE '' END ||" +
 		" CASE WHEN m.first_name <> d.given_name THEN 'firstName, ' ELSE '' END ||" +
 		" CASE WHEN m.last_name <> d.family_name THEN 'lastName, ' ELSE '' END ||" +
 		" CASE WHEN m.external_id <> d.external_id THEN 'externalId, ' ELSE '' END ||" +
@@ -320,6 +324,26 @@ func (s *Store) PlanAdminFates(ctx context.Context, sc PlanScope) ([]AdminFate, 
 		" ORDER BY m.created_at, m.id", sc.args()).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("plan admin fates: %w", err)
+	}
+	return out, nil
+}
+
+// PlanReplacers lists the directory users that the plan (written into
+// sync_run_items) provisions in place of a membership: active users without
+// a membership of their own whose e-mail is the membership's, which
+// converge would link to it in its directory user's stead.
+func (s *Store) PlanReplacers(ctx context.Context, sc PlanScope, m AdminFate) ([]string, error) {
+	args := sc.args()
+	args["key"] = Key(m.Email)
+	var out []string
+	err := s.conn(ctx).Raw("SELECT i.entity_id FROM sync_run_items i"+
+		" JOIN directory_users d ON d.org_id = i.org_id AND d.id = i.entity_id"+
+		" WHERE i.run_id = @run AND i.org_id = @org AND i.entity_type = '"+EntityDirectoryUser+"'"+
+		" AND i.action = '"+lifecycle.Provision.PlanItem()+"' AND d.email_key = @key"+
+		" AND NOT EXISTS (SELECT 1 FROM org_memberships o WHERE o.org_id = d.org_id AND o.directory_user_id = d.id)"+
+		" ORDER BY i.entity_id", args).Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("plan replacers: %w", err)
 	}
 	return out, nil
 }

@@ -67,6 +67,21 @@ type PulledGroup struct {
 	Name       string
 }
 
+// normalized is u as the SCIM server would store it: userName and e-mail
+// trimmed, as inbound's userFields and memberEmail trim them, so that both
+// paths write one form and an e-mail of only whitespace is none.
+func (u PulledUser) normalized() PulledUser {
+	u.UserName, u.Email = strings.TrimSpace(u.UserName), strings.TrimSpace(u.Email)
+	return u
+}
+
+// normalized is g with its name trimmed, as inbound's groupFields trims a
+// SCIM group's displayName.
+func (g PulledGroup) normalized() PulledGroup {
+	g.Name = strings.TrimSpace(g.Name)
+	return g
+}
+
 // RefreshStats has Postgres re-read the statistics of tables (by default,
 // all that a reconciliation works on). A large pull or plan changes them
 // faster than autovacuum notices, and with stale statistics (a new
@@ -164,6 +179,7 @@ func (s *Store) ForgetPull(ctx context.Context, runID string) error {
 // changed ones updated (a deactivation only into pulled_active, until the
 // run applies), unchanged ones left alone, and all marked seen. Every user
 // must have an external id; of users repeated in the page the last counts.
+// Values are written normalized as SCIM writes them (PulledUser.normalized).
 // Call it inside Tx.
 func (s *Store) WritePulledUsers(ctx context.Context, p Pull, page []PulledUser) error {
 	if err := s.pageSettings(ctx); err != nil {
@@ -277,6 +293,7 @@ func (s *Store) upsertPulledUsers(ctx context.Context, p Pull, page []PulledUser
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	active := make([]bool, n)
 	for i, u := range page {
+		u = u.normalized()
 		ids[i], exts[i], names[i], emails[i], ekeys[i] = NewID(), u.ExternalID, u.UserName, u.Email, Key(u.Email)
 		given[i], family[i], display[i] = u.GivenName, u.FamilyName, strings.TrimSpace(u.GivenName+" "+u.FamilyName)
 		active[i], raw[i] = u.Active, u.RawStatus
@@ -350,7 +367,8 @@ const userChanged = `(directory_users.user_name <> excluded.user_name OR directo
   OR directory_users.source <> excluded.source)`
 
 // WritePulledGroups upserts one page of groups of a pull and marks them
-// seen. Groups are few, so they are simply written. Call it inside Tx.
+// seen, names trimmed as SCIM trims them (PulledGroup.normalized). Groups
+// are few, so they are simply written. Call it inside Tx.
 func (s *Store) WritePulledGroups(ctx context.Context, p Pull, page []PulledGroup) error {
 	if err := s.pageSettings(ctx); err != nil {
 		return fmt.Errorf("write pulled groups: %w", err)
@@ -368,6 +386,7 @@ func (s *Store) WritePulledGroups(ctx context.Context, p Pull, page []PulledGrou
 			var b strings.Builder
 			args := make([]any, 0, len(chunk)*9)
 			for i, g := range chunk {
+				g = g.normalized()
 				if i > 0 {
 					b.WriteByte(',')
 				}

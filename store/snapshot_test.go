@@ -97,6 +97,45 @@ func TestPullLeavesSCIMRowsAlone(t *testing.T) {
 	})
 }
 
+// A pull stores what SCIM would: logins, e-mails and group names trimmed,
+// so that an e-mail of only whitespace is none; a row an earlier pull
+// stored untrimmed is written again.
+func TestPullTrimsAsSCIMDoes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		o, _ := s.CreateOrg(ctx, "Acme")
+		old := store.DirectoryUser{OrgID: o.ID, Source: "okta", ExternalID: "B", UserName: "b@example.com", Email: "   ", Active: true}
+		if err := s.CreateDirectoryUser(ctx, &old); err != nil {
+			t.Fatal(err)
+		}
+		pull(t, s, o.ID, 1, nil, []store.PulledUser{
+			{ExternalID: "A", UserName: " Ada@Example.com\t", Email: "  Ada@Example.com ", Active: true},
+			{ExternalID: "B", UserName: "b@example.com", Email: "   ", Active: true},
+		})
+		type view struct{ UserName, Email, EmailKey string }
+		for ext, want := range map[string]view{
+			"A": {"Ada@Example.com", "Ada@Example.com", "ada@example.com"},
+			"B": {"b@example.com", "", ""},
+		} {
+			u := byExternalID(t, s, o.ID, ext)
+			if got := (view{u.UserName, u.Email, u.EmailKey}); got != want {
+				t.Errorf("user %s = %+v, want %+v", ext, got, want)
+			}
+		}
+
+		p := store.Pull{OrgID: o.ID, RunID: "run-groups", Source: "okta", Snapshot: 2}
+		if err := s.Tx(ctx, func(tx *store.Store) error {
+			return tx.WritePulledGroups(ctx, p, []store.PulledGroup{{ExternalID: "G", Name: " Engineering  "}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		gs, err := s.DirectoryGroupsBy(ctx, o.ID, store.ByExternalID, "G")
+		if err != nil || len(gs) != 1 || gs[0].DisplayName != "Engineering" {
+			t.Errorf("pulled group = %+v, %v; want the name trimmed", gs, err)
+		}
+	})
+}
+
 func TestPullHoldsDeactivationUntilApplied(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
