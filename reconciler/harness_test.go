@@ -14,9 +14,9 @@ import (
 
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/connectors"
-	"github.com/scimsync/scimsync/connectors/connectortest"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/converge"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/task"
@@ -31,7 +31,7 @@ import (
 type harness struct {
 	t     *testing.T
 	ctx   context.Context
-	clock *connectortest.Clock
+	clock *clock.Fake
 	st    *store.Store
 	org   store.Org
 	svc   *admin.Service
@@ -45,8 +45,8 @@ var epoch = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 func newHarness(t *testing.T, b storetest.Backend) *harness {
 	t.Helper()
 	ctx := context.Background()
-	clock := connectortest.NewClock(epoch)
-	st := storetest.Open(t, b, store.Options{Now: clock.Now})
+	clk := clock.NewFake(epoch, clock.SleepAdvances)
+	st := storetest.Open(t, b, store.Options{Now: clk.Now})
 	org, err := st.CreateOrg(ctx, "Acme")
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 	}
 	log := slog.New(slog.DiscardHandler)
 	svc := &admin.Service{Store: st, Box: box, ConnectorOptions: connectors.Options{Logger: log, Retry: connectors.RetryPolicy{
-		MaxRetries: 1, MaxRateLimitWaits: 3, Sleep: clock.Sleep, Now: clock.Now,
+		MaxRetries: 1, MaxRateLimitWaits: 3, Clock: clk,
 	}}}
 	inv := &invite.Service{Store: st, Log: log, Config: invite.Config{PublicURL: "http://app.test", TTL: 7 * 24 * time.Hour, ResendAfter: 24 * time.Hour, MaxSends: 3}}
 	r := &reconciler.Reconciler{
@@ -66,7 +66,7 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 	}
 	conv := &converge.Converger{Store: st, Invites: inv}
 	svc.Converger = conv
-	return &harness{t: t, ctx: ctx, clock: clock, st: st, org: org, svc: svc, r: r, conv: conv}
+	return &harness{t: t, ctx: ctx, clock: clk, st: st, org: org, svc: svc, r: r, conv: conv}
 }
 
 // connectOkta gives the organization an Okta connector to a new fake.
