@@ -333,7 +333,7 @@ func TestPurgeKeepsUnsentAndRecentRows(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
 			clk := clock.NewFake(relayEpoch)
-			s := storetest.Open(t, b, store.Options{Now: clk.Now})
+			s := storetest.Open(t, b, store.Options{Clock: clk})
 			br := brokertest.Open(t)
 			client := asynq.NewClient(br.Opt)
 			defer client.Close()

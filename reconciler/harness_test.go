@@ -46,7 +46,7 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 	t.Helper()
 	ctx := context.Background()
 	clk := clock.NewFake(epoch, clock.SleepAdvances)
-	st := storetest.Open(t, b, store.Options{Now: clk.Now})
+	st := storetest.Open(t, b, store.Options{Clock: clk})
 	org, err := st.CreateOrg(ctx, "Acme")
 	if err != nil {
 		t.Fatal(err)
