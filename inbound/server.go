@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/inbound/schema"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/internal/httpjson"
 	"github.com/scimsync/scimsync/store"
 )
@@ -46,8 +47,9 @@ type Server struct {
 	// Notify, when set, is called after a write commits outbox work, so a
 	// relay can pick it up at once instead of at its next poll.
 	Notify func()
-	// Now is the clock (default time.Now).
-	Now func() time.Time
+	// Clock tells the time of token checks and their cache (default the
+	// real clock).
+	Clock clock.Clock
 	// AuthCacheTTL is how long a token verdict is reused unless Forget
 	// drops it first (default DefaultAuthCacheTTL; a negative value
 	// disables the cache).
@@ -65,14 +67,11 @@ type Server struct {
 func (s *Server) init() {
 	s.initOnce.Do(func() {
 		s.Log = orDiscard(s.Log)
-		if s.Now == nil {
-			s.Now = time.Now
-		}
 		ttl := s.AuthCacheTTL
 		if ttl == 0 {
 			ttl = DefaultAuthCacheTTL
 		}
-		s.auth = newAuthenticator(s.Store, s.Now, ttl)
+		s.auth = newAuthenticator(s.Store, clock.OrReal(s.Clock).Now, ttl)
 	})
 }
 

@@ -87,7 +87,7 @@ func (f *Fake) advanceLocked(to time.Time) {
 		f.now = w.at
 		f.fireLocked(w)
 	}
-	f.now = to.In(f.now.Location())
+	f.now = f.now.Add(to.Sub(f.now)) // in the start's zone
 }
 
 // nextLocked is the waiter due first, or nil.
