@@ -61,7 +61,7 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 	}}}
 	inv := &invite.Service{Store: st, Log: log, Config: invite.Config{PublicURL: "http://app.test", TTL: 7 * 24 * time.Hour, ResendAfter: 24 * time.Hour, MaxSends: 3}}
 	r := &reconciler.Reconciler{
-		Store: st, Directories: svc, Invites: inv, Log: log, Metrics: reconciler.NewMetrics(prometheus.NewRegistry()),
+		Store: st, Directories: svc, Invites: inv, Log: log, Metrics: reconciler.NewMetrics(prometheus.NewRegistry()), Clock: clk,
 		Policy: reconciler.Policy{Guard: 0.1, InviteResendAfter: 24 * time.Hour, InviteMaxSends: 3},
 	}
 	conv := &converge.Converger{Store: st, Invites: inv}
