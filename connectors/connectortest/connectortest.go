@@ -175,8 +175,9 @@ func Options(c clock.Clock) connectors.Options {
 // start is when the suite's clocks start.
 var start = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// Open opens cfg, a connector's Config, with the options of a fresh fake clock,
-// for a connector test outside the suite. It fails the test if Open fails.
+// Open opens cfg, a connector's Config, with the options of a fresh fake
+// clock, for a connector test outside the suite. It fails the test if Open
+// fails.
 func Open[D connectors.Directory](t testing.TB, cfg interface {
 	Open(context.Context, connectors.Options) (D, error)
 }) D {

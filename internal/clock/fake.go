@@ -59,6 +59,7 @@ func (f *Fake) Now() time.Time {
 // Advance moves the clock forward by d, firing what falls due on the way.
 // A ticker passed several times fires each time, and its channel, like
 // time.Ticker's, holds one tick: the rest are dropped for a slow reader.
+// Each tick is a step, so keep tickers' periods within reason of d.
 func (f *Fake) Advance(d time.Duration) {
 	if d < 0 {
 		panic("clock: Fake cannot go back")
