@@ -5,13 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/scimsync/scimsync/broker"
 	"github.com/scimsync/scimsync/broker/brokertest"
 	"github.com/scimsync/scimsync/inbound"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/internal/syncbuf"
 	"github.com/scimsync/scimsync/invalidation"
 	"github.com/scimsync/scimsync/store"
@@ -186,24 +186,6 @@ func TestSCIMAccessChangesReachOtherReplicas(t *testing.T) {
 	}
 }
 
-// testClock is a settable time source shared by replicas.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // TestRevokeWhileRedisDown: without Redis the revocation still succeeds and
 // applies at once where it was made; another replica applies it when its
 // cached verdict expires.
@@ -211,7 +193,7 @@ func TestRevokeWhileRedisDown(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			st1, st2 := sharedStores(t, b)
-			clock := &testClock{now: time.Now()}
+			clk := clock.NewFake(time.Now()) // shared by the replicas
 			logs := &syncbuf.Buffer{}
 			var servers []*testServer
 			for i, st := range []*store.Store{st1, st2} {
@@ -224,7 +206,7 @@ func TestRevokeWhileRedisDown(t *testing.T) {
 					if i == 0 {
 						a.Log = slog.New(slog.NewTextHandler(logs, nil))
 					}
-					a.configureSCIM = func(s *inbound.Server) { s.Now = clock.Now } // the default TTL
+					a.configureSCIM = func(s *inbound.Server) { s.Clock = clk } // the default TTL
 				}))
 			}
 			one, two := servers[0], servers[1]
@@ -235,7 +217,7 @@ func TestRevokeWhileRedisDown(t *testing.T) {
 			revoke(t, one, orgID, ids[0])
 			wantSCIM(t, one, tokens[0], http.StatusUnauthorized)
 			wantSCIM(t, two, tokens[0], http.StatusOK) // cached, within the bound
-			clock.Add(inbound.DefaultAuthCacheTTL)
+			clk.Advance(inbound.DefaultAuthCacheTTL)
 			wantSCIM(t, two, tokens[0], http.StatusUnauthorized)
 
 			var warned bool

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/scimsync/scimsync/internal/clock"
 )
 
 // Options tune how a connector talks to its IdP. The zero value is ready for
@@ -48,10 +50,9 @@ type RetryPolicy struct {
 	// other integrations keep the rest: requests wait for the window to reset
 	// once fewer than (1-share)×limit remain. Default 0.5; 1 turns pacing off.
 	RateLimitShare float64
-	// Sleep waits for d or until ctx is done; Now tells the time. Nil means
-	// the real clock. Tests inject a fake clock so that nothing sleeps.
-	Sleep func(ctx context.Context, d time.Duration) error
-	Now   func() time.Time
+	// Clock waits out backoffs and rate limits and tells the time. Nil
+	// means the real clock; tests inject a fake so that nothing sleeps.
+	Clock clock.Clock
 }
 
 // OpenFunc builds a Directory from a connector's settings and credentials.

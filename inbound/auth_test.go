@@ -29,9 +29,9 @@ func TestAuthCacheBoundsStaleness(t *testing.T) {
 			if err := h.st.RevokeSCIMToken(ctx, tn.org.ID, tn.tokenID); err != nil {
 				t.Fatal(err)
 			}
-			h.clock.Add(ttl - time.Millisecond)
+			h.clock.Advance(ttl - time.Millisecond)
 			get(tn, tn.token).want(t, http.StatusOK) // the cached verdict, within the bound
-			h.clock.Add(time.Millisecond)
+			h.clock.Advance(time.Millisecond)
 			get(tn, tn.token).wantError(t, http.StatusUnauthorized, "")
 		})
 
@@ -42,7 +42,7 @@ func TestAuthCacheBoundsStaleness(t *testing.T) {
 			if _, err := h.st.UpdateOrg(ctx, tn.org.ID, store.OrgPatch{SCIMEnabled: &off}); err != nil {
 				t.Fatal(err)
 			}
-			h.clock.Add(ttl)
+			h.clock.Advance(ttl)
 			get(tn, tn.token).wantError(t, http.StatusForbidden, "")
 		})
 
@@ -51,7 +51,7 @@ func TestAuthCacheBoundsStaleness(t *testing.T) {
 			exp := h.clock.Now().Add(time.Second)
 			token, _ := h.newToken(tn.org.ID, &exp)
 			get(tn, token).want(t, http.StatusOK)
-			h.clock.Add(time.Second) // within the TTL of the cached verdict
+			h.clock.Advance(time.Second) // within the TTL of the cached verdict
 			get(tn, token).wantError(t, http.StatusUnauthorized, "")
 		})
 

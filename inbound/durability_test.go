@@ -308,12 +308,12 @@ func TestTokenLastUsedIsCoarse(t *testing.T) {
 		if first == nil || !first.Equal(start.UTC().Truncate(time.Second)) {
 			t.Fatalf("lastUsedAt = %v, want %v", first, start.UTC().Truncate(time.Second))
 		}
-		h.clock.Add(30 * time.Second)
+		h.clock.Advance(30 * time.Second)
 		tn.do("GET", "/Users", nil).want(t, http.StatusOK)
 		if got := lastUsed(); !got.Equal(*first) {
 			t.Errorf("a second request within a minute wrote lastUsedAt = %v", got)
 		}
-		h.clock.Add(31 * time.Second)
+		h.clock.Advance(31 * time.Second)
 		tn.do("GET", "/Users", nil).want(t, http.StatusOK)
 		want := h.clock.Now().UTC().Truncate(time.Second)
 		if got := lastUsed(); got == nil || !got.Equal(want) {

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/scimsync/scimsync/inbound"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/internal/syncbuf"
 	"github.com/scimsync/scimsync/store"
@@ -43,7 +43,7 @@ type harness struct {
 	srv   *httptest.Server
 	scim  *inbound.Server
 	logs  *syncbuf.Buffer
-	clock *clock
+	clock *clock.Fake
 }
 
 // harnessOption adjusts the server before its handler is built.
@@ -52,14 +52,14 @@ type harnessOption func(*inbound.Server)
 // newHarness serves the SCIM handler over st on a loopback test server.
 func newHarness(t testing.TB, st *store.Store, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, st: st, logs: &syncbuf.Buffer{}, clock: &clock{now: time.Now()}}
+	h := &harness{t: t, st: st, logs: &syncbuf.Buffer{}, clock: clock.NewFake(time.Now())}
 	h.srv = httptest.NewUnstartedServer(nil)
 	h.scim = &inbound.Server{
 		Store:        st,
 		PublicURL:    "http://" + h.srv.Listener.Addr().String(),
 		AuthCacheTTL: -1,
 		Log:          slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:          h.clock.Now,
+		Clock:        h.clock,
 	}
 	for _, o := range opts {
 		o(h.scim)
@@ -327,24 +327,6 @@ func pluck(res []map[string]any, attr string) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // urlQuery escapes a query parameter value.

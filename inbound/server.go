@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/inbound/schema"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/internal/httpjson"
 	"github.com/scimsync/scimsync/store"
 )
@@ -46,8 +47,9 @@ type Server struct {
 	// Notify, when set, is called after a write commits outbox work, so a
 	// relay can pick it up at once instead of at its next poll.
 	Notify func()
-	// Now is the clock (default time.Now).
-	Now func() time.Time
+	// Clock tells the time of token checks and their cache (default the
+	// real clock).
+	Clock clock.Clock
 	// AuthCacheTTL is how long a token verdict is reused unless Forget
 	// drops it first (default DefaultAuthCacheTTL; a negative value
 	// disables the cache).
@@ -69,11 +71,7 @@ type Server struct {
 func (s *Server) init() {
 	s.initOnce.Do(func() {
 		s.log = orDiscard(s.Log)
-		now := s.Now
-		if now == nil {
-			now = time.Now
-		}
-		s.auth = newAuthenticator(s.Store, now, cmp.Or(s.AuthCacheTTL, DefaultAuthCacheTTL))
+		s.auth = newAuthenticator(s.Store, clock.OrReal(s.Clock).Now, cmp.Or(s.AuthCacheTTL, DefaultAuthCacheTTL))
 	})
 }
 

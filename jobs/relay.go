@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/store"
 )
@@ -48,9 +49,9 @@ type RelayConfig struct {
 	// Retention is how long sent rows are kept (24h), and PurgeEvery how
 	// often they are purged (10m).
 	Retention, PurgeEvery time.Duration
-	// After and Now are the clock (time.After, time.Now).
-	After func(time.Duration) <-chan time.Time
-	Now   func() time.Time
+	// Clock times the waits between passes and tells the time of lags,
+	// purges and outages (default the real clock).
+	Clock clock.Clock
 }
 
 func (c *RelayConfig) defaults() {
@@ -73,12 +74,7 @@ func (c *RelayConfig) defaults() {
 	def(&c.MaxBackoff, 30*time.Second)
 	def(&c.Retention, 24*time.Hour)
 	def(&c.PurgeEvery, 10*time.Minute)
-	if c.After == nil {
-		c.After = time.After
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.OrReal(c.Clock)
 }
 
 // Relay moves committed outbox rows into the job queue.
@@ -135,7 +131,7 @@ func NewRelay(st *store.Store, q Enqueuer, log *slog.Logger, reg prometheus.Regi
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(r.relayed, r.failures, r.lag, &backlogCollector{store: st, now: cfg.Now})
+		reg.MustRegister(r.relayed, r.failures, r.lag, &backlogCollector{store: st, now: cfg.Clock.Now})
 	}
 	return r
 }
@@ -171,18 +167,18 @@ func (r *Relay) Run(ctx context.Context) error {
 			// would hammer a Redis that is down.
 			wake = nil
 			if downSince.IsZero() {
-				downSince = r.cfg.Now()
+				downSince = r.cfg.Clock.Now()
 				r.log.WarnContext(ctx, "outbox relay failing; rows wait in the database and will be relayed when it recovers", "err", err)
 			} else {
 				r.log.DebugContext(ctx, "outbox relay still failing", "err", err, "retry_in", wait)
 			}
 		} else {
 			if !downSince.IsZero() {
-				r.log.InfoContext(ctx, "outbox relay recovered", "down_for", r.cfg.Now().Sub(downSince).Round(time.Millisecond))
+				r.log.InfoContext(ctx, "outbox relay recovered", "down_for", r.cfg.Clock.Now().Sub(downSince).Round(time.Millisecond))
 				downSince = time.Time{}
 			}
 			backoff = 0
-			if now := r.cfg.Now(); now.Sub(lastPurge) >= r.cfg.PurgeEvery {
+			if now := r.cfg.Clock.Now(); now.Sub(lastPurge) >= r.cfg.PurgeEvery {
 				lastPurge = now
 				if _, err := r.Purge(ctx); err != nil && ctx.Err() == nil {
 					r.log.WarnContext(ctx, "outbox purge failed", "err", err)
@@ -192,12 +188,15 @@ func (r *Relay) Run(ctx context.Context) error {
 				continue // more rows are likely waiting
 			}
 		}
+		timer := r.cfg.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return nil
 		case <-wake:
-		case <-r.cfg.After(wait):
+		case <-timer.C():
 		}
+		timer.Stop()
 	}
 }
 
@@ -380,7 +379,7 @@ func (r *Relay) enqueue(ctx context.Context, d delivery) error {
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue %s task %s: %w", d.taskType, d.taskID, err)
 	}
-	now := r.cfg.Now()
+	now := r.cfg.Clock.Now()
 	for _, row := range d.rows {
 		r.lag.Observe(now.Sub(row.CreatedAt).Seconds())
 	}
@@ -390,7 +389,7 @@ func (r *Relay) enqueue(ctx context.Context, d delivery) error {
 // Purge deletes rows sent longer than Retention ago and returns how many.
 func (r *Relay) Purge(ctx context.Context) (int64, error) {
 	const batch = 5000
-	before := r.cfg.Now().Add(-r.cfg.Retention)
+	before := r.cfg.Clock.Now().Add(-r.cfg.Retention)
 	var total int64
 	for {
 		n, err := r.store.PurgeOutbox(ctx, before, batch)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/internal/jobstest"
 	"github.com/scimsync/scimsync/internal/syncbuf"
 	"github.com/scimsync/scimsync/jobs"
@@ -185,46 +186,13 @@ func TestRelayWaitsOutRedisOutage(t *testing.T) {
 	})
 }
 
-// fakeClock hands out timers the test fires.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []fakeTimer
-	asked  chan time.Duration
-}
+var relayEpoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
-type fakeTimer struct {
-	d  time.Duration
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), asked: make(chan time.Duration, 100)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	c.timers = append(c.timers, fakeTimer{d, ch})
-	c.asked <- d
-	return ch
-}
-
-// fire advances the clock to the oldest pending timer and fires it.
-func (c *fakeClock) fire() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	tm := c.timers[0]
-	c.timers = c.timers[1:]
-	c.now = c.now.Add(tm.d)
-	tm.ch <- c.now
+// nextWait waits until the relay waits on clk and returns how long it waits.
+func nextWait(clk *clock.Fake) time.Duration {
+	clk.BlockUntil(1)
+	d, _ := clk.Next()
+	return d
 }
 
 func TestRelayRunBacksOffAndLogsOncePerOutage(t *testing.T) {
@@ -232,9 +200,9 @@ func TestRelayRunBacksOffAndLogsOncePerOutage(t *testing.T) {
 		direct, client, p := redisThroughProxy(t)
 		insp := asynq.NewInspector(direct)
 		defer insp.Close()
-		clk := newFakeClock()
+		clk := clock.NewFake(relayEpoch)
 		var logs syncbuf.Buffer
-		r := jobs.NewRelay(s, client, jobstest.TextLogger(&logs), nil, jobs.RelayConfig{After: clk.After, Now: clk.Now, MaxBackoff: time.Second})
+		r := jobs.NewRelay(s, client, jobstest.TextLogger(&logs), nil, jobs.RelayConfig{Clock: clk, MaxBackoff: time.Second})
 
 		p.Down()
 		addRows(t, s, task.ConvergeUserRow("o", "u1", false))
@@ -244,9 +212,10 @@ func TestRelayRunBacksOffAndLogsOncePerOutage(t *testing.T) {
 
 		var waits []time.Duration
 		for range 5 {
-			waits = append(waits, <-clk.asked)
+			d := nextWait(clk)
+			waits = append(waits, d)
 			r.Notify() // writes keep coming; they must not cut the backoff short
-			clk.fire()
+			clk.Advance(d)
 		}
 		want := []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second, time.Second}
 		if diff := cmp.Diff(want, waits); diff != "" {
@@ -256,11 +225,11 @@ func TestRelayRunBacksOffAndLogsOncePerOutage(t *testing.T) {
 		// The Redis client redials on its own schedule (about once a
 		// second after repeated failures): keep firing backoff timers until
 		// a pass succeeds and the relay waits its poll interval.
-		<-clk.asked
+		d := nextWait(clk)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			clk.fire()
-			if d := <-clk.asked; d == 200*time.Millisecond {
+			clk.Advance(d)
+			if d = nextWait(clk); d == 200*time.Millisecond {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -363,19 +332,17 @@ func TestPurgeKeepsUnsentAndRecentRows(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			clk := newFakeClock()
-			s := storetest.Open(t, b, store.Options{Now: clk.Now})
+			clk := clock.NewFake(relayEpoch)
+			s := storetest.Open(t, b, store.Options{Clock: clk})
 			br := brokertest.Open(t)
 			client := asynq.NewClient(br.Opt)
 			defer client.Close()
-			r := jobs.NewRelay(s, client, jobstest.Discard, nil, jobs.RelayConfig{Now: clk.Now})
+			r := jobs.NewRelay(s, client, jobstest.Discard, nil, jobs.RelayConfig{Clock: clk})
 			addRows(t, s, task.ConvergeUserRow("o", "old", false))
 			if _, err := r.RelayOnce(ctx); err != nil {
 				t.Fatal(err)
 			}
-			clk.mu.Lock()
-			clk.now = clk.now.Add(25 * time.Hour)
-			clk.mu.Unlock()
+			clk.Advance(25 * time.Hour)
 			addRows(t, s, task.ConvergeUserRow("o", "recent", false))
 			if _, err := r.RelayOnce(ctx); err != nil {
 				t.Fatal(err)

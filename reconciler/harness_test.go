@@ -14,10 +14,10 @@ import (
 
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/connectors"
-	"github.com/scimsync/scimsync/connectors/connectortest"
 	_ "github.com/scimsync/scimsync/connectors/okta" // the type these tests store
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/converge"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/task"
@@ -34,7 +34,7 @@ import (
 type harness struct {
 	t     *testing.T
 	ctx   context.Context
-	clock *connectortest.Clock
+	clock *clock.Fake
 	st    *store.Store
 	org   store.Org
 	svc   *admin.Service
@@ -48,8 +48,8 @@ var epoch = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 func newHarness(t *testing.T, b storetest.Backend) *harness {
 	t.Helper()
 	ctx := context.Background()
-	clock := connectortest.NewClock(epoch)
-	st := storetest.Open(t, b, store.Options{Now: clock.Now})
+	clk := clock.NewFake(epoch, clock.SleepAdvances)
+	st := storetest.Open(t, b, store.Options{Clock: clk})
 	org, err := st.CreateOrg(ctx, "Acme")
 	if err != nil {
 		t.Fatal(err)
@@ -60,17 +60,17 @@ func newHarness(t *testing.T, b storetest.Backend) *harness {
 	}
 	log := slog.New(slog.DiscardHandler)
 	src := &source.Opener{Store: st, Box: box, Options: connectors.Options{Logger: log, Retry: connectors.RetryPolicy{
-		MaxRetries: 1, MaxRateLimitWaits: 3, Sleep: clock.Sleep, Now: clock.Now,
+		MaxRetries: 1, MaxRateLimitWaits: 3, Clock: clk,
 	}}}
 	svc := &admin.Service{Store: st, Connectors: src}
 	inv := &invite.Service{Store: st, Log: log, Config: invite.Config{PublicURL: "http://app.test", TTL: 7 * 24 * time.Hour, ResendAfter: 24 * time.Hour, MaxSends: 3}}
 	r := &reconciler.Reconciler{
-		Store: st, Directories: src, Invites: inv, Log: log, Metrics: reconciler.NewMetrics(prometheus.NewRegistry()),
+		Store: st, Directories: src, Invites: inv, Log: log, Metrics: reconciler.NewMetrics(prometheus.NewRegistry()), Clock: clk,
 		Policy: reconciler.Policy{Guard: 0.1, InviteResendAfter: 24 * time.Hour, InviteMaxSends: 3},
 	}
 	conv := &converge.Converger{Store: st, Invites: inv}
 	svc.Converger = conv
-	return &harness{t: t, ctx: ctx, clock: clock, st: st, org: org, svc: svc, r: r, conv: conv}
+	return &harness{t: t, ctx: ctx, clock: clk, st: st, org: org, svc: svc, r: r, conv: conv}
 }
 
 // connectOkta gives the organization an Okta connector to a new fake.

@@ -46,7 +46,9 @@ func TestLiveRunIsNotTakenForAbandoned(t *testing.T) {
 		dir := &slowDirectory{entered: make(chan struct{}), release: make(chan struct{})}
 		h.r.Directories = dir
 		h.r.Policy.StaleAfter = time.Minute
-		h.r.Policy.HeartbeatEvery = 5 * time.Millisecond
+		// Far longer than the real wait below: only the fake clock can
+		// make it tick in time.
+		h.r.Policy.HeartbeatEvery = 20 * time.Second
 
 		type result struct {
 			run store.SyncRun
@@ -58,9 +60,10 @@ func TestLiveRunIsNotTakenForAbandoned(t *testing.T) {
 			done <- result{run, err}
 		}()
 		<-dir.entered
-		h.clock.Sleep(h.ctx, 3*time.Minute) // far past StaleAfter on the clock
+		h.clock.Advance(3 * time.Minute) // far past StaleAfter; the heartbeat ticks on the way
 		alive := h.clock.Now()
-		deadline := time.Now().Add(20 * time.Second)
+		// What is waited for now is the heartbeat's write, not time.
+		deadline := time.Now().Add(5 * time.Second)
 		for {
 			runs, err := h.st.SyncRuns(h.ctx, h.org.ID, "", 1)
 			if err != nil {

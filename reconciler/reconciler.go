@@ -10,6 +10,7 @@ import (
 
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/connectors"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/lifecycle"
@@ -102,6 +103,9 @@ type Reconciler struct {
 	// Notify, when set, is called after a run committed outbox rows, so
 	// the relay need not wait for its next poll.
 	Notify func()
+	// Clock drives the heartbeat and times runs and their phases (default
+	// the real clock).
+	Clock clock.Clock
 }
 
 // Options say how to run one reconciliation.
@@ -230,7 +234,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 	}
 	log := r.log().With("org", org.ID, "run", run.ID)
 	log.InfoContext(ctx, "reconciliation started", "trigger", run.Trigger, "dry_run", run.DryRun)
-	began := time.Now()
+	began := r.clk().Now()
 
 	rctx, cancel := context.WithTimeout(ctx, r.Policy.maxDuration())
 	defer cancel()
@@ -257,7 +261,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 	if err := r.Store.FinishSyncRun(fctx, org.ID, run.ID, status, string(plan), errText, e.pages); err != nil {
 		return run, fmt.Errorf("reconcile org %s: %w", org.ID, err)
 	}
-	r.Metrics.run(run.Trigger, status, time.Since(began).Seconds())
+	r.Metrics.run(run.Trigger, status, r.clk().Now().Sub(began).Seconds())
 	final, err := r.Store.SyncRun(fctx, org.ID, run.ID)
 	if err != nil {
 		return run, fmt.Errorf("reconcile: %w", err)
@@ -266,7 +270,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 	if status != store.RunSucceeded {
 		level = slog.LevelWarn
 	}
-	log.Log(ctx, level, "reconciliation finished", "status", status, "err", errText, "took", time.Since(began).Round(time.Millisecond),
+	log.Log(ctx, level, "reconciliation finished", "status", status, "err", errText, "took", r.clk().Now().Sub(began).Round(time.Millisecond),
 		"provision", e.plan.Provision, "update", e.plan.Update, "deprovision", e.plan.Deprovision, "remove", e.plan.Remove,
 		"resend_invite", e.plan.ResendInvite, "group_changes", e.plan.GroupChanges)
 	return final, nil
@@ -279,15 +283,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 func (r *Reconciler) heartbeat(ctx context.Context, log *slog.Logger, orgID, runID string) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	// Made here rather than in the goroutine, so that it runs by the time
+	// the run's first step starts.
+	tick := r.clk().NewTicker(r.Policy.heartbeatEvery())
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(r.Policy.heartbeatEvery())
 		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case <-tick.C():
 				if err := r.Store.TouchSyncRun(ctx, orgID, runID); err != nil && ctx.Err() == nil {
 					log.WarnContext(ctx, "marking the run alive failed", "err", err)
 				}
@@ -296,6 +302,8 @@ func (r *Reconciler) heartbeat(ctx context.Context, log *slog.Logger, orgID, run
 	}()
 	return func() { cancel(); <-done }
 }
+
+func (r *Reconciler) clk() clock.Clock { return clock.OrReal(r.Clock) }
 
 func (r *Reconciler) log() *slog.Logger {
 	if r.Log == nil {
@@ -324,7 +332,7 @@ func (e *execution) execute(ctx context.Context) (string, error) {
 	sc := store.PlanScope{OrgID: e.org.ID, RunID: e.run.ID, Snapshot: e.run.Snapshot, RoleMapping: e.org.RoleMapping}
 	e.plan.Guard.Share = e.r.Policy.Guard
 
-	start := time.Now()
+	start := e.r.clk().Now()
 	dir, source, err := e.r.Directories.Directory(ctx, e.org.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -334,7 +342,7 @@ func (e *execution) execute(ctx context.Context) (string, error) {
 	default:
 		stats, err := e.pull(ctx, dir, source)
 		e.plan.Pull = &stats
-		e.plan.Timings.PullMS = time.Since(start).Milliseconds()
+		e.plan.Timings.PullMS = e.r.clk().Now().Sub(start).Milliseconds()
 		if err != nil {
 			return store.RunFailed, fmt.Errorf("pull from %s: %w; nothing was changed", source, err)
 		}
@@ -344,11 +352,11 @@ func (e *execution) execute(ctx context.Context) (string, error) {
 		}
 	}
 
-	start = time.Now()
+	start = e.r.clk().Now()
 	if err := e.planChanges(ctx, &sc); err != nil {
 		return store.RunFailed, fmt.Errorf("plan: %w; nothing was changed", err)
 	}
-	e.plan.Timings.PlanMS = time.Since(start).Milliseconds()
+	e.plan.Timings.PlanMS = e.r.clk().Now().Sub(start).Milliseconds()
 	g := &e.plan.Guard
 	switch {
 	case !g.Tripped:
@@ -364,9 +372,9 @@ func (e *execution) execute(ctx context.Context) (string, error) {
 		return store.RunSucceeded, nil
 	}
 
-	start = time.Now()
+	start = e.r.clk().Now()
 	applied, err := e.apply(ctx, sc)
-	e.plan.Timings.ApplyMS = time.Since(start).Milliseconds()
+	e.plan.Timings.ApplyMS = e.r.clk().Now().Sub(start).Milliseconds()
 	if err != nil {
 		return store.RunFailed, fmt.Errorf("apply: %w; nothing was changed", err)
 	}

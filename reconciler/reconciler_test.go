@@ -547,7 +547,7 @@ func TestInvitesDueAreResent(t *testing.T) {
 		h.connectOkta()
 		h.addOktaUsers("u", 3)
 		h.settle()
-		h.clock.Sleep(h.ctx, 25*time.Hour)
+		h.clock.Advance(25 * time.Hour)
 
 		run, p := h.reconcile(reconciler.Options{})
 		h.mustStatus(run, store.RunSucceeded)
@@ -593,7 +593,7 @@ func TestOneRunAtATime(t *testing.T) {
 		}
 		// Silent past StaleAfter, the first run is taken for abandoned; it
 		// can then never apply.
-		h.clock.Sleep(h.ctx, 16*time.Minute)
+		h.clock.Advance(16 * time.Minute)
 		run, _ := h.reconcile(reconciler.Options{})
 		h.mustStatus(run, store.RunSucceeded)
 		old, _ := h.st.SyncRun(h.ctx, h.org.ID, held.ID)

@@ -13,6 +13,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/jobs"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/store"
@@ -46,9 +47,10 @@ type Scheduler struct {
 	Queue Enqueuer
 	// Default is the spec of organizations without their own schedule.
 	Default string
-	// Now is the clock (time.Now).
-	Now func() time.Time
-	Log *slog.Logger
+	// Clock tells the time and drives Run's tickers (default the real
+	// clock).
+	Clock clock.Clock
+	Log   *slog.Logger
 	// Metrics may be nil.
 	Metrics *Metrics
 	// ReloadEvery (30s) and TickEvery (1s) pace Run.
@@ -74,10 +76,7 @@ type entry struct {
 // now is in UTC: cron specs name UTC times, so that replicas in different
 // zones compute the same slots (and the same task ids).
 func (s *Scheduler) now() time.Time {
-	if s.Now == nil {
-		return time.Now().UTC()
-	}
-	return s.Now().UTC()
+	return clock.OrReal(s.Clock).Now().UTC()
 }
 
 func (s *Scheduler) log() *slog.Logger {
@@ -96,9 +95,10 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // Run reloads and ticks until ctx ends, then returns nil.
 func (s *Scheduler) Run(ctx context.Context) error {
-	reload := time.NewTicker(orDefault(s.ReloadEvery, 30*time.Second))
+	clk := clock.OrReal(s.Clock)
+	reload := clk.NewTicker(orDefault(s.ReloadEvery, 30*time.Second))
 	defer reload.Stop()
-	tick := time.NewTicker(orDefault(s.TickEvery, time.Second))
+	tick := clk.NewTicker(orDefault(s.TickEvery, time.Second))
 	defer tick.Stop()
 	if err := s.Reload(ctx); err != nil {
 		s.log().WarnContext(ctx, "loading reconcile schedules failed; retrying", "err", err)
@@ -107,11 +107,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-reload.C:
+		case <-reload.C():
 			if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
 				s.log().WarnContext(ctx, "reloading reconcile schedules failed; keeping the last ones", "err", err)
 			}
-		case <-tick.C:
+		case <-tick.C():
 			s.Tick(ctx)
 		}
 	}

@@ -12,33 +12,16 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/scimsync/scimsync/broker/brokertest"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/reconciler"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 type schedEnv struct {
 	st    *store.Store
-	clock *fakeClock
+	clock *clock.Fake
 	insp  *asynq.Inspector
 	opt   asynq.RedisConnOpt
 }
@@ -48,7 +31,7 @@ func newSchedEnv(t *testing.T) *schedEnv {
 	br := brokertest.Open(t)
 	insp := asynq.NewInspector(br.Opt)
 	t.Cleanup(func() { insp.Close() })
-	return &schedEnv{st: st, clock: &fakeClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, insp: insp, opt: br.Opt}
+	return &schedEnv{st: st, clock: clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), insp: insp, opt: br.Opt}
 }
 
 func (e *schedEnv) scheduler(t *testing.T) *reconciler.Scheduler {
@@ -56,7 +39,7 @@ func (e *schedEnv) scheduler(t *testing.T) *reconciler.Scheduler {
 	t.Cleanup(func() { client.Close() })
 	// A tiny ReloadEvery leaves out the first load's catch-up of a slot
 	// just past, which would depend on the organizations' offsets.
-	return &reconciler.Scheduler{Orgs: e.st, Queue: client, Default: "@every 1h", Now: e.clock.Now, ReloadEvery: time.Nanosecond}
+	return &reconciler.Scheduler{Orgs: e.st, Queue: client, Default: "@every 1h", Clock: e.clock, ReloadEvery: time.Nanosecond}
 }
 
 // queued lists the ids of the reconcile tasks waiting in the queue.
@@ -112,7 +95,7 @@ func TestSchedulersEnqueueEachRunOnce(t *testing.T) {
 	// Two hours in ten-minute ticks: each organization's hourly run comes
 	// twice, and each is queued once however many schedulers tick.
 	for i := 1; i <= 12; i++ {
-		e.clock.Set(start.Add(time.Duration(i) * 10 * time.Minute))
+		e.clock.AdvanceTo(start.Add(time.Duration(i) * 10 * time.Minute))
 		tickBoth()
 	}
 	got := e.queued(t)
@@ -156,18 +139,18 @@ func TestScheduleChangeAppliesOnReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Hourly until reloaded.
-	e.clock.Set(time.Date(2026, 3, 2, 9, 1, 0, 0, time.UTC))
+	e.clock.AdvanceTo(time.Date(2026, 3, 2, 9, 1, 0, 0, time.UTC))
 	s.Tick(ctx)
 	if err := s.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Set(time.Date(2026, 3, 2, 9, 5, 1, 0, time.UTC))
+	e.clock.AdvanceTo(time.Date(2026, 3, 2, 9, 5, 1, 0, time.UTC))
 	s.Tick(ctx)
 	want := task.ScheduledReconcileID(o.ID, time.Date(2026, 3, 2, 9, 5, 0, 0, time.UTC))
 	if got := e.queued(t); !slices.Contains(got, want) {
 		t.Fatalf("queued %v, want %s", got, want)
 	}
-	e.clock.Set(time.Date(2026, 3, 2, 9, 10, 0, 0, time.UTC))
+	e.clock.AdvanceTo(time.Date(2026, 3, 2, 9, 10, 0, 0, time.UTC))
 	s.Tick(ctx)
 	if got := e.queued(t); len(got) < 2 {
 		t.Errorf("the 9:10 run was not queued: %v", got)
@@ -190,19 +173,76 @@ func TestSchedulesAreUTC(t *testing.T) {
 	}
 	east, west := time.FixedZone("east", 9*3600), time.FixedZone("west", -5*3600)
 	s1, s2 := e.scheduler(t), e.scheduler(t)
-	s1.Now = func() time.Time { return e.clock.Now().In(east) }
-	s2.Now = func() time.Time { return e.clock.Now().In(west) }
-	e.clock.Set(time.Date(2026, 3, 2, 8, 59, 0, 0, time.UTC))
+	at := time.Date(2026, 3, 2, 8, 59, 0, 0, time.UTC)
+	c1, c2 := clock.NewFake(at.In(east)), clock.NewFake(at.In(west))
+	s1.Clock, s2.Clock = c1, c2
 	for _, s := range []*reconciler.Scheduler{s1, s2} {
 		if err := s.Reload(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e.clock.Set(time.Date(2026, 3, 2, 9, 0, 30, 0, time.UTC))
+	c1.Advance(90 * time.Second)
+	c2.Advance(90 * time.Second)
 	s1.Tick(ctx)
 	s2.Tick(ctx)
 	want := []string{task.ScheduledReconcileID(o.ID, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))}
 	if got := e.queued(t); !slices.Equal(got, want) {
 		t.Errorf("queued %v, want %v", got, want)
+	}
+}
+
+// Run reloads and ticks on its clock's tickers: advancing the clock past a
+// slot gets the slot's run queued, with no real waiting.
+func TestRunTicksOnTheClock(t *testing.T) {
+	e := newSchedEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	o, err := e.st.CreateOrg(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := "*/5 * * * *"
+	if _, err := e.st.UpdateOrg(ctx, o.ID, store.OrgPatch{ReconcileSchedule: &spec}); err != nil {
+		t.Fatal(err)
+	}
+	// Whenever Run's first load reads the clock before 9:05:30, the next
+	// slot is 9:05.
+	e.clock.AdvanceTo(time.Date(2026, 3, 2, 9, 4, 58, 0, time.UTC))
+	s := e.scheduler(t)
+	s.ReloadEvery, s.TickEvery = 30*time.Second, time.Second
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	blockUntil(t, e.clock, 2) // the reload and tick tickers
+	if got := e.queued(t); len(got) != 0 {
+		t.Fatalf("queued before the slot: %v", got)
+	}
+	for range 12 {
+		e.clock.Advance(time.Second)
+	}
+	want := task.ScheduledReconcileID(o.ID, time.Date(2026, 3, 2, 9, 5, 0, 0, time.UTC))
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(e.queued(t), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("queued %v, want %s", e.queued(t), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// blockUntil waits until n timers and tickers are pending on c, failing the
+// test after 10 s of real time rather than hanging it.
+func blockUntil(t *testing.T, c *clock.Fake, n int) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { c.BlockUntil(n); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%d timers and tickers pending on the clock, want %d", c.Pending(), n)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/internal/clock"
 )
 
 // Errors callers translate at the edges (HTTP status, job retry).
@@ -39,8 +40,9 @@ type Store struct {
 // Options tune Open. The zero value is usable.
 type Options struct {
 	Logger *slog.Logger
-	// Now is the clock; it defaults to time.Now. Tests inject their own.
-	Now func() time.Time
+	// Clock tells the time the store writes (default the real clock). Tests
+	// inject a fake.
+	Clock clock.Clock
 	// MaxOpenConns caps the connection pool (default 32 on Postgres, 8 on
 	// SQLite).
 	MaxOpenConns int
@@ -52,11 +54,8 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	s := &Store{now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
+	clk := clock.OrReal(opts.Clock)
+	s := &Store{now: func() time.Time { return clk.Now().UTC().Truncate(time.Microsecond) }}
 	gcfg := &gorm.Config{
 		Logger:                 logger.Discard,
 		NowFunc:                s.now,

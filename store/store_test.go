@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -60,6 +61,32 @@ func TestConcurrentMigrate(t *testing.T) {
 			}
 			if sum != store.LatestSchemaVersion() {
 				t.Errorf("migrations applied in total = %d, want each once (%d)", sum, store.LatestSchemaVersion())
+			}
+		})
+	}
+}
+
+// The store's clock is the injected one, read in UTC at the microsecond
+// precision both dialects keep, and rows carry its time.
+func TestClockIsUTCMicroseconds(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			at := time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.FixedZone("east", 9*3600))
+			s := storetest.Open(t, b, store.Options{Clock: clock.NewFake(at)})
+			want := at.UTC().Truncate(time.Microsecond)
+			if got := s.Now(); !got.Equal(want) || got.Location() != time.UTC {
+				t.Errorf("Now = %v, want %v", got, want)
+			}
+			o, err := s.CreateOrg(context.Background(), "Acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Org(context.Background(), o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.CreatedAt.Equal(want) {
+				t.Errorf("created_at = %v, want %v", got.CreatedAt, want)
 			}
 		})
 	}

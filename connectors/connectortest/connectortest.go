@@ -6,8 +6,9 @@
 // credential reaches an error or a log line.
 //
 // Each connector's tests adapt its IdP fake to the Fake interface and call
-// Run. Waits go through a fake Clock shared by the connector and the IdP
-// fake, so the suite sleeps for real only to let one attempt time out.
+// Run. Waits go through a fake clock (clock.Fake, whose Sleep advances it)
+// shared by the connector and the IdP fake, so the suite sleeps for real
+// only to let one attempt time out.
 package connectortest
 
 import (
@@ -26,6 +27,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/scimsync/scimsync/connectors"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/internal/syncbuf"
 )
 
@@ -163,60 +165,24 @@ func Run(t *testing.T, newFake func(t *testing.T, env Env) Fake) {
 	t.Run("ConcurrentListings", func(t *testing.T) { testConcurrent(t, newFake) })
 }
 
-// Clock is a fake clock: Sleep advances it instead of waiting.
-type Clock struct {
-	mu     sync.Mutex
-	now    time.Time
-	slept  time.Duration
-	sleeps int
-}
-
-// NewClock returns a clock reading start.
-func NewClock(start time.Time) *Clock { return &Clock{now: start} }
-
-// Now reads the clock.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Sleep advances the clock by d, unless ctx is done.
-func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(max(d, 0))
-	c.slept += max(d, 0)
-	c.sleeps++
-	return nil
-}
-
-// Slept is the total time slept and the number of sleeps.
-func (c *Clock) Slept() (time.Duration, int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.slept, c.sleeps
-}
-
 // Options are connector options whose retries wait and read time on c, so
-// that a test never sleeps for real.
-func (c *Clock) Options() connectors.Options {
-	return connectors.Options{Retry: connectors.RetryPolicy{Sleep: c.Sleep, Now: c.Now}}
+// that a test on a clock.Fake made with clock.SleepAdvances never sleeps for
+// real.
+func Options(c clock.Clock) connectors.Options {
+	return connectors.Options{Retry: connectors.RetryPolicy{Clock: c}}
 }
 
 // start is when the suite's clocks start.
 var start = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// Open opens cfg, a connector's Config, with the options of a fresh Clock,
-// for a connector test outside the suite. It fails the test if Open fails.
+// Open opens cfg, a connector's Config, with the options of a fresh fake
+// clock, for a connector test outside the suite. It fails the test if Open
+// fails.
 func Open[D connectors.Directory](t testing.TB, cfg interface {
 	Open(context.Context, connectors.Options) (D, error)
 }) D {
 	t.Helper()
-	d, err := cfg.Open(context.Background(), NewClock(start).Options())
+	d, err := cfg.Open(context.Background(), Options(clock.NewFake(start, clock.SleepAdvances)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +216,7 @@ func CheckConfig(t testing.TB, typ, settings, credentials, wantField string) err
 type harness struct {
 	t       *testing.T
 	fake    Fake
-	clock   *Clock
+	clock   *clock.Fake
 	logs    *syncbuf.Buffer
 	secrets []string
 	timeout time.Duration
@@ -258,9 +224,9 @@ type harness struct {
 
 func newHarness(t *testing.T, newFake func(*testing.T, Env) Fake) *harness {
 	t.Helper()
-	clock := NewClock(start)
-	h := &harness{t: t, clock: clock, logs: &syncbuf.Buffer{}, timeout: 10 * time.Second}
-	h.fake = newFake(t, Env{Now: clock.Now})
+	clk := clock.NewFake(start, clock.SleepAdvances)
+	h := &harness{t: t, clock: clk, logs: &syncbuf.Buffer{}, timeout: 10 * time.Second}
+	h.fake = newFake(t, Env{Now: clk.Now})
 	for _, creds := range []map[string]any{h.fake.Credentials(), h.fake.BadCredentials()} {
 		for _, v := range creds {
 			if s, ok := v.(string); ok && len(s) >= 8 {
@@ -302,8 +268,7 @@ func (h *harness) open(creds map[string]any, groups ...string) connectors.Direct
 			MaxDelay:          4 * time.Second,
 			MaxRateLimitWait:  time.Minute,
 			AttemptTimeout:    h.timeout,
-			Sleep:             h.clock.Sleep,
-			Now:               h.clock.Now,
+			Clock:             h.clock,
 		},
 	}
 	d, err := connectors.Open(context.Background(), h.fake.Type(), mustJSON(h.t, settings), mustJSON(h.t, creds), opts)

@@ -19,6 +19,7 @@ import (
 	"github.com/scimsync/scimsync/connectors/connectortest"
 	"github.com/scimsync/scimsync/connectors/okta"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
+	"github.com/scimsync/scimsync/internal/clock"
 )
 
 // fake adapts oktafake to the contract suite; DeleteUser and AddMember
@@ -79,8 +80,9 @@ func (f fake) Requests(ep connectortest.Endpoint) int { return routes.Requests(f
 
 func TestContract(t *testing.T) { connectortest.Run(t, newFake) }
 
-func newClock() *connectortest.Clock {
-	return connectortest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+// newClock is a fake clock whose sleeps advance it.
+func newClock() *clock.Fake {
+	return clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), clock.SleepAdvances)
 }
 
 func listUsers(t *testing.T, d connectors.Directory) []connectors.User {
@@ -253,7 +255,7 @@ func TestSDKEnvironmentDoesNotOverrideConfig(t *testing.T) {
 	clock := newClock()
 	srv := oktafake.New(t, oktafake.WithClock(clock.Now))
 	u := srv.AddUser(oktafake.User{Email: "ada@example.com", FirstName: "Ada"})
-	d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), clock.Options())
+	d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), connectortest.Options(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +278,7 @@ func TestRateLimitWaitFollowsOktaHeaders(t *testing.T) {
 	clock := newClock()
 	srv := oktafake.New(t, oktafake.WithClock(clock.Now))
 	srv.AddUser(oktafake.User{Email: "a@example.com"})
-	d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), clock.Options())
+	d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), connectortest.Options(clock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +311,7 @@ func TestPacingKeepsWithinShare(t *testing.T) {
 				srv.AddMember(g.ID, user.ID)
 				groups = append(groups, g.ID)
 			}
-			opts := clock.Options()
+			opts := connectortest.Options(clock)
 			opts.Retry.RateLimitShare = tt.share
 			d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), opts)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/connectors"
+	"github.com/scimsync/scimsync/connectors/connectortest"
 	"github.com/scimsync/scimsync/connectors/okta"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 )
@@ -19,7 +20,7 @@ func TestServerErrorsAreNotHeldUntilTheRateLimitReset(t *testing.T) {
 	srv := oktafake.New(t, oktafake.WithClock(clock.Now))
 	srv.RateLimit(oktafake.RouteUsers, 600, time.Minute) // headers on every answer, as Okta sends them
 	srv.AddUser(oktafake.User{Email: "a@example.com"})
-	opts := clock.Options() // the default retry policy, on the fake clock
+	opts := connectortest.Options(clock) // the default retry policy, on the fake clock
 	d, err := okta.Config{OrgURL: srv.URL(), APIToken: connectors.Secret(srv.Token())}.Open(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)

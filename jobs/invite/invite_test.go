@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scimsync/scimsync/converge"
+	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/internal/jobstest"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/mail"
@@ -26,28 +27,10 @@ import (
 	"github.com/scimsync/scimsync/store/storetest"
 )
 
-// clock is a settable store clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is an organization with invite service and converger on one store.
 type env struct {
 	store *store.Store
-	clock *clock
+	clock *clock.Fake
 	org   *jobstest.Org
 	inv   *invite.Service
 	conv  *converge.Converger
@@ -55,8 +38,8 @@ type env struct {
 
 func newEnv(t *testing.T, b storetest.Backend, sender mail.Sender) *env {
 	t.Helper()
-	c := &clock{now: time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC)}
-	s := storetest.Open(t, b, store.Options{Now: c.Now})
+	c := clock.NewFake(time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC))
+	s := storetest.Open(t, b, store.Options{Clock: c})
 	inv := &invite.Service{Store: s, Mail: sender, Log: jobstest.Discard,
 		Config: invite.Config{PublicURL: "https://app.test", TTL: 7 * 24 * time.Hour, ResendAfter: 24 * time.Hour, MaxSends: 3}}
 	return &env{store: s, clock: c, org: jobstest.NewOrg(t, s), inv: inv, conv: &converge.Converger{Store: s, Invites: inv}}
@@ -141,7 +124,7 @@ func TestAcceptRefusesAlike(t *testing.T) {
 			t.Fatal("invite marked sent before its e-mail")
 		}
 
-		e.clock.Add(7*24*time.Hour + time.Second)
+		e.clock.Advance(7*24*time.Hour + time.Second)
 		refuse("expired", expiredTok)
 		refuse("newest, expired", newTok)
 	})
@@ -211,7 +194,7 @@ func TestAcceptHTTP(t *testing.T) {
 		e.send(t, mustIssue(t, e, m.ID, 2))
 		_, exp := e.provision(t, "dave")
 		expiredTok := e.send(t, exp)
-		e.clock.Add(7*24*time.Hour + time.Second)
+		e.clock.Advance(7*24*time.Hour + time.Second)
 		type answer struct {
 			Code int
 			Body string
@@ -300,7 +283,7 @@ func TestSendDue(t *testing.T) {
 		}
 		sends := 1
 		for range 5 {
-			e.clock.Add(25 * time.Hour)
+			e.clock.Advance(25 * time.Hour)
 			want := []invite.Due{{MembershipID: m.ID, SendNumber: sends + 1}}
 			if sends >= e.inv.Config.MaxSends {
 				want = nil

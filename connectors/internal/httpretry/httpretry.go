@@ -2,8 +2,8 @@
 // through: bounded retries with exponential backoff for 5xx answers, timeouts
 // and connection errors; waits for 429 answers as the IdP asks (Retry-After,
 // or Okta's X-Rate-Limit-Reset); and pacing that keeps a sync within a share
-// of the IdP's advertised rate limit. Waits go through the policy's Sleep, so
-// they honour the context and tests inject a clock.
+// of the IdP's advertised rate limit. Waits go through the policy's Clock, so
+// they honour the context and tests inject a fake.
 //
 // A server error is not a rate limit. Okta sends X-Rate-Limit-Reset, the end
 // of its one-minute window, on every answer; waiting for it after a 500
@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/connectors"
+	"github.com/scimsync/scimsync/internal/clock"
 )
 
 // Config configures a Transport.
@@ -66,7 +67,7 @@ func New(c Config) *Transport {
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
-	t.pacer = &pacer{share: t.p.RateLimitShare, maxWait: t.p.MaxRateLimitWait, now: t.p.Now, sleep: t.p.Sleep, log: t.log}
+	t.pacer = &pacer{share: t.p.RateLimitShare, maxWait: t.p.MaxRateLimitWait, clock: t.p.Clock, log: t.log}
 	return t
 }
 
@@ -95,28 +96,8 @@ func WithDefaults(p connectors.RetryPolicy) connectors.RetryPolicy {
 	if p.RateLimitShare <= 0 || p.RateLimitShare > 1 {
 		p.RateLimitShare = 0.5
 	}
-	if p.Sleep == nil {
-		p.Sleep = Sleep
-	}
-	if p.Now == nil {
-		p.Now = time.Now
-	}
+	p.Clock = clock.OrReal(p.Clock)
 	return p
-}
-
-// Sleep waits for d or until ctx is done, whichever comes first.
-func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -150,7 +131,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			retries++
 			d := t.backoff(retries)
 			log.WarnContext(ctx, "idp request failed; retrying", "attempt", attempt, "err", err, "delay", d)
-			if err := t.p.Sleep(ctx, d); err != nil {
+			if err := t.p.Clock.Sleep(ctx, d); err != nil {
 				return nil, err
 			}
 			continue
@@ -164,9 +145,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				log.WarnContext(ctx, "idp rate limit: giving up", "attempt", attempt, "waits", waits)
 				return resp, nil
 			}
-			d, ok := retryAfter(resp.Header, t.p.Now())
+			d, ok := retryAfter(resp.Header, t.p.Clock.Now())
 			if !ok {
-				d, ok = rateLimitReset(resp.Header, t.p.Now())
+				d, ok = rateLimitReset(resp.Header, t.p.Clock.Now())
 			}
 			if !ok {
 				d = t.backoff(waits + 1)
@@ -178,7 +159,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			waits++
 			drain(resp)
 			log.InfoContext(ctx, "idp rate limit hit; waiting", "attempt", attempt, "wait", d)
-			if err := t.p.Sleep(ctx, d); err != nil {
+			if err := t.p.Clock.Sleep(ctx, d); err != nil {
 				return nil, err
 			}
 		case retryableStatus(resp.StatusCode):
@@ -187,12 +168,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			retries++
 			d := t.backoff(retries)
-			if sd, ok := serverErrorWait(resp.Header, t.p.Now()); ok && sd > d && sd <= t.p.MaxRateLimitWait {
+			if sd, ok := serverErrorWait(resp.Header, t.p.Clock.Now()); ok && sd > d && sd <= t.p.MaxRateLimitWait {
 				d = sd
 			}
 			drain(resp)
 			log.WarnContext(ctx, "idp answered a server error; retrying", "attempt", attempt, "status", resp.StatusCode, "delay", d)
-			if err := t.p.Sleep(ctx, d); err != nil {
+			if err := t.p.Clock.Sleep(ctx, d); err != nil {
 				return nil, err
 			}
 		default:

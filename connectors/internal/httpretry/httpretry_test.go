@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/connectors"
-	"github.com/scimsync/scimsync/connectors/connectortest"
+	"github.com/scimsync/scimsync/internal/clock"
 )
 
 // script answers each attempt with the next step and records the bodies it
@@ -54,14 +54,14 @@ func fail(err error) func(*http.Request) (*http.Response, error) {
 
 var start = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func transport(steps ...func(*http.Request) (*http.Response, error)) (*Transport, *script, *connectortest.Clock) {
-	clock := connectortest.NewClock(start)
+func transport(steps ...func(*http.Request) (*http.Response, error)) (*Transport, *script, *clock.Fake) {
+	clk := clock.NewFake(start, clock.SleepAdvances)
 	s := &script{steps: steps}
 	t := New(Config{Base: s, Policy: connectors.RetryPolicy{
 		MaxRetries: 2, MaxRateLimitWaits: 2, BaseDelay: time.Second, MaxDelay: 8 * time.Second,
-		MaxRateLimitWait: time.Minute, Sleep: clock.Sleep, Now: clock.Now,
+		MaxRateLimitWait: time.Minute, Clock: clk,
 	}})
-	return t, s, clock
+	return t, s, clk
 }
 
 func get(t *testing.T, tr *Transport) (*http.Response, error) {
@@ -152,11 +152,11 @@ func okta(remaining, resetIn int) []string {
 // backoff, never the rest of the rate-limit window that Okta names on every
 // answer.
 func TestServerErrorsBackOffUnderDefaults(t *testing.T) {
-	clock := connectortest.NewClock(start)
+	clk := clock.NewFake(start, clock.SleepAdvances)
 	s := &script{steps: []func(*http.Request) (*http.Response, error){
 		answer(500, okta(599, 59)...), answer(500, okta(598, 59)...), answer(500, okta(597, 59)...), answer(200, okta(596, 59)...),
 	}}
-	tr := New(Config{Base: s, Policy: connectors.RetryPolicy{Sleep: clock.Sleep, Now: clock.Now}})
+	tr := New(Config{Base: s, Policy: connectors.RetryPolicy{Clock: clk}})
 	resp, err := get(t, tr)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestServerErrorsBackOffUnderDefaults(t *testing.T) {
 		t.Fatalf("status %d, want 200", resp.StatusCode)
 	}
 	// Three backoffs of about 1, 2 and 4 s, each jittered in its upper half.
-	slept, n := clock.Slept()
+	slept, n := clk.Slept()
 	if n != 3 || slept < 3500*time.Millisecond || slept > 7*time.Second {
 		t.Errorf("slept %v in %d sleeps, want 3.5s–7s in 3", slept, n)
 	}
@@ -198,8 +198,7 @@ func TestCancelledWhileWaiting(t *testing.T) {
 	s := &script{steps: []func(*http.Request) (*http.Response, error){answer(503), answer(200)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := New(Config{Base: s, Policy: connectors.RetryPolicy{
-		BaseDelay: time.Hour, MaxDelay: time.Hour,
-		Sleep: func(ctx context.Context, d time.Duration) error { cancel(); return Sleep(ctx, d) },
+		BaseDelay: time.Hour, MaxDelay: time.Hour, Clock: cancelOnSleep{cancel},
 	}})
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://idp.example/api", nil)
 	start := time.Now()
@@ -211,9 +210,20 @@ func TestCancelledWhileWaiting(t *testing.T) {
 	}
 }
 
+// cancelOnSleep is the real clock, whose sleeps cancel the request first.
+type cancelOnSleep struct{ cancel context.CancelFunc }
+
+func (c cancelOnSleep) Now() time.Time                         { return time.Now() }
+func (c cancelOnSleep) NewTimer(d time.Duration) clock.Timer   { return clock.Real{}.NewTimer(d) }
+func (c cancelOnSleep) NewTicker(d time.Duration) clock.Ticker { return clock.Real{}.NewTicker(d) }
+func (c cancelOnSleep) Sleep(ctx context.Context, d time.Duration) error {
+	c.cancel()
+	return clock.Real{}.Sleep(ctx, d)
+}
+
 func TestPacer(t *testing.T) {
-	clock := connectortest.NewClock(start)
-	p := &pacer{share: 0.5, maxWait: time.Minute, now: clock.Now, sleep: clock.Sleep, log: New(Config{}).log}
+	clk := clock.NewFake(start, clock.SleepAdvances)
+	p := &pacer{share: 0.5, maxWait: time.Minute, clock: clk, log: New(Config{}).log}
 	ctx := context.Background()
 	headers := func(remaining int) http.Header {
 		return http.Header{
@@ -227,7 +237,7 @@ func TestPacer(t *testing.T) {
 	if err := p.wait(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
-	if slept, _ := clock.Slept(); slept != 0 {
+	if slept, _ := clk.Slept(); slept != 0 {
 		t.Errorf("waited %v with half the budget left", slept)
 	}
 	if err := p.wait(ctx, "other"); err != nil {
@@ -237,14 +247,14 @@ func TestPacer(t *testing.T) {
 	if err := p.wait(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
-	if slept, _ := clock.Slept(); slept != 31*time.Second {
+	if slept, _ := clk.Slept(); slept != 31*time.Second {
 		t.Errorf("waited %v below the share, want 31s (to the reset)", slept)
 	}
 	// The window we waited for is over; the next request goes at once.
 	if err := p.wait(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
-	if slept, _ := clock.Slept(); slept != 31*time.Second {
+	if slept, _ := clk.Slept(); slept != 31*time.Second {
 		t.Errorf("waited again after the reset: %v", slept)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/scimsync/scimsync/internal/clock"
 )
 
 // pacer keeps requests within a share of the rate limit the IdP advertises
@@ -16,8 +18,7 @@ import (
 type pacer struct {
 	share   float64
 	maxWait time.Duration
-	now     func() time.Time
-	sleep   func(context.Context, time.Duration) error
+	clock   clock.Clock
 	log     *slog.Logger
 
 	mu      sync.Mutex
@@ -38,14 +39,14 @@ func (p *pacer) wait(ctx context.Context, key string) error {
 	if !ok || b.limit <= 0 || float64(b.remaining) >= (1-p.share)*float64(b.limit) {
 		return nil
 	}
-	d := b.resetAt.Sub(p.now())
+	d := b.resetAt.Sub(p.clock.Now())
 	if d <= 0 {
 		return nil
 	}
 	d = min(d, p.maxWait)
 	p.log.InfoContext(ctx, "pacing idp requests to stay within the rate-limit share",
 		"bucket", key, "remaining", b.remaining, "limit", b.limit, "wait", d)
-	if err := p.sleep(ctx, d); err != nil {
+	if err := p.clock.Sleep(ctx, d); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -64,7 +65,7 @@ func (p *pacer) observe(key string, h http.Header) {
 	if err1 != nil || err2 != nil || err3 != nil || limit <= 0 {
 		return
 	}
-	now := p.now()
+	now := p.clock.Now()
 	// Carry the server's "time until reset" over to the local clock; add a
 	// second because both the reset and Date are truncated to the second.
 	resetAt := now.Add(time.Unix(reset, 0).Sub(serverNow(h, now)) + time.Second)
