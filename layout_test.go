@@ -37,6 +37,12 @@ func TestDependencyRules(t *testing.T) {
 			},
 		},
 		{
+			Pkgs: "./lifecycle", Tests: true,
+			BadDeps: map[string]string{
+				deptest.NonStandard: "the domain's words are imported by store, converge, the reconciler and the admin API; they depend on none of them, nor on how they are stored or applied",
+			},
+		},
+		{
 			Pkgs: "./jobs/task", Tests: true,
 			BadDeps: map[string]string{
 				"github.com/hibiken/asynq/...": "the catalogue is shared with converge, which writes rows of the work it implies; package jobs alone turns rows into asynq tasks",

@@ -28,7 +28,7 @@ type Rule struct {
 	// paths, or a path ending in "/..." for it and every package below.
 	Except []string
 	// BadDeps maps an import path, or a path ending in "/..." for it and
-	// every package below, to the reason it is forbidden.
+	// every package below, or NonStandard, to the reason it is forbidden.
 	BadDeps map[string]string
 	// Tests covers the packages' tests too, and what they import.
 	Tests bool
@@ -51,10 +51,15 @@ func (r Rule) Check(t *testing.T) {
 	}
 }
 
+// NonStandard, as a pattern of Rule.BadDeps, is every package outside the
+// standard library.
+const NonStandard = "(not the standard library)"
+
 // Package is one package as `go list -deps -json` describes it.
 type Package struct {
 	ImportPath string
 	Imports    []string
+	Standard   bool
 	// DepOnly is a package listed only as a dependency of one the pattern
 	// matched.
 	DepOnly bool
@@ -71,7 +76,7 @@ func List(pattern string, tests bool) ([]Package, error) {
 	if err != nil {
 		return nil, fmt.Errorf("go env GOMOD: %w", err)
 	}
-	args := []string{"list", "-e", "-deps", "-json=ImportPath,Imports,DepOnly,ForTest,Error"}
+	args := []string{"list", "-e", "-deps", "-json=ImportPath,Imports,Standard,DepOnly,ForTest,Error"}
 	if tests {
 		args = append(args, "-test")
 	}
@@ -137,7 +142,7 @@ func (r Rule) Violations(pkgs []Package) ([]Violation, error) {
 		}
 		for _, path := range reach(byPath, p.ImportPath) {
 			bad := path[len(path)-1]
-			pat, why, ok := r.reason(bad)
+			pat, why, ok := r.reason(bad, byPath[bad].Standard)
 			// One violation per package and forbidden pattern: the nearest.
 			if !ok || seen[[2]string{name, pat}] {
 				continue
@@ -155,9 +160,9 @@ func (r Rule) Violations(pkgs []Package) ([]Violation, error) {
 	return out, nil
 }
 
-func (r Rule) reason(pkg string) (pattern, why string, ok bool) {
+func (r Rule) reason(pkg string, std bool) (pattern, why string, ok bool) {
 	for pat, why := range r.BadDeps {
-		if match(pat, pkg) {
+		if pat == NonStandard && !std || match(pat, pkg) {
 			return pat, why, true
 		}
 	}

@@ -18,7 +18,7 @@ var graph = []Package{
 	{ImportPath: "m/store", Imports: []string{"database/sql"}, DepOnly: true},
 	{ImportPath: "m/fake", Imports: []string{"m/jobs/task"}, DepOnly: true},
 	{ImportPath: "m/jobs/task", DepOnly: true},
-	{ImportPath: "database/sql", DepOnly: true},
+	{ImportPath: "database/sql", Standard: true, DepOnly: true},
 }
 
 func TestViolations(t *testing.T) {
@@ -42,6 +42,13 @@ func TestViolations(t *testing.T) {
 		}},
 		{"excepted", Rule{Except: []string{"m/cmd/..."}, BadDeps: map[string]string{"m/jobs/...": "no jobs"}}, []string{
 			"m/app (test) must not depend on m/jobs/task: no jobs\n\tvia m/fake → m/jobs/task",
+		}},
+		{"outside the standard library", Rule{Except: []string{"m/app"}, BadDeps: map[string]string{NonStandard: "std only"}}, []string{
+			"m/cmd/tool must not depend on m/jobs/task: std only\n\tvia m/jobs/task",
+		}},
+		{"the standard library allowed", Rule{Except: []string{"m/cmd/..."}, BadDeps: map[string]string{NonStandard: "std only"}}, []string{
+			"m/app must not depend on m/store: std only\n\tvia m/store",
+			"m/app (test) must not depend on m/store: std only\n\tvia m/store",
 		}},
 		{"excepted with its tests", Rule{Except: []string{"m/cmd/...", "m/app"}, BadDeps: map[string]string{"m/jobs/...": "no jobs"}}, nil},
 	}
