@@ -9,6 +9,7 @@ import (
 
 	"github.com/scimsync/scimsync/broker/brokertest"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
+	"github.com/scimsync/scimsync/internal/metricstest"
 	"github.com/scimsync/scimsync/store/storetest"
 )
 
@@ -126,23 +127,5 @@ func TestReconcileFromOktaOnWorker(t *testing.T) {
 // jobRuns reads scimsync_jobs_total for a task type and outcome.
 func jobRuns(t *testing.T, reg prometheus.Gatherer, taskType, outcome string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "scimsync_jobs_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["type"] == taskType && labels["outcome"] == outcome {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	return metricstest.Value(t, reg, "scimsync_jobs_total", map[string]string{"type": taskType, "outcome": outcome})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/scimsync/scimsync/broker/brokertest"
 	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/jobstest"
+	"github.com/scimsync/scimsync/internal/metricstest"
 	"github.com/scimsync/scimsync/jobs"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/mail"
@@ -89,25 +90,7 @@ func startPipelineVia(t testing.TB, org *jobstest.Org, sender mail.Sender, concu
 
 func (p *pipeline) count(t testing.TB, taskType, outcome string) float64 {
 	t.Helper()
-	mfs, err := p.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "scimsync_jobs_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["type"] == taskType && labels["outcome"] == outcome {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	return metricstest.Value(t, p.reg, "scimsync_jobs_total", map[string]string{"type": taskType, "outcome": outcome})
 }
 
 func smtpSender(t *testing.T, srv *mailtest.Server) mail.Sender {
