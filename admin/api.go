@@ -31,7 +31,8 @@ type API struct {
 // whose answers may be retried for seconds.
 const DefaultRequestTimeout = 30 * time.Second
 
-// route is one operation of the admin API; Handler serves exactly these.
+// route is one operation of the admin API. Handler serves exactly these,
+// and openapi.json documents exactly these (TestOpenAPIMatchesRoutes).
 type route struct {
 	method, path string
 	handler      http.HandlerFunc
@@ -56,6 +57,7 @@ func (a *API) routes() []route {
 		{"POST", "/api/v1/orgs/{org}/reconcile", a.requestReconcile},
 		{"GET", "/api/v1/orgs/{org}/sync-runs", a.listSyncRuns},
 		{"GET", "/api/v1/orgs/{org}/sync-runs/{id}", a.getSyncRun},
+		{"GET", "/api/v1/openapi.json", serveOpenAPI},
 	}
 }
 
