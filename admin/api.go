@@ -31,30 +31,52 @@ type API struct {
 // whose answers may be retried for seconds.
 const DefaultRequestTimeout = 30 * time.Second
 
-// Handler returns the admin API, mounted at /api/v1/ by the caller's mux.
-func (a *API) Handler() http.Handler {
+// route is one operation of the admin API. Handler serves exactly these,
+// and openapi.json documents exactly these (TestOpenAPIMatchesRoutes).
+type route struct {
+	method, path string
+	handler      http.HandlerFunc
+}
+
+func (a *API) routes() []route {
+	return []route{
+		{"POST", "/api/v1/orgs", a.createOrg},
+		{"GET", "/api/v1/orgs", a.listOrgs},
+		{"GET", "/api/v1/orgs/{org}", a.getOrg},
+		{"PATCH", "/api/v1/orgs/{org}", a.patchOrg},
+		{"POST", "/api/v1/orgs/{org}/scim-tokens", a.createToken},
+		{"GET", "/api/v1/orgs/{org}/scim-tokens", a.listTokens},
+		{"DELETE", "/api/v1/orgs/{org}/scim-tokens/{id}", a.revokeToken},
+		{"GET", "/api/v1/orgs/{org}/audit-events", a.auditEvents},
+		{"GET", "/api/v1/orgs/{org}/members", a.members},
+		{"POST", "/api/v1/orgs/{org}/members/{member}/settle-admin", a.settleAdmin},
+		{"GET", "/api/v1/orgs/{org}/groups", a.groups},
+		{"PUT", "/api/v1/orgs/{org}/connector", a.putConnector},
+		{"GET", "/api/v1/orgs/{org}/connector", a.getConnector},
+		{"DELETE", "/api/v1/orgs/{org}/connector", a.deleteConnector},
+		{"POST", "/api/v1/orgs/{org}/reconcile", a.requestReconcile},
+		{"GET", "/api/v1/orgs/{org}/sync-runs", a.listSyncRuns},
+		{"GET", "/api/v1/orgs/{org}/sync-runs/{id}", a.getSyncRun},
+		{"GET", "/api/v1/openapi.json", serveOpenAPI},
+	}
+}
+
+// mux routes the admin API's operations; anything else under /api/v1/ is a
+// JSON 404.
+func (a *API) mux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/orgs", a.createOrg)
-	mux.HandleFunc("GET /api/v1/orgs", a.listOrgs)
-	mux.HandleFunc("GET /api/v1/orgs/{org}", a.getOrg)
-	mux.HandleFunc("PATCH /api/v1/orgs/{org}", a.patchOrg)
-	mux.HandleFunc("POST /api/v1/orgs/{org}/scim-tokens", a.createToken)
-	mux.HandleFunc("GET /api/v1/orgs/{org}/scim-tokens", a.listTokens)
-	mux.HandleFunc("DELETE /api/v1/orgs/{org}/scim-tokens/{id}", a.revokeToken)
-	mux.HandleFunc("GET /api/v1/orgs/{org}/audit-events", a.auditEvents)
-	mux.HandleFunc("GET /api/v1/orgs/{org}/members", a.members)
-	mux.HandleFunc("POST /api/v1/orgs/{org}/members/{member}/settle-admin", a.settleAdmin)
-	mux.HandleFunc("GET /api/v1/orgs/{org}/groups", a.groups)
-	mux.HandleFunc("PUT /api/v1/orgs/{org}/connector", a.putConnector)
-	mux.HandleFunc("GET /api/v1/orgs/{org}/connector", a.getConnector)
-	mux.HandleFunc("DELETE /api/v1/orgs/{org}/connector", a.deleteConnector)
-	mux.HandleFunc("POST /api/v1/orgs/{org}/reconcile", a.requestReconcile)
-	mux.HandleFunc("GET /api/v1/orgs/{org}/sync-runs", a.listSyncRuns)
-	mux.HandleFunc("GET /api/v1/orgs/{org}/sync-runs/{id}", a.getSyncRun)
+	for _, rt := range a.routes() {
+		mux.HandleFunc(rt.method+" "+rt.path, rt.handler)
+	}
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	return httpjson.WithDeadline(a.Auth.Require(mux, false), cmp.Or(a.RequestTimeout, DefaultRequestTimeout))
+	return mux
+}
+
+// Handler returns the admin API, mounted at /api/v1/ by the caller's mux.
+func (a *API) Handler() http.Handler {
+	return httpjson.WithDeadline(a.Auth.Require(a.mux(), false), cmp.Or(a.RequestTimeout, DefaultRequestTimeout))
 }
 
 // OrgView is an organization as the admin API shows it.
