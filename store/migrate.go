@@ -281,6 +281,31 @@ CREATE UNIQUE INDEX sync_runs_slot ON sync_runs (org_id, slot) WHERE slot > 0;
 	{7, "memberships by user", `
 CREATE INDEX org_memberships_user_id ON org_memberships (user_id);
 `, false},
+	// The change feed. An organization's counter row is bumped by a
+	// writing transaction just before it commits: its row lock orders the
+	// organization's writers, so sequence order is commit order and a
+	// reader paging by sequence never passes an event that commits later
+	// with a lower number. purged_through is the highest sequence the
+	// retention purge deleted: a cursor below it has missed events.
+	{8, "events", `
+CREATE TABLE event_counters (
+  org_id TEXT PRIMARY KEY,
+  last_sequence BIGINT NOT NULL DEFAULT 0,
+  purged_through BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE events (
+  id TEXT PRIMARY KEY,
+  org_id TEXT NOT NULL,
+  sequence BIGINT NOT NULL,
+  type TEXT NOT NULL,
+  entity_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX events_sequence ON events (org_id, sequence);
+CREATE INDEX events_created ON events (created_at);
+`, false},
 }
 
 func (s *Store) expand(sql string) string { return s.d.placeholders.Replace(sql) }
