@@ -42,6 +42,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/orgs/{org}/scim-tokens", a.listTokens)
 	mux.HandleFunc("DELETE /api/v1/orgs/{org}/scim-tokens/{id}", a.revokeToken)
 	mux.HandleFunc("GET /api/v1/orgs/{org}/audit-events", a.auditEvents)
+	mux.HandleFunc("GET /api/v1/orgs/{org}/events", a.events)
 	mux.HandleFunc("GET /api/v1/orgs/{org}/members", a.members)
 	mux.HandleFunc("POST /api/v1/orgs/{org}/members/{member}/settle-admin", a.settleAdmin)
 	mux.HandleFunc("GET /api/v1/orgs/{org}/groups", a.groups)

@@ -232,10 +232,13 @@ func distinctStrings(ss []string) []string {
 	return out
 }
 
-// Events lists an organization's events with sequence above after, in
-// sequence order, at most limit; types, when given, keeps those types.
-func (s *Store) Events(ctx context.Context, orgID string, after int64, limit int, types []string) ([]Event, error) {
-	q := s.conn(ctx).Where("org_id = ? AND sequence > ?", orgID, after)
+// Events lists an organization's events with sequence above after and at
+// most through, in sequence order, at most limit; types, when given, keeps
+// those types. Every event up to a Latest that EventCursor read has
+// committed, so through = Latest makes the answer final: a later read of
+// the same range finds the same events.
+func (s *Store) Events(ctx context.Context, orgID string, after, through int64, limit int, types []string) ([]Event, error) {
+	q := s.conn(ctx).Where("org_id = ? AND sequence > ? AND sequence <= ?", orgID, after, through)
 	if len(types) > 0 {
 		q = q.Where("type IN ?", types)
 	}
