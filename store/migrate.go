@@ -286,7 +286,9 @@ CREATE INDEX org_memberships_user_id ON org_memberships (user_id);
 	// organization's writers, so sequence order is commit order and a
 	// reader paging by sequence never passes an event that commits later
 	// with a lower number. purged_through is the highest sequence the
-	// retention purge deleted: a cursor below it has missed events.
+	// retention purge deleted: a cursor below it has missed events. An
+	// event's id (a UUIDv7, unique as any other id here) is what a
+	// consumer deduplicates by; it has no index, which every append pays.
 	{8, "events", `
 CREATE TABLE event_counters (
   org_id TEXT PRIMARY KEY,
@@ -294,16 +296,16 @@ CREATE TABLE event_counters (
   purged_through BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE events (
-  id TEXT PRIMARY KEY,
   org_id TEXT NOT NULL,
   sequence BIGINT NOT NULL,
+  id TEXT NOT NULL,
   type TEXT NOT NULL,
   entity_type TEXT NOT NULL,
   entity_id TEXT NOT NULL,
   data TEXT NOT NULL,
-  created_at {{ts}} NOT NULL
+  created_at {{ts}} NOT NULL,
+  PRIMARY KEY (org_id, sequence)
 );
-CREATE UNIQUE INDEX events_sequence ON events (org_id, sequence);
 CREATE INDEX events_created ON events (created_at);
 `, false},
 }
