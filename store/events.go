@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"time"
 )
@@ -81,31 +79,47 @@ func (s *Store) AppendEvents(ctx context.Context, orgID string, changes []Change
 		return fmt.Errorf("append events: %w", err)
 	}
 	n := int64(len(changes))
-	var last int64
-	if err := s.conn(ctx).Raw(`INSERT INTO event_counters (org_id, last_sequence) VALUES (?, ?)
-ON CONFLICT (org_id) DO UPDATE SET last_sequence = event_counters.last_sequence + excluded.last_sequence
-RETURNING last_sequence`, orgID, n).Scan(&last).Error; err != nil {
-		return fmt.Errorf("append events: bump sequence: %w", err)
-	}
 	// One statement for the lot, without gorm's reflection: converge
-	// batches append a hundred events at a time on the hot path.
-	ids, seqs, types, etypes, eids := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	// batches append a hundred events at a time on the hot path. Where the
+	// dialect allows, the counter's bump is in the same statement, so the
+	// row lock it takes is held only while the transaction commits.
+	ids, ords, types, etypes, eids := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, c := range changes {
-		ids[i], seqs[i] = NewID(), strconv.FormatInt(last-n+1+int64(i), 10)
+		ids[i], ords[i] = NewID(), strconv.Itoa(i+1)
 		types[i], etypes[i], eids[i] = c.Type, c.EntityType, c.EntityID
 	}
+	// bump adds n to the organization's counter and returns the new last
+	// sequence, its parameters bound to q.
+	bump := func(q *query) string {
+		count := q.typed(n, "bigint")
+		return `INSERT INTO event_counters (org_id, last_sequence) VALUES (` + q.arg(orgID) + `, ` + count + `)
+ON CONFLICT (org_id) DO UPDATE SET last_sequence = event_counters.last_sequence + excluded.last_sequence
+RETURNING last_sequence`
+	}
 	q := &query{d: s.d}
-	rows, err := s.d.rows(q, []column{{name: "id", pgType: "text", text: ids}, {name: "seq", pgType: "text", text: seqs},
+	var base string // the sequence before the first event
+	if s.d.writingWith {
+		q.b.WriteString("WITH c AS (" + bump(q) + ")\n")
+		base = "(SELECT last_sequence FROM c) - " + q.typed(n, "bigint")
+	} else {
+		bq := &query{d: s.d}
+		var last int64
+		if err := s.conn(ctx).Statement.ConnPool.QueryRowContext(ctx, bump(bq), bq.args...).Scan(&last); err != nil {
+			return fmt.Errorf("append events: bump sequence: %w", err)
+		}
+		base = q.typed(last-n, "bigint")
+	}
+	rows, err := s.d.rows(q, []column{{name: "id", pgType: "text", text: ids}, {name: "ord", pgType: "text", text: ords},
 		{name: "type", pgType: "text", text: types}, {name: "etype", pgType: "text", text: etypes},
 		{name: "eid", pgType: "text", text: eids}, {name: "data", pgType: "text", text: data}})
 	if err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
 	q.b.WriteString(`INSERT INTO events (org_id, sequence, id, type, entity_type, entity_id, data, created_at)
-SELECT ` + q.arg(orgID) + `, CAST(r.seq AS BIGINT), r.id, r.type, r.etype, r.eid, r.data, ` + q.typed(s.now(), "timestamptz") + `
+SELECT ` + q.arg(orgID) + `, ` + base + ` + CAST(r.ord AS BIGINT), r.id, r.type, r.etype, r.eid, r.data, ` + q.typed(s.now(), "timestamptz") + `
 FROM (` + rows + `) r`)
-	if _, err := q.exec(ctx, s); err != nil {
-		return fmt.Errorf("append events: %w", err)
+	if got, err := q.exec(ctx, s); err != nil || got != n {
+		return fmt.Errorf("append events: wrote %d of %d: %w", got, n, err)
 	}
 	return nil
 }
@@ -279,50 +293,49 @@ func (s *Store) EventCursor(ctx context.Context, orgID string) (EventCursor, err
 	return c, nil
 }
 
-// PurgeEvents deletes up to limit events created before createdBefore,
-// oldest first, and records per organization the highest sequence it
-// deleted, in one transaction. It returns how many it deleted.
+// PurgeEvents deletes, per organization, the oldest events created
+// before createdBefore, up to limit of each, and records the highest
+// sequence it deleted; it returns how many it deleted. It deletes a prefix
+// of each organization's sequence, stopping at its first newer event, so
+// everything up to the recorded sequence is gone and nothing after it.
 func (s *Store) PurgeEvents(ctx context.Context, createdBefore time.Time, limit int) (int64, error) {
-	var n int64
-	err := s.Tx(ctx, func(tx *Store) error {
-		db := tx.conn(ctx)
-		var rows []struct {
-			OrgID    string `gorm:"column:org_id"`
-			Sequence int64  `gorm:"column:sequence"`
-		}
-		if err := db.Raw("SELECT org_id, sequence FROM events WHERE created_at < ? ORDER BY created_at LIMIT ?", createdBefore, limit).
-			Scan(&rows).Error; err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		highest := map[string]int64{}
-		seqs := map[string][]int64{}
-		for _, r := range rows {
-			highest[r.OrgID] = max(highest[r.OrgID], r.Sequence)
-			seqs[r.OrgID] = append(seqs[r.OrgID], r.Sequence)
-		}
-		// In id order, as any two purges (one per relay) lock them.
-		for _, org := range slices.Sorted(maps.Keys(highest)) {
-			seq := highest[org]
-			if err := db.Exec("UPDATE event_counters SET purged_through = ? WHERE org_id = ? AND purged_through < ?", seq, org, seq).Error; err != nil {
-				return err
-			}
-		}
-		for org, ss := range seqs {
-			for start := 0; start < len(ss); start += 500 {
-				res := db.Where("org_id = ? AND sequence IN ?", org, ss[start:min(start+500, len(ss))]).Delete(&Event{})
-				if res.Error != nil {
-					return res.Error
-				}
-				n += res.RowsAffected
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	var orgs []string
+	if err := s.conn(ctx).Raw("SELECT org_id FROM event_counters WHERE last_sequence > purged_through ORDER BY org_id").
+		Scan(&orgs).Error; err != nil {
 		return 0, fmt.Errorf("purge events: %w", err)
 	}
-	return n, nil
+	var total int64
+	for _, org := range orgs {
+		var oldest []struct {
+			Sequence  int64     `gorm:"column:sequence"`
+			CreatedAt time.Time `gorm:"column:created_at"`
+		}
+		if err := s.conn(ctx).Raw("SELECT sequence, created_at FROM events WHERE org_id = ? ORDER BY sequence LIMIT ?", org, limit).
+			Scan(&oldest).Error; err != nil {
+			return total, fmt.Errorf("purge events: %w", err)
+		}
+		k := 0
+		for k < len(oldest) && oldest[k].CreatedAt.Before(createdBefore) {
+			k++
+		}
+		if k == 0 {
+			continue
+		}
+		through := oldest[k-1].Sequence
+		var n int64
+		err := s.Tx(ctx, func(tx *Store) error {
+			db := tx.conn(ctx)
+			if err := db.Exec("UPDATE event_counters SET purged_through = ? WHERE org_id = ? AND purged_through < ?", through, org, through).Error; err != nil {
+				return err
+			}
+			res := db.Exec("DELETE FROM events WHERE org_id = ? AND sequence <= ?", org, through)
+			n = res.RowsAffected
+			return res.Error
+		})
+		if err != nil {
+			return total, fmt.Errorf("purge events of %s: %w", org, err)
+		}
+		total += n
+	}
+	return total, nil
 }

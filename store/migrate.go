@@ -288,7 +288,9 @@ CREATE INDEX org_memberships_user_id ON org_memberships (user_id);
 	// with a lower number. purged_through is the highest sequence the
 	// retention purge deleted: a cursor below it has missed events. An
 	// event's id (a UUIDv7, unique as any other id here) is what a
-	// consumer deduplicates by; it has no index, which every append pays.
+	// consumer deduplicates by; it has no index, nor has created_at (the
+	// purge walks each organization's oldest events by sequence): each
+	// index is paid by every append.
 	{8, "events", `
 CREATE TABLE event_counters (
   org_id TEXT PRIMARY KEY,
@@ -306,7 +308,6 @@ CREATE TABLE events (
   created_at {{ts}} NOT NULL,
   PRIMARY KEY (org_id, sequence)
 );
-CREATE INDEX events_created ON events (created_at);
 `, false},
 }
 
