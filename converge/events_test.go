@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scimsync/scimsync/converge"
 	"github.com/scimsync/scimsync/internal/jobstest"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/lifecycle"
@@ -334,5 +335,44 @@ func TestConcurrentConvergesCommitInSequenceOrder(t *testing.T) {
 		if len(all) != int(total) {
 			t.Errorf("%d events, want %d", len(all), total)
 		}
+	})
+}
+
+// An operator's settlement of a kept last admin writes the events of what
+// it changes: the new admin's role, and the kept admin's removal; a
+// refused one writes none.
+func TestSettleEvents(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		c := newConverger(s)
+		org := jobstest.NewOrg(t, s)
+		mapAdmins(t, s, org)
+		ann, bob := org.AddUser("ann", "ann@example.com"), org.AddUser("bob", "bob@example.com")
+		g := org.AddGroup("admins", ann.ID)
+		mustUser(t, c, org, ann.ID, lifecycle.Created)
+		mustUser(t, c, org, bob.ID, lifecycle.Created)
+		ma, mb := org.MustMember(ann.ID), org.MustMember(bob.ID)
+		f := &feed{t: t, s: s, orgID: org.ID}
+		f.next()
+		org.DeleteUser(ann.ID)
+		mustUser(t, c, org, ann.ID, lifecycle.Kept)
+		f.expect("kept") // kept back: nothing changed
+
+		if _, err := c.SettleAdmin(ctx, org.ID, ma.ID, converge.Settlement{NewAdminMemberID: mb.ID}); err == nil {
+			t.Fatal("bob outside the admin group was accepted as the new admin")
+		}
+		f.expect("refused settlement")
+
+		org.UpdateGroup(g.ID, "admins", bob.ID)
+		if _, err := c.SettleAdmin(ctx, org.ID, ma.ID, converge.Settlement{NewAdminMemberID: mb.ID}); err != nil {
+			t.Fatal(err)
+		}
+		evs := f.expect("settlement", "member.updated "+mb.ID, "member.removed "+ma.ID)
+		if len(evs) == 2 && memberData(t, evs[0]).Role != lifecycle.RoleAdmin {
+			t.Errorf("new admin's role = %q", memberData(t, evs[0]).Role)
+		}
+		mustUser(t, c, org, bob.ID, lifecycle.Unchanged)
+		f.expect("bob in step")
+		assertAuditedChangesHaveEvents(t, s, org.ID)
 	})
 }
