@@ -118,8 +118,12 @@ RETURNING last_sequence`
 	q.b.WriteString(`INSERT INTO events (org_id, sequence, id, type, entity_type, entity_id, data, created_at)
 SELECT ` + q.arg(orgID) + `, ` + base + ` + CAST(r.ord AS BIGINT), r.id, r.type, r.etype, r.eid, r.data, ` + q.typed(s.now(), "timestamptz") + `
 FROM (` + rows + `) r`)
-	if got, err := q.exec(ctx, s); err != nil || got != n {
-		return fmt.Errorf("append events: wrote %d of %d: %w", got, n, err)
+	got, err := q.exec(ctx, s)
+	if err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	if got != n {
+		return fmt.Errorf("append events: wrote %d of %d", got, n)
 	}
 	return nil
 }
