@@ -17,6 +17,10 @@
 // the whole batch are read with a few set-based queries and its creations
 // written set-based, while every decision is the single user's; converging
 // one user is the batch of one.
+//
+// Each change a transaction applies appends its event to the
+// organization's change feed (store.AppendEvents) as that transaction's
+// last write; a converge that changes nothing appends none.
 package converge
 
 import (
