@@ -48,6 +48,7 @@ func (a *API) routes() []route {
 		{"GET", "/api/v1/orgs/{org}/scim-tokens", a.listTokens},
 		{"DELETE", "/api/v1/orgs/{org}/scim-tokens/{id}", a.revokeToken},
 		{"GET", "/api/v1/orgs/{org}/audit-events", a.auditEvents},
+		{"GET", "/api/v1/orgs/{org}/events", a.events},
 		{"GET", "/api/v1/orgs/{org}/members", a.members},
 		{"POST", "/api/v1/orgs/{org}/members/{member}/settle-admin", a.settleAdmin},
 		{"GET", "/api/v1/orgs/{org}/groups", a.groups},

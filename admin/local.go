@@ -58,16 +58,6 @@ func (a *API) members(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, "", body)
 }
 
-// GroupView is a local group as the admin API shows it.
-type GroupView struct {
-	ID          string                  `json:"id"`
-	Name        string                  `json:"name"`
-	ExternalID  string                  `json:"externalId"`
-	Source      string                  `json:"source"`
-	MemberCount int                     `json:"memberCount"`
-	Members     []store.GroupMemberView `json:"members"`
-}
-
 func (a *API) groups(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	orgID := r.PathValue("org")
@@ -79,20 +69,12 @@ func (a *API) groups(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	gs, members, err := a.Service.Store.LocalGroups(ctx, orgID, after, limit)
+	gs, err := a.Service.Store.LocalGroups(ctx, orgID, after, limit)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	out := make([]GroupView, len(gs))
-	for i, g := range gs {
-		ms := members[g.ID]
-		if ms == nil {
-			ms = []store.GroupMemberView{}
-		}
-		out[i] = GroupView{ID: g.ID, Name: g.Name, ExternalID: g.ExternalID, Source: g.Source, MemberCount: len(ms), Members: ms}
-	}
-	body := map[string]any{"groups": out}
+	body := map[string]any{"groups": gs}
 	if len(gs) == limit {
 		body["next"] = gs[len(gs)-1].ID
 	}

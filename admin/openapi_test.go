@@ -458,6 +458,8 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 			{"GET /api/v1/orgs/{org}/members", org + "/members?status=deprovisioned", "", 200},
 			{"GET /api/v1/orgs/{org}/groups", org + "/groups", "", 200},
 			{"GET /api/v1/orgs/{org}/audit-events", org + "/audit-events", "", 200},
+			{"GET /api/v1/orgs/{org}/events", org + "/events", "", 200},
+			{"GET /api/v1/orgs/{org}/events", org + "/events?types=member.nothing", "", 400},
 			{"POST /api/v1/orgs/{org}/reconcile", org + "/reconcile", `{"dryRun":true}`, 202},
 			{"GET /api/v1/orgs/{org}/sync-runs", org + "/sync-runs", "", 200},
 			{"GET /api/v1/orgs/{org}/sync-runs/{id}", org + "/sync-runs/" + run.ID + "?items=true", "", 200},

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/scimsync/scimsync/internal/httpjson"
 	"github.com/scimsync/scimsync/jobs/task"
@@ -36,39 +35,8 @@ func (s *Service) RequestReconcile(ctx context.Context, orgID string, dryRun, al
 	return run, err
 }
 
-// SyncRunView is a sync run as the admin API shows it. Plan is the run's
-// plan: the counts provision, update, deprovision, resendInvite and
-// groupChanges, and what explains them.
-type SyncRunView struct {
-	ID                   string     `json:"id"`
-	Status               string     `json:"status"`
-	DryRun               bool       `json:"dryRun"`
-	AllowMassDeprovision bool       `json:"allowMassDeprovision"`
-	Trigger              string     `json:"trigger"`
-	CreatedAt            time.Time  `json:"createdAt"`
-	StartedAt            *time.Time `json:"startedAt"`
-	FinishedAt           *time.Time `json:"finishedAt"`
-	// ScheduledFor is the schedule slot of a scheduled run.
-	ScheduledFor *time.Time      `json:"scheduledFor,omitempty"`
-	PagesFetched int             `json:"pagesFetched"`
-	Plan         json.RawMessage `json:"plan"`
-	Error        string          `json:"error"`
-}
-
 // ViewSyncRun renders a run.
-func ViewSyncRun(r store.SyncRun) SyncRunView {
-	plan := json.RawMessage(r.Plan)
-	if !json.Valid(plan) {
-		plan = json.RawMessage("{}")
-	}
-	v := SyncRunView{ID: r.ID, Status: r.Status, DryRun: r.DryRun, AllowMassDeprovision: r.AllowMassDeprovision, Trigger: r.Trigger,
-		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, PagesFetched: r.PagesFetched, Plan: plan, Error: r.Error}
-	if r.Slot > 0 {
-		at := time.Unix(r.Slot, 0).UTC()
-		v.ScheduledFor = &at
-	}
-	return v
-}
+func ViewSyncRun(r store.SyncRun) store.SyncRunView { return r.View() }
 
 // SyncRunItemView is one planned change.
 type SyncRunItemView struct {
@@ -117,7 +85,7 @@ func (a *API) listSyncRuns(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	out := make([]SyncRunView, len(runs))
+	out := make([]store.SyncRunView, len(runs))
 	for i, run := range runs {
 		out[i] = ViewSyncRun(run)
 	}

@@ -29,7 +29,7 @@ func (a *App) jobs() *jobParts {
 	p := &a.work
 	p.once.Do(func() {
 		p.client = asynq.NewClient(a.Broker.Opt)
-		p.relay = jobs.NewRelay(a.Store, p.client, a.Log, a.Registry, jobs.RelayConfig{})
+		p.relay = jobs.NewRelay(a.Store, p.client, a.Log, a.Registry, jobs.RelayConfig{EventRetention: a.Cfg.EventRetention})
 		var sender mail.Sender
 		if a.Cfg.SMTPURL != "" {
 			s, err := mail.NewSMTP(a.Cfg.SMTPURL, a.Cfg.MailFrom)

@@ -47,6 +47,7 @@ var Vars = []Var{
 	{"SCIMSYNC_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
 	{"SCIMSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests and jobs may take to finish on SIGTERM"},
 	{"SCIMSYNC_RECONCILE_STALE_AFTER", "reconcile-stale-after", "2m", "how long a running reconciliation may go without marking itself alive (it does so every quarter of this) before another run takes it for abandoned (its process died)"},
+	{"SCIMSYNC_EVENT_RETENTION", "event-retention", "720h", "how long the change feed keeps an event (30 days); a reader whose cursor falls behind it is told to resync"},
 	{"SCIMSYNC_METRICS_ADDR", "metrics-addr", "", "worker and scheduler roles: serve /metrics, /healthz and /readyz on this address (default: none)"},
 }
 
@@ -74,6 +75,8 @@ type Config struct {
 	MetricsAddr string
 	// ReconcileStaleAfter is when a silent running run counts as abandoned.
 	ReconcileStaleAfter time.Duration
+	// EventRetention is how long events are kept.
+	EventRetention time.Duration
 }
 
 // ErrUsage marks configuration errors: the command exits 2 on them.
@@ -171,6 +174,7 @@ func parse(m map[string]string) (Config, error) {
 	dur("SCIMSYNC_INVITE_RESEND_AFTER", &c.InviteResendAfter)
 	dur("SCIMSYNC_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
 	dur("SCIMSYNC_RECONCILE_STALE_AFTER", &c.ReconcileStaleAfter)
+	dur("SCIMSYNC_EVENT_RETENTION", &c.EventRetention)
 	if n, err := strconv.Atoi(m["SCIMSYNC_INVITE_MAX_SENDS"]); err != nil || n < 1 {
 		bad("SCIMSYNC_INVITE_MAX_SENDS", "%q is not a whole number ≥ 1", m["SCIMSYNC_INVITE_MAX_SENDS"])
 	} else {

@@ -34,6 +34,7 @@ func TestDefaults(t *testing.T) {
 		ShutdownTimeout:   30 * time.Second,
 
 		ReconcileStaleAfter: 2 * time.Minute,
+		EventRetention:      30 * 24 * time.Hour,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -74,6 +75,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"SCIMSYNC_ADMIN_TOKEN": "short"}, "at least 16"},
 		{map[string]string{"SCIMSYNC_METRICS_ADDR": "9090"}, "SCIMSYNC_METRICS_ADDR"},
 		{map[string]string{"SCIMSYNC_RECONCILE_STALE_AFTER": "0s"}, "SCIMSYNC_RECONCILE_STALE_AFTER"},
+		{map[string]string{"SCIMSYNC_EVENT_RETENTION": "30d"}, "SCIMSYNC_EVENT_RETENTION"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

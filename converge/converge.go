@@ -17,12 +17,17 @@
 // the whole batch are read with a few set-based queries and its creations
 // written set-based, while every decision is the single user's; converging
 // one user is the batch of one.
+//
+// Each change a transaction applies appends its event to the
+// organization's change feed (store.AppendEvents) as that transaction's
+// last write; a converge that changes nothing appends none.
 package converge
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/scimsync/scimsync/lifecycle"
@@ -102,7 +107,36 @@ type bulk struct {
 	// organization linkOrg (a batch is one organization's).
 	links   map[string]string
 	linkOrg string
+	// changes are the events of the transaction's changes, appended last
+	// (store.AppendEvents), in organization changeOrg.
+	changes   []store.Change
+	changeOrg string
 }
+
+// change queues the event of a change of local state.
+func (t *bulk) change(orgID string, c store.Change) {
+	if t.changeOrg == "" {
+		t.changeOrg = orgID
+	}
+	if orgID != t.changeOrg {
+		panic("converge: one transaction changes two organizations")
+	}
+	t.changes = append(t.changes, c)
+}
+
+// memberEvent queues the event of a decision applied to a member, if the
+// decision has one and a field the admin API shows changed.
+func (t *bulk) memberEvent(orgID string, d lifecycle.Decision, memberID string, changed []string) {
+	typ := d.EventType()
+	if typ == "" || typ == lifecycle.EventMemberUpdated && !slices.ContainsFunc(changed, shownField) {
+		return
+	}
+	t.change(orgID, store.Change{Type: typ, EntityType: store.EntityMember, EntityID: memberID})
+}
+
+// shownField says a changed field is one of the member as the admin API
+// shows it; the shared users row's e-mail is not.
+func shownField(f string) bool { return f != "userEmail" }
 
 func (t *bulk) add(orgID string, d lifecycle.Decision, entityType, entityID string, detail ...string) {
 	var parts []string
@@ -137,16 +171,23 @@ func (t *bulk) flush(ctx context.Context, tx *store.Store) error {
 	// now, so the order of user and group jobs does not matter. Last, so
 	// that the share locks on their directory groups are held only while
 	// the transaction finishes.
-	if _, err := tx.LinkMembershipsToGroups(ctx, t.linkOrg, t.links); err != nil {
+	links, err := tx.LinkMembershipsToGroups(ctx, t.linkOrg, t.links)
+	if err != nil {
 		return err
+	}
+	for _, l := range links {
+		t.change(l.OrgID, store.Change{Type: lifecycle.EventGroupMemberAdded, EntityType: store.EntityGroup, EntityID: l.GroupID, MemberID: l.MembershipID})
 	}
 	if err := tx.AddAuditEvents(ctx, t.events); err != nil {
 		return err
 	}
-	if len(t.outbox) == 0 {
-		return nil
+	if len(t.outbox) > 0 {
+		if err := tx.AddOutbox(ctx, t.outbox...); err != nil {
+			return err
+		}
 	}
-	return tx.AddOutbox(ctx, t.outbox...)
+	// Last: its counter row orders the organization's commits.
+	return tx.AppendEvents(ctx, t.changeOrg, t.changes)
 }
 
 func changedDetail(fields []string) string {

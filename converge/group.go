@@ -176,10 +176,15 @@ func applyGroup(ctx context.Context, tx *store.Store, t *bulk, p GroupPlan) erro
 	case lifecycle.None:
 		return nil
 	case lifecycle.GroupDelete:
+		last, err := tx.LocalGroupView(ctx, p.OrgID, p.Before.ID)
+		if err != nil {
+			return err
+		}
 		if err := tx.DeleteLocalGroup(ctx, p.OrgID, p.Before.ID); err != nil {
 			return err
 		}
 		t.add(p.OrgID, p.Action, "group", p.Before.ID, "directory group "+p.DirectoryGroupID+" is gone")
+		t.change(p.OrgID, store.Change{Type: lifecycle.EventGroupDeleted, EntityType: store.EntityGroup, EntityID: p.Before.ID, Data: last})
 		return nil
 	}
 	g := *p.After
@@ -201,6 +206,15 @@ func applyGroup(ctx context.Context, tx *store.Store, t *bulk, p GroupPlan) erro
 	}
 	t.add(p.OrgID, p.Action, "group", g.ID,
 		"directory group "+p.DirectoryGroupID, changedDetail(p.Changed), membersDetail(len(p.Add), len(p.Remove)))
+	if typ := p.Action.EventType(); typ != "" {
+		t.change(p.OrgID, store.Change{Type: typ, EntityType: store.EntityGroup, EntityID: g.ID})
+	}
+	for _, id := range p.Add {
+		t.change(p.OrgID, store.Change{Type: lifecycle.EventGroupMemberAdded, EntityType: store.EntityGroup, EntityID: g.ID, MemberID: id})
+	}
+	for _, id := range p.Remove {
+		t.change(p.OrgID, store.Change{Type: lifecycle.EventGroupMemberRemoved, EntityType: store.EntityGroup, EntityID: g.ID, MemberID: id})
+	}
 	return nil
 }
 

@@ -189,6 +189,9 @@ func (c *Converger) settle(ctx context.Context, tx *store.Store, orgID, memberID
 		}
 		out.NewAdmin = &m
 		t.add(orgID, lifecycle.Promote, "member", m.ID, "admin in place of member "+kept.ID+" ("+kept.Email+")")
+		if heir.Role != m.Role {
+			t.memberEvent(orgID, lifecycle.Promote, m.ID, []string{"role"})
+		}
 		t.add(orgID, lifecycle.Settle, "member", kept.ID, "handed over to member "+m.ID+" ("+m.Email+")")
 	} else {
 		t.add(orgID, lifecycle.Settle, "member", kept.ID, "removal confirmed: the organization may be left without an admin")
@@ -209,6 +212,7 @@ func (c *Converger) settle(ctx context.Context, tx *store.Store, orgID, memberID
 		out.Applied = lifecycle.Update
 		t.add(orgID, lifecycle.Update, "member", m.ID, "directory user "+m.DirectoryUserID, changedDetail([]string{"role"}),
 			"the next reconciliation applies what the IdP says of it")
+		t.memberEvent(orgID, lifecycle.Update, m.ID, []string{"role"})
 	}
 	if out.Applied != lifecycle.Remove {
 		m, err := tx.Membership(ctx, orgID, kept.ID)

@@ -481,6 +481,7 @@ func (c *Converger) applyUser(ctx context.Context, tx *store.Store, t *bulk, p U
 	}
 	t.add(p.OrgID, p.Action, "member", m.ID,
 		"directory user "+p.DirectoryUserID, changedDetail(p.Changed), p.UserEmailKept, inviteDetail(p.Invite))
+	t.memberEvent(p.OrgID, p.Action, m.ID, p.Changed)
 	return nil
 }
 
@@ -539,6 +540,7 @@ func (c *Converger) provisionAll(ctx context.Context, tx *store.Store, t *bulk) 
 		t.link(p.OrgID, p.DirectoryUserID, m.ID)
 		t.add(p.OrgID, p.Action, "member", m.ID,
 			"directory user "+p.DirectoryUserID, inviteDetail(p.Invite))
+		t.memberEvent(p.OrgID, p.Action, m.ID, nil)
 	}
 	if len(first) == 0 {
 		return nil
@@ -579,6 +581,8 @@ func (c *Converger) removeMember(ctx context.Context, tx *store.Store, t *bulk, 
 		return err
 	}
 	t.add(m.OrgID, lifecycle.Remove, "member", m.ID, why)
+	// Gone with its group links; the event carries it as it was last.
+	t.change(m.OrgID, store.Change{Type: lifecycle.EventMemberRemoved, EntityType: store.EntityMember, EntityID: m.ID, Data: m})
 	return nil
 }
 

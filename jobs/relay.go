@@ -49,6 +49,9 @@ type RelayConfig struct {
 	// Retention is how long sent rows are kept (24h), and PurgeEvery how
 	// often they are purged (10m).
 	Retention, PurgeEvery time.Duration
+	// EventRetention is how long the change feed's events are kept (30
+	// days); they are purged with the sent rows.
+	EventRetention time.Duration
 	// Clock times the waits between passes and tells the time of lags,
 	// purges and outages (default the real clock).
 	Clock clock.Clock
@@ -74,6 +77,7 @@ func (c *RelayConfig) defaults() {
 	def(&c.MaxBackoff, 30*time.Second)
 	def(&c.Retention, 24*time.Hour)
 	def(&c.PurgeEvery, 10*time.Minute)
+	def(&c.EventRetention, 30*24*time.Hour)
 	c.Clock = clock.OrReal(c.Clock)
 }
 
@@ -180,8 +184,8 @@ func (r *Relay) Run(ctx context.Context) error {
 			backoff = 0
 			if now := r.cfg.Clock.Now(); now.Sub(lastPurge) >= r.cfg.PurgeEvery {
 				lastPurge = now
-				if _, err := r.Purge(ctx); err != nil && ctx.Err() == nil {
-					r.log.WarnContext(ctx, "outbox purge failed", "err", err)
+				if _, _, err := r.Purge(ctx); err != nil && ctx.Err() == nil {
+					r.log.WarnContext(ctx, "outbox and events purge failed", "err", err)
 				}
 			}
 			if n == r.cfg.BatchSize {
@@ -386,15 +390,25 @@ func (r *Relay) enqueue(ctx context.Context, d delivery) error {
 	return nil
 }
 
-// Purge deletes rows sent longer than Retention ago and returns how many.
-func (r *Relay) Purge(ctx context.Context) (int64, error) {
+// Purge deletes rows sent longer than Retention ago, and events older
+// than EventRetention, and returns how many of each.
+func (r *Relay) Purge(ctx context.Context) (rows, events int64, err error) {
 	const batch = 5000
-	before := r.cfg.Clock.Now().Add(-r.cfg.Retention)
+	now := r.cfg.Clock.Now()
+	if rows, err = purgeAll(ctx, now.Add(-r.cfg.Retention), batch, r.store.PurgeOutbox); err != nil {
+		return rows, 0, err
+	}
+	events, err = purgeAll(ctx, now.Add(-r.cfg.EventRetention), batch, r.store.PurgeEvents)
+	return rows, events, err
+}
+
+// purgeAll calls purge in batches until one is short.
+func purgeAll(ctx context.Context, before time.Time, batch int, purge func(context.Context, time.Time, int) (int64, error)) (int64, error) {
 	var total int64
 	for {
-		n, err := r.store.PurgeOutbox(ctx, before, batch)
+		n, err := purge(ctx, before, batch)
 		total += n
-		if err != nil || n < batch {
+		if err != nil || n < int64(batch) {
 			return total, err
 		}
 	}

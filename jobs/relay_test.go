@@ -348,12 +348,60 @@ func TestPurgeKeepsUnsentAndRecentRows(t *testing.T) {
 				t.Fatal(err)
 			}
 			addRows(t, s, task.ConvergeUserRow("o", "unsent", false))
-			n, err := r.Purge(ctx)
+			n, _, err := r.Purge(ctx)
 			if err != nil || n != 1 {
 				t.Errorf("Purge = %d, %v; want the one old sent row", n, err)
 			}
 			if backlog(t, s) != 1 {
 				t.Error("purge touched an unsent row")
+			}
+		})
+	}
+}
+
+func TestPurgeDeletesEventsPastTheirRetention(t *testing.T) {
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := clock.NewFake(relayEpoch)
+			s := storetest.Open(t, b, store.Options{Clock: clk})
+			br := brokertest.Open(t)
+			client := asynq.NewClient(br.Opt)
+			defer client.Close()
+			r := jobs.NewRelay(s, client, jobstest.Discard, nil, jobs.RelayConfig{Clock: clk, EventRetention: 48 * time.Hour})
+			org, err := s.CreateOrg(ctx, "Acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendRun := func() {
+				t.Helper()
+				run := store.SyncRun{OrgID: org.ID, Trigger: "api"}
+				if err := s.StartSyncRun(ctx, &run, clk.Now().Add(-time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.FinishSyncRun(ctx, org.ID, run.ID, store.RunSucceeded, "{}", "", 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			appendRun() // sequence 1
+			appendRun() // 2
+			clk.Advance(47 * time.Hour)
+			appendRun() // 3, within the retention at the purge below
+			clk.Advance(2 * time.Hour)
+			_, n, err := r.Purge(ctx)
+			if err != nil || n != 2 {
+				t.Fatalf("Purge = %d events, %v; want the two past the retention", n, err)
+			}
+			cur, err := s.EventCursor(ctx, org.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cur != (store.EventCursor{Latest: 3, PurgedThrough: 2}) {
+				t.Errorf("cursor = %+v, want latest 3 purged through 2", cur)
+			}
+			evs, err := s.Events(ctx, org.ID, 0, cur.Latest, 10, nil)
+			if err != nil || len(evs) != 1 || evs[0].Sequence != 3 {
+				t.Errorf("events left = %+v, %v; want sequence 3", evs, err)
 			}
 		})
 	}

@@ -49,23 +49,24 @@ const (
 var names = [numDecisions]struct {
 	audit, planItem string
 	outcome         Outcome
+	event           string
 }{
-	None:         {"", "", Unchanged},
-	Provision:    {"member.provision", "provision", Created},
-	Reprovision:  {"member.reprovision", "provision", Updated},
-	Update:       {"member.update", "update", Updated},
-	Invite:       {"member.invite", "update", Updated},
-	Deprovision:  {"member.deprovision", "deprovision", Updated},
-	Remove:       {"member.remove", "remove", Removed},
-	Skip:         {"member.skip", "skip", Unchanged},
-	Keep:         {"member.keep", "keep", Kept},
-	ResendInvite: {"", "resendInvite", Unchanged},
-	Settle:       {"member.settle", "", Updated},
-	Promote:      {"member.promote", "", Updated},
-	GroupCreate:  {"group.create", "groupCreate", Created},
-	GroupUpdate:  {"group.update", "groupUpdate", Updated},
-	GroupMembers: {"group.members", "groupUpdate", Updated},
-	GroupDelete:  {"group.delete", "groupDelete", Removed},
+	None:         {"", "", Unchanged, ""},
+	Provision:    {"member.provision", "provision", Created, EventMemberProvisioned},
+	Reprovision:  {"member.reprovision", "provision", Updated, EventMemberReactivated},
+	Update:       {"member.update", "update", Updated, EventMemberUpdated},
+	Invite:       {"member.invite", "update", Updated, EventMemberUpdated},
+	Deprovision:  {"member.deprovision", "deprovision", Updated, EventMemberDeprovisioned},
+	Remove:       {"member.remove", "remove", Removed, EventMemberRemoved},
+	Skip:         {"member.skip", "skip", Unchanged, ""},
+	Keep:         {"member.keep", "keep", Kept, ""},
+	ResendInvite: {"", "resendInvite", Unchanged, ""},
+	Settle:       {"member.settle", "", Updated, ""},
+	Promote:      {"member.promote", "", Updated, EventMemberUpdated},
+	GroupCreate:  {"group.create", "groupCreate", Created, EventGroupCreated},
+	GroupUpdate:  {"group.update", "groupUpdate", Updated, EventGroupUpdated},
+	GroupMembers: {"group.members", "groupUpdate", Updated, ""},
+	GroupDelete:  {"group.delete", "groupDelete", Removed, EventGroupDeleted},
 }
 
 // AuditAction is the decision's audit event action ("member.provision"),
@@ -80,6 +81,13 @@ func (d Decision) PlanItem() string { return names[d].planItem }
 
 // Outcome is what applying the decision changes.
 func (d Decision) Outcome() Outcome { return names[d].outcome }
+
+// EventType is the change feed's type of the decision's change of the
+// member or group itself, "" for none. A change of a group's members is an
+// event per link (EventGroupMemberAdded, EventGroupMemberRemoved), and
+// member.updated is written only when a field the admin API shows changed
+// (an invite alone, or only the shared users row's e-mail, is none).
+func (d Decision) EventType() string { return names[d].event }
 
 // String is the audit action, or the plan item for a decision without one.
 func (d Decision) String() string {

@@ -1,7 +1,8 @@
 // Package lifecycle holds the domain's words for members and groups that
 // store, converge, the reconciler and the admin API share: membership
-// statuses and roles, and the decisions made about members and groups with
-// the one table of the strings each is known by outside.
+// statuses and roles, the decisions made about members and groups with
+// the one table of the strings each is known by outside, and the change
+// feed's event types.
 package lifecycle
 
 // Membership statuses. Only accepting an invite makes a member active; the

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gorm.io/gorm/clause"
@@ -239,11 +241,11 @@ func (s *Store) AddAuditEvents(ctx context.Context, events []AuditEvent) error {
 // LinkMembershipsToGroups is LinkMembershipToGroups for many memberships
 // (keyed by their directory user id): it puts each into every existing
 // local group whose directory group has its directory user as a member,
-// and returns how many links it added. The directory groups are
+// and returns the links it added. The directory groups are
 // share-locked first, in id order, as LinkMembershipToGroups does.
-func (s *Store) LinkMembershipsToGroups(ctx context.Context, orgID string, membershipByDirectoryUser map[string]string) (int64, error) {
+func (s *Store) LinkMembershipsToGroups(ctx context.Context, orgID string, membershipByDirectoryUser map[string]string) ([]GroupMember, error) {
 	if len(membershipByDirectoryUser) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	users := make([]string, 0, len(membershipByDirectoryUser))
 	memberships := make([]string, 0, len(membershipByDirectoryUser))
@@ -256,30 +258,35 @@ func (s *Store) LinkMembershipsToGroups(ctx context.Context, orgID string, membe
 	if err := db.Raw(`SELECT DISTINCT g.id FROM directory_groups g
 JOIN directory_group_members d ON d.group_id = g.id
 WHERE d.org_id = ? AND d.user_id IN ? ORDER BY g.id`, orgID, users).Scan(&groups).Error; err != nil {
-		return 0, fmt.Errorf("link memberships to groups: %w", err)
+		return nil, fmt.Errorf("link memberships to groups: %w", err)
 	}
 	if len(groups) == 0 {
-		return 0, nil
+		return nil, nil
 	}
 	if s.d.rowLocks {
 		// DISTINCT cannot be combined with FOR SHARE: lock in a second
 		// statement, in the same order.
 		if err := db.Exec(`SELECT id FROM directory_groups WHERE org_id = ? AND id IN ? ORDER BY id`+s.d.lock("SHARE"), orgID, groups).Error; err != nil {
-			return 0, fmt.Errorf("link memberships to groups: %w", err)
+			return nil, fmt.Errorf("link memberships to groups: %w", err)
 		}
 	}
 	// Re-reads directory membership after the lock: a removal committed
 	// meanwhile is seen here.
-	res := db.Exec(`INSERT INTO local_group_members (org_id, group_id, membership_id, created_at)
+	var added []GroupMember
+	if err := db.Raw(`INSERT INTO local_group_members (org_id, group_id, membership_id, created_at)
 SELECT l.org_id, l.id, m.id, ? FROM local_groups l
 JOIN directory_group_members d ON d.org_id = l.org_id AND d.group_id = l.directory_group_id
 JOIN org_memberships m ON m.org_id = d.org_id AND m.directory_user_id = d.user_id
 WHERE l.org_id = ? AND m.id IN ? AND l.directory_group_id IN ?
-ON CONFLICT DO NOTHING`, s.now(), orgID, memberships, groups)
-	if res.Error != nil {
-		return 0, fmt.Errorf("link memberships to groups: %w", res.Error)
+ON CONFLICT DO NOTHING
+RETURNING org_id, group_id, membership_id, created_at`, s.now(), orgID, memberships, groups).Scan(&added).Error; err != nil {
+		return nil, fmt.Errorf("link memberships to groups: %w", err)
 	}
-	return res.RowsAffected, nil
+	// In a stable order, as their events are numbered.
+	slices.SortFunc(added, func(a, b GroupMember) int {
+		return cmp.Or(cmp.Compare(a.GroupID, b.GroupID), cmp.Compare(a.MembershipID, b.MembershipID))
+	})
+	return added, nil
 }
 
 // EnsureUsers is EnsureUser for many e-mails: the users with these e-mails

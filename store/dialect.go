@@ -50,6 +50,9 @@ type dialect struct {
 	// up (see Store.pageSettings, Store.noJIT, Store.RelaxDurability); ""
 	// where there is nothing to set.
 	pageSettings, noJIT, relaxDurability string
+	// writingWith says a WITH clause may hold an INSERT … RETURNING whose
+	// rows the statement's own INSERT reads (Postgres); SQLite's may not.
+	writingWith bool
 	// settingsTx says a plan statement runs in a transaction of its own,
 	// which its transaction-local settings (noJIT) last for.
 	settingsTx bool
@@ -162,6 +165,7 @@ var postgresDialect = dialect{
 	noJIT:                  "SELECT set_config('jit', 'off', true)",
 	relaxDurability:        "SET LOCAL synchronous_commit TO OFF",
 	settingsTx:             true,
+	writingWith:            true,
 	analyze:                true,
 	rawHotPaths:            true,
 	param:                  "$",

@@ -1,8 +1,9 @@
 // Package store owns scimsync's persistent state and every query on it:
 // organizations and their SCIM tokens and connectors, directory state (what
 // the IdP says: directory users, groups and members), local state (users,
-// memberships, groups, invites), the outbox, sync runs, audit events and the
-// mail log.
+// memberships, groups, invites), the outbox, sync runs, audit events, the
+// change feed (events, appended in the transaction of each change of local
+// state and numbered per organization in commit order) and the mail log.
 //
 // It runs on embedded SQLite (pure Go, no cgo) and on Postgres, with the same
 // versioned migrations. Every method that touches tenant data takes the

@@ -281,6 +281,34 @@ CREATE UNIQUE INDEX sync_runs_slot ON sync_runs (org_id, slot) WHERE slot > 0;
 	{7, "memberships by user", `
 CREATE INDEX org_memberships_user_id ON org_memberships (user_id);
 `, false},
+	// The change feed. An organization's counter row is bumped by a
+	// writing transaction just before it commits: its row lock orders the
+	// organization's writers, so sequence order is commit order and a
+	// reader paging by sequence never passes an event that commits later
+	// with a lower number. purged_through is the highest sequence the
+	// retention purge deleted: a cursor below it has missed events. An
+	// event's id (a UUIDv7, unique as any other id here) is what a
+	// consumer deduplicates by; it has no index, nor has created_at (the
+	// purge walks each organization's oldest events by sequence): each
+	// index is paid by every append.
+	{8, "events", `
+CREATE TABLE event_counters (
+  org_id TEXT PRIMARY KEY,
+  last_sequence BIGINT NOT NULL DEFAULT 0,
+  purged_through BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE events (
+  org_id TEXT NOT NULL,
+  sequence BIGINT NOT NULL,
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  entity_type TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_at {{ts}} NOT NULL,
+  PRIMARY KEY (org_id, sequence)
+);
+`, false},
 }
 
 func (s *Store) expand(sql string) string { return s.d.placeholders.Replace(sql) }

@@ -60,11 +60,21 @@ func (s *Store) StartSyncRun(ctx context.Context, run *SyncRun, staleBefore time
 	err := s.Tx(ctx, func(tx *Store) error {
 		db := tx.conn(ctx)
 		now := tx.now()
+		var abandoned []string
 		if err := db.Model(&SyncRun{}).
 			Where("org_id = ? AND status = ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)", r.OrgID, RunRunning, staleBefore).
-			Updates(map[string]any{"status": RunFailed, "finished_at": now,
-				"error": "abandoned: the process running it stopped showing progress; nothing it planned was applied"}).Error; err != nil {
+			Pluck("id", &abandoned).Error; err != nil {
 			return fmt.Errorf("expire abandoned runs: %w", err)
+		}
+		if len(abandoned) > 0 {
+			if err := db.Model(&SyncRun{}).Where("org_id = ? AND id IN ? AND status = ?", r.OrgID, abandoned, RunRunning).
+				Updates(map[string]any{"status": RunFailed, "finished_at": now,
+					"error": "abandoned: the process running it stopped showing progress; nothing it planned was applied"}).Error; err != nil {
+				return fmt.Errorf("expire abandoned runs: %w", err)
+			}
+			if err := tx.appendRunEvents(ctx, r.OrgID, abandoned...); err != nil {
+				return err
+			}
 		}
 		gen, err := tx.nextSnapshot(ctx, r.OrgID)
 		if err != nil {
@@ -183,21 +193,41 @@ func (s *Store) HoldSyncRun(ctx context.Context, orgID, runID string) error {
 	return nil
 }
 
-// FinishSyncRun records a running run's outcome. ErrRunNotRunning when it
-// was no longer running.
+// FinishSyncRun records a running run's outcome, with its event, in one
+// transaction. ErrRunNotRunning when it was no longer running.
 func (s *Store) FinishSyncRun(ctx context.Context, orgID, runID, status, plan, errText string, pages int) error {
 	if len(errText) > 2000 {
 		errText = errText[:2000]
 	}
-	res := s.conn(ctx).Model(&SyncRun{}).Where("org_id = ? AND id = ? AND status = ?", orgID, runID, RunRunning).
-		Updates(map[string]any{"status": status, "plan": plan, "error": errText, "pages_fetched": pages, "finished_at": s.now()})
-	if res.Error != nil {
-		return fmt.Errorf("finish sync run: %w", res.Error)
+	return s.Tx(ctx, func(tx *Store) error {
+		res := tx.conn(ctx).Model(&SyncRun{}).Where("org_id = ? AND id = ? AND status = ?", orgID, runID, RunRunning).
+			Updates(map[string]any{"status": status, "plan": plan, "error": errText, "pages_fetched": pages, "finished_at": tx.now()})
+		if res.Error != nil {
+			return fmt.Errorf("finish sync run: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("finish sync run: %w", ErrRunNotRunning)
+		}
+		return tx.appendRunEvents(ctx, orgID, runID)
+	})
+}
+
+// appendRunEvents appends the event of each finished run: sync_run.blocked
+// or sync_run.finished, with the run as GET /sync-runs/{id} shows it.
+func (s *Store) appendRunEvents(ctx context.Context, orgID string, runIDs ...string) error {
+	changes := make([]Change, len(runIDs))
+	for i, id := range runIDs {
+		run, err := s.SyncRun(ctx, orgID, id)
+		if err != nil {
+			return err
+		}
+		typ := lifecycle.EventSyncRunFinished
+		if run.Status == RunBlocked {
+			typ = lifecycle.EventSyncRunBlocked
+		}
+		changes[i] = Change{Type: typ, EntityType: EntitySyncRun, EntityID: id, Data: run.View()}
 	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("finish sync run: %w", ErrRunNotRunning)
-	}
-	return nil
+	return s.AppendEvents(ctx, orgID, changes)
 }
 
 // SyncRun reads one of an organization's runs.

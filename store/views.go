@@ -2,11 +2,18 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"time"
 )
+
+// Views: local state and sync runs as the admin API shows them. The change
+// feed's events carry the same renderings, so an application reads one
+// shape from both.
 
 // Members lists an organization's memberships in id order (ids are
 // time-ordered), after the given id, at most limit; status filters when set.
+// A Membership is rendered by its JSON tags.
 func (s *Store) Members(ctx context.Context, orgID, status, after string, limit int) ([]Membership, error) {
 	q := s.conn(ctx).Where("org_id = ?", orgID)
 	if status != "" {
@@ -29,20 +36,45 @@ type GroupMemberView struct {
 	Email   string `gorm:"column:email" json:"email"`
 }
 
+// GroupHead is a local group without its members.
+type GroupHead struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	ExternalID string `json:"externalId"`
+	Source     string `json:"source"`
+}
+
+// Head renders the group without its members.
+func (g Group) Head() GroupHead {
+	return GroupHead{ID: g.ID, Name: g.Name, ExternalID: g.ExternalID, Source: g.Source}
+}
+
+// GroupView is a local group as the admin API shows it.
+type GroupView struct {
+	GroupHead
+	MemberCount int               `json:"memberCount"`
+	Members     []GroupMemberView `json:"members"`
+}
+
 // LocalGroups lists an organization's local groups in id order after the
 // given id, at most limit, with their members.
-func (s *Store) LocalGroups(ctx context.Context, orgID, after string, limit int) ([]Group, map[string][]GroupMemberView, error) {
+func (s *Store) LocalGroups(ctx context.Context, orgID, after string, limit int) ([]GroupView, error) {
 	q := s.conn(ctx).Where("org_id = ?", orgID)
 	if after != "" {
 		q = q.Where("id > ?", after)
 	}
 	var groups []Group
 	if err := q.Order("id").Limit(limit).Find(&groups).Error; err != nil {
-		return nil, nil, fmt.Errorf("list local groups: %w", err)
+		return nil, fmt.Errorf("list local groups: %w", err)
 	}
-	members := map[string][]GroupMemberView{}
+	return s.viewGroups(ctx, orgID, groups)
+}
+
+// viewGroups renders groups, in their order, with their members.
+func (s *Store) viewGroups(ctx context.Context, orgID string, groups []Group) ([]GroupView, error) {
+	out := make([]GroupView, len(groups))
 	if len(groups) == 0 {
-		return groups, members, nil
+		return out, nil
 	}
 	ids := make([]string, len(groups))
 	for i, g := range groups {
@@ -53,10 +85,52 @@ func (s *Store) LocalGroups(ctx context.Context, orgID, after string, limit int)
 FROM local_group_members gm JOIN org_memberships m ON m.id = gm.membership_id AND m.org_id = gm.org_id
 WHERE gm.org_id = ? AND gm.group_id IN ? ORDER BY gm.group_id, m.email`, orgID, ids).Scan(&rows).Error
 	if err != nil {
-		return nil, nil, fmt.Errorf("list local group members: %w", err)
+		return nil, fmt.Errorf("list local group members: %w", err)
 	}
+	members := map[string][]GroupMemberView{}
 	for _, r := range rows {
 		members[r.GroupID] = append(members[r.GroupID], r)
 	}
-	return groups, members, nil
+	for i, g := range groups {
+		ms := members[g.ID]
+		if ms == nil {
+			ms = []GroupMemberView{}
+		}
+		out[i] = GroupView{GroupHead: g.Head(), MemberCount: len(ms), Members: ms}
+	}
+	return out, nil
+}
+
+// SyncRunView is a sync run as the admin API shows it. Plan is the run's
+// plan: the counts provision, update, deprovision, resendInvite and
+// groupChanges, and what explains them.
+type SyncRunView struct {
+	ID                   string     `json:"id"`
+	Status               string     `json:"status"`
+	DryRun               bool       `json:"dryRun"`
+	AllowMassDeprovision bool       `json:"allowMassDeprovision"`
+	Trigger              string     `json:"trigger"`
+	CreatedAt            time.Time  `json:"createdAt"`
+	StartedAt            *time.Time `json:"startedAt"`
+	FinishedAt           *time.Time `json:"finishedAt"`
+	// ScheduledFor is the schedule slot of a scheduled run.
+	ScheduledFor *time.Time      `json:"scheduledFor,omitempty"`
+	PagesFetched int             `json:"pagesFetched"`
+	Plan         json.RawMessage `json:"plan"`
+	Error        string          `json:"error"`
+}
+
+// View renders the run.
+func (r SyncRun) View() SyncRunView {
+	plan := json.RawMessage(r.Plan)
+	if !json.Valid(plan) {
+		plan = json.RawMessage("{}")
+	}
+	v := SyncRunView{ID: r.ID, Status: r.Status, DryRun: r.DryRun, AllowMassDeprovision: r.AllowMassDeprovision, Trigger: r.Trigger,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, PagesFetched: r.PagesFetched, Plan: plan, Error: r.Error}
+	if r.Slot > 0 {
+		at := time.Unix(r.Slot, 0).UTC()
+		v.ScheduledFor = &at
+	}
+	return v
 }

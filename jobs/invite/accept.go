@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -53,8 +54,11 @@ func (s *Service) Accept(ctx context.Context, token string) (Accepted, error) {
 			return err
 		}
 		out = Accepted{OrgID: m.OrgID, MembershipID: m.ID, Status: m.Status}
-		return tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: m.OrgID, Actor: Actor, Action: "member.activate",
-			EntityType: "member", EntityID: m.ID, Outcome: "updated", Detail: fmt.Sprintf("invite #%d accepted", inv.SendNumber)})
+		if err := tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: m.OrgID, Actor: Actor, Action: "member.activate",
+			EntityType: "member", EntityID: m.ID, Outcome: "updated", Detail: fmt.Sprintf("invite #%d accepted", inv.SendNumber)}); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, m.OrgID, []store.Change{{Type: lifecycle.EventMemberActivated, EntityType: store.EntityMember, EntityID: m.ID}})
 	})
 	if errors.Is(err, ErrInvalid) {
 		return Accepted{}, ErrInvalid
