@@ -136,6 +136,9 @@ func (a *authenticator) touch(ctx context.Context, tokenID string) error {
 	last, ok := a.lastUsed[tokenID]
 	due := !ok || now.Sub(last) >= lastUsedEvery
 	if due {
+		if len(a.lastUsed) >= maxCachedTokens {
+			a.pruneLastUsed(now)
+		}
 		a.lastUsed[tokenID] = now
 	}
 	a.mu.Unlock()
@@ -143,6 +146,17 @@ func (a *authenticator) touch(ctx context.Context, tokenID string) error {
 		return nil
 	}
 	return a.store.TouchSCIMToken(ctx, tokenID, now.UTC().Truncate(time.Second))
+}
+
+// pruneLastUsed drops the last writes older than lastUsedEvery: their
+// tokens' next use writes anyway, so forgetting them changes nothing, and
+// the map stays as large as the tokens used within a minute. a.mu is held.
+func (a *authenticator) pruneLastUsed(now time.Time) {
+	for id, last := range a.lastUsed {
+		if now.Sub(last) >= lastUsedEvery {
+			delete(a.lastUsed, id)
+		}
+	}
 }
 
 // require authenticates the request and puts the principal in its context.

@@ -100,3 +100,52 @@ func BenchmarkForget(b *testing.B) {
 		})
 	}
 }
+
+// countingTouches is a token store that counts last-use writes by token.
+type countingTouches struct {
+	fakeTokens
+	mu      sync.Mutex
+	touches map[string]int
+}
+
+func (c *countingTouches) TouchSCIMToken(ctx context.Context, id string, at time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.touches[id]++
+	return nil
+}
+
+// The last-use map forgets tokens not used for a minute once it is full,
+// so a long-running process that sees many tokens does not grow it without
+// bound, and the coarsening to a write a minute per token still holds.
+func TestLastUsedStaysBounded(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	st := &countingTouches{touches: map[string]int{}}
+	a := newAuthenticator(st, func() time.Time { return now }, time.Hour)
+	ctx := context.Background()
+	for i := range maxCachedTokens {
+		if err := a.touch(ctx, fmt.Sprint("old", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(lastUsedEvery)
+	if err := a.touch(ctx, "recent"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.lastUsed); n != 1 {
+		t.Errorf("last-use entries after the old ones aged = %d, want 1", n)
+	}
+	// Within the minute, a second use of the recent token writes nothing.
+	now = now.Add(lastUsedEvery / 2)
+	if err := a.touch(ctx, "recent"); err != nil {
+		t.Fatal(err)
+	}
+	// A forgotten token is written again on its next use, as it would be
+	// after a minute anyway.
+	if err := a.touch(ctx, "old0"); err != nil {
+		t.Fatal(err)
+	}
+	if st.touches["recent"] != 1 || st.touches["old0"] != 2 {
+		t.Errorf("writes: recent %d (want 1), old0 %d (want 2)", st.touches["recent"], st.touches["old0"])
+	}
+}
