@@ -372,6 +372,16 @@ func run(ctx context.Context, o options, logw io.Writer) (*Report, error) {
 		}
 		addDiv(watch.Observe(label, memberStatuses(ms))...)
 		addDiv(CheckLocal(label, dir, local, watch.EverMember(label))...)
+		gs, err := c.admin.Groups(ctx, orgIDs[label])
+		if err != nil {
+			return rep, err
+		}
+		evs, err := c.admin.Events(ctx, orgIDs[label])
+		if err != nil {
+			return rep, err
+		}
+		logf("%s: %d events in the change feed, rebuilding %d members and %d groups from it", label, len(evs), len(ms), len(gs))
+		addDiv(CheckFeed(label, evs, ms, gs)...)
 		rep.members(label, ms, dir)
 	}
 	rep.Samples = watch.Samples
