@@ -58,6 +58,18 @@ func (a *API) routes() []route {
 		{"POST", "/api/v1/orgs/{org}/reconcile", a.requestReconcile},
 		{"GET", "/api/v1/orgs/{org}/sync-runs", a.listSyncRuns},
 		{"GET", "/api/v1/orgs/{org}/sync-runs/{id}", a.getSyncRun},
+		{"POST", "/api/v1/webhooks", a.createWebhook},
+		{"GET", "/api/v1/webhooks", a.listWebhooks},
+		{"GET", "/api/v1/webhooks/{id}", a.getWebhook},
+		{"PATCH", "/api/v1/webhooks/{id}", a.patchWebhook},
+		{"DELETE", "/api/v1/webhooks/{id}", a.deleteWebhook},
+		{"POST", "/api/v1/webhooks/{id}/rotate-secret", a.rotateWebhookSecret},
+		{"POST", "/api/v1/orgs/{org}/webhooks", a.createWebhook},
+		{"GET", "/api/v1/orgs/{org}/webhooks", a.listWebhooks},
+		{"GET", "/api/v1/orgs/{org}/webhooks/{id}", a.getWebhook},
+		{"PATCH", "/api/v1/orgs/{org}/webhooks/{id}", a.patchWebhook},
+		{"DELETE", "/api/v1/orgs/{org}/webhooks/{id}", a.deleteWebhook},
+		{"POST", "/api/v1/orgs/{org}/webhooks/{id}/rotate-secret", a.rotateWebhookSecret},
 		{"GET", "/api/v1/openapi.json", serveOpenAPI},
 	}
 }

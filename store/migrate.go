@@ -309,6 +309,24 @@ CREATE TABLE events (
   PRIMARY KEY (org_id, sequence)
 );
 `, false},
+	// Webhook endpoints: org_id NULL serves every organization; event_types
+	// is a JSON array, empty for all; the signing secret is sealed.
+	{9, "webhook endpoints", `
+CREATE TABLE webhook_endpoints (
+  id TEXT PRIMARY KEY,
+  org_id TEXT REFERENCES organizations(id) ON DELETE CASCADE,
+  url TEXT NOT NULL,
+  event_types TEXT NOT NULL DEFAULT '[]',
+  description TEXT NOT NULL DEFAULT '',
+  enabled BOOLEAN NOT NULL DEFAULT TRUE,
+  secret {{bytes}} NOT NULL,
+  disabled_reason TEXT NOT NULL DEFAULT '',
+  failing_since {{ts}},
+  created_at {{ts}} NOT NULL,
+  updated_at {{ts}} NOT NULL
+);
+CREATE INDEX webhook_endpoints_org ON webhook_endpoints (org_id, created_at);
+`, false},
 }
 
 func (s *Store) expand(sql string) string { return s.d.placeholders.Replace(sql) }
