@@ -187,6 +187,9 @@ func (s *Service) CreateWebhook(ctx context.Context, orgID string, in WebhookInp
 		if err := tx.CreateWebhookEndpoint(ctx, &e); err != nil {
 			return err
 		}
+		if err := tx.StartWebhookCursors(ctx, e.ID, orgID); err != nil {
+			return err
+		}
 		return tx.AddAuditEvent(ctx, webhookAudit(e, "webhook.create", "url="+e.URL))
 	})
 	if err != nil {
