@@ -64,12 +64,16 @@ func (a *API) routes() []route {
 		{"PATCH", "/api/v1/webhooks/{id}", a.patchWebhook},
 		{"DELETE", "/api/v1/webhooks/{id}", a.deleteWebhook},
 		{"POST", "/api/v1/webhooks/{id}/rotate-secret", a.rotateWebhookSecret},
+		{"GET", "/api/v1/webhooks/{id}/deliveries", a.webhookDeliveries},
+		{"POST", "/api/v1/webhooks/{id}/deliveries/{delivery}/retry", a.retryWebhookDelivery},
 		{"POST", "/api/v1/orgs/{org}/webhooks", a.createWebhook},
 		{"GET", "/api/v1/orgs/{org}/webhooks", a.listWebhooks},
 		{"GET", "/api/v1/orgs/{org}/webhooks/{id}", a.getWebhook},
 		{"PATCH", "/api/v1/orgs/{org}/webhooks/{id}", a.patchWebhook},
 		{"DELETE", "/api/v1/orgs/{org}/webhooks/{id}", a.deleteWebhook},
 		{"POST", "/api/v1/orgs/{org}/webhooks/{id}/rotate-secret", a.rotateWebhookSecret},
+		{"GET", "/api/v1/orgs/{org}/webhooks/{id}/deliveries", a.webhookDeliveries},
+		{"POST", "/api/v1/orgs/{org}/webhooks/{id}/deliveries/{delivery}/retry", a.retryWebhookDelivery},
 		{"GET", "/api/v1/openapi.json", serveOpenAPI},
 	}
 }

@@ -476,6 +476,8 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 			{"GET /api/v1/orgs/{org}/webhooks/{id}", org + "/webhooks/" + hook.ID, "", 200},
 			{"PATCH /api/v1/orgs/{org}/webhooks/{id}", org + "/webhooks/" + hook.ID, `{"enabled":false}`, 200},
 			{"POST /api/v1/orgs/{org}/webhooks/{id}/rotate-secret", org + "/webhooks/" + hook.ID + "/rotate-secret", "", 200},
+			{"GET /api/v1/orgs/{org}/webhooks/{id}/deliveries", org + "/webhooks/" + hook.ID + "/deliveries", "", 200},
+			{"POST /api/v1/orgs/{org}/webhooks/{id}/deliveries/{delivery}/retry", org + "/webhooks/" + hook.ID + "/deliveries/1/retry", "", 404},
 			{"POST /api/v1/webhooks", "/api/v1/webhooks", `{"url":"http://localhost:9/a"}`, 201},
 			{"GET /api/v1/webhooks", "/api/v1/webhooks", "", 200},
 			{"GET /api/v1/webhooks/{id}", "/api/v1/webhooks/nope", "", 404},

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,14 @@ type Webhooks struct {
 	AllowPrivate bool
 	// LookupIP resolves a host (default net.DefaultResolver.LookupNetIP).
 	LookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Resender sends a recorded delivery's event again; without it a
+	// retry fails.
+	Resender Resender
+}
+
+// Resender re-sends one delivery's event; *webhook.Deliverer is one.
+type Resender interface {
+	Resend(ctx context.Context, e store.WebhookEndpoint, d store.WebhookDelivery) (store.WebhookDelivery, error)
 }
 
 // WebhookSecretPrefix starts a signing secret (the Standard Webhooks form).
@@ -394,4 +403,75 @@ func (a *API) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpjson.Write(w, http.StatusOK, "", v)
+}
+
+// WebhookDeliveries lists an endpoint's attempts, newest first.
+func (s *Service) WebhookDeliveries(ctx context.Context, orgID, id string, before int64, limit int) ([]store.WebhookDelivery, error) {
+	e, err := s.webhook(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := s.Store.WebhookDeliveries(ctx, e.ID, before, limit)
+	if ds == nil {
+		ds = []store.WebhookDelivery{}
+	}
+	return ds, err
+}
+
+// RetryWebhookDelivery sends a delivery's event once more, outside the
+// ordered stream, and returns the attempt.
+func (s *Service) RetryWebhookDelivery(ctx context.Context, orgID, id string, deliveryID int64) (store.WebhookDelivery, error) {
+	e, err := s.webhook(ctx, orgID, id)
+	if err != nil {
+		return store.WebhookDelivery{}, err
+	}
+	d, err := s.Store.WebhookDeliveryByID(ctx, e.ID, deliveryID)
+	if err != nil {
+		return store.WebhookDelivery{}, err
+	}
+	if s.Webhooks.Resender == nil {
+		return store.WebhookDelivery{}, errors.New("retry webhook delivery: no resender")
+	}
+	return s.Webhooks.Resender.Resend(ctx, e, d)
+}
+
+func (a *API) webhookDeliveries(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			httpjson.Error(w, http.StatusBadRequest, "invalid_request", "limit must be 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	var before int64
+	if v := r.URL.Query().Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			httpjson.Error(w, http.StatusBadRequest, "invalid_request", "before must be a delivery id")
+			return
+		}
+		before = n
+	}
+	ds, err := a.Service.WebhookDeliveries(r.Context(), r.PathValue("org"), r.PathValue("id"), before, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, "", map[string]any{"deliveries": ds})
+}
+
+func (a *API) retryWebhookDelivery(w http.ResponseWriter, r *http.Request) {
+	did, err := strconv.ParseInt(r.PathValue("delivery"), 10, 64)
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("webhook delivery %w", store.ErrNotFound))
+		return
+	}
+	d, err := a.Service.RetryWebhookDelivery(r.Context(), r.PathValue("org"), r.PathValue("id"), did)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpjson.Write(w, http.StatusOK, "", d)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/jobs/webhook"
 	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
@@ -223,6 +224,77 @@ func TestWebhookURLRule(t *testing.T) {
 		}
 		if _, err := svc.CreateWebhook(ctx, "", admin.WebhookInput{}); err == nil {
 			t.Error("a webhook without url was accepted")
+		}
+	})
+}
+
+func TestWebhookDeliveriesAPI(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		box := newWebhookBox(t)
+		d := &webhook.Deliverer{Store: st, Box: box}
+		svc := &admin.Service{Store: st, Webhooks: admin.Webhooks{Box: box, Resender: d}}
+		srv := httptest.NewServer((&admin.API{Service: svc, Auth: admin.NewAuth(token)}).Handler())
+		t.Cleanup(srv.Close)
+		c := apiClient{t, srv.URL}
+		var ids []string
+		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ids = append(ids, r.Header.Get("webhook-id"))
+			fmt.Fprint(w, "thanks")
+		}))
+		t.Cleanup(recv.Close)
+
+		acme, _ := st.CreateOrg(ctx, "Acme")
+		other, _ := st.CreateOrg(ctx, "Other")
+		u := recv.URL
+		hook, err := svc.CreateWebhook(ctx, acme.ID, admin.WebhookInput{URL: &u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if err := st.Tx(ctx, func(tx *store.Store) error {
+				return tx.AppendEvents(ctx, acme.ID, []store.Change{{Type: lifecycle.EventSyncRunFinished, EntityType: store.EntitySyncRun, EntityID: fmt.Sprint(i), Data: i}})
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Deliver(ctx, hook.ID, acme.ID); err != nil {
+			t.Fatal(err)
+		}
+		base := "/api/v1/orgs/" + acme.ID + "/webhooks/" + hook.ID
+		code, raw := c.do("GET", base+"/deliveries?limit=2", "")
+		var page struct{ Deliveries []store.WebhookDelivery }
+		if json.Unmarshal([]byte(raw), &page); code != 200 || len(page.Deliveries) != 2 || page.Deliveries[0].Sequence != 3 || page.Deliveries[0].Response != "thanks" {
+			t.Fatalf("deliveries = %d %s", code, raw)
+		}
+		code, raw = c.do("GET", fmt.Sprintf("%s/deliveries?before=%d", base, page.Deliveries[1].ID), "")
+		var rest struct{ Deliveries []store.WebhookDelivery }
+		if json.Unmarshal([]byte(raw), &rest); code != 200 || len(rest.Deliveries) != 1 || rest.Deliveries[0].Sequence != 1 {
+			t.Errorf("second page = %d %s", code, raw)
+		}
+		first := rest.Deliveries[0]
+		code, raw = c.do("POST", fmt.Sprintf("%s/deliveries/%d/retry", base, first.ID), "")
+		var again store.WebhookDelivery
+		if json.Unmarshal([]byte(raw), &again); code != 200 || again.Attempt != 2 || again.EventID != first.EventID || again.StatusCode != 200 {
+			t.Errorf("retry = %d %s", code, raw)
+		}
+		if len(ids) != 4 || ids[3] != first.EventID {
+			t.Errorf("received ids %v, want the first re-sent last", ids)
+		}
+		for _, p := range []string{
+			"/api/v1/orgs/" + other.ID + "/webhooks/" + hook.ID + "/deliveries",
+			base + "/deliveries/999999/retry", base + "/deliveries/x/retry",
+		} {
+			m := "GET"
+			if strings.HasSuffix(p, "retry") {
+				m = "POST"
+			}
+			if code, raw := c.do(m, p, ""); code != 404 {
+				t.Errorf("%s %s = %d %s, want 404", m, p, code, raw)
+			}
+		}
+		if code, _ := c.do("GET", "/api/v1/webhooks/"+hook.ID+"/deliveries", ""); code != 200 {
+			t.Errorf("global deliveries = %d", code)
 		}
 	})
 }
