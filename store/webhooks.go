@@ -177,9 +177,15 @@ func (s *Store) WebhookCursor(ctx context.Context, endpointID, orgID string) (in
 }
 
 // AdvanceWebhookCursor moves an endpoint's cursor of an organization
-// forward to seq (never back), and clears the endpoint's failing_since.
-func (s *Store) AdvanceWebhookCursor(ctx context.Context, endpointID, orgID string, seq int64) error {
+// forward to seq (never back) and clears the endpoint's failing_since;
+// with d non-nil, it records that delivery in the same transaction.
+func (s *Store) AdvanceWebhookCursor(ctx context.Context, endpointID, orgID string, seq int64, d *WebhookDelivery) error {
 	return s.Tx(ctx, func(tx *Store) error {
+		if d != nil {
+			if err := tx.AddWebhookDelivery(ctx, d); err != nil {
+				return err
+			}
+		}
 		db := tx.conn(ctx)
 		if err := db.Exec(`INSERT INTO webhook_cursors (endpoint_id, org_id, last_sequence) VALUES (?, ?, ?)
 ON CONFLICT (endpoint_id, org_id) DO UPDATE SET last_sequence = excluded.last_sequence

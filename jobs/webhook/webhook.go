@@ -121,18 +121,37 @@ func (d *Deliverer) Deliver(ctx context.Context, endpointID, orgID string) error
 			return err
 		}
 		for _, ev := range evs {
-			if err := d.send(ctx, e, wh, ev); err != nil {
+			// Only the event a failing endpoint stopped at has had
+			// attempts: a success clears failing_since.
+			attempt := 1
+			if e.FailingSince != nil {
+				n, err := d.Store.WebhookAttempts(ctx, e.ID, ev.ID)
+				if err != nil {
+					return err
+				}
+				attempt = n + 1
+			}
+			rec, err := d.attempt(ctx, e, wh, ev, attempt)
+			if err != nil && rec.EventID == "" {
+				return err // not sent: no failure of the endpoint's
+			}
+			if err != nil {
+				if err := d.Store.AddWebhookDelivery(context.WithoutCancel(ctx), &rec); err != nil {
+					return err
+				}
 				return d.failed(ctx, e, err)
 			}
-			if err := d.Store.AdvanceWebhookCursor(ctx, endpointID, orgID, ev.Sequence); err != nil {
+			// The attempt and the cursor commit together.
+			if err := d.Store.AdvanceWebhookCursor(ctx, endpointID, orgID, ev.Sequence, &rec); err != nil {
 				return err
 			}
+			e.FailingSince = nil
 			after = ev.Sequence
 		}
 		if len(evs) < batch {
 			// The rest up to Latest are of other types: skip them.
 			after = cur.Latest
-			if err := d.Store.AdvanceWebhookCursor(ctx, endpointID, orgID, after); err != nil {
+			if err := d.Store.AdvanceWebhookCursor(ctx, endpointID, orgID, after, nil); err != nil {
 				return err
 			}
 		}
@@ -154,8 +173,15 @@ func (d *Deliverer) Resend(ctx context.Context, e store.WebhookEndpoint, del sto
 	if err != nil {
 		return store.WebhookDelivery{}, err
 	}
-	rec, _ := d.attempt(ctx, e, wh, evs[0])
-	return rec, nil
+	n, err := d.Store.WebhookAttempts(ctx, e.ID, evs[0].ID)
+	if err != nil {
+		return store.WebhookDelivery{}, err
+	}
+	rec, err := d.attempt(ctx, e, wh, evs[0], n+1)
+	if rec.EventID == "" {
+		return rec, err // not sent
+	}
+	return rec, d.Store.AddWebhookDelivery(ctx, &rec)
 }
 
 func (d *Deliverer) signer(e store.WebhookEndpoint) (*standardwebhooks.Webhook, error) {
@@ -166,23 +192,15 @@ func (d *Deliverer) signer(e store.WebhookEndpoint) (*standardwebhooks.Webhook, 
 	return standardwebhooks.NewWebhook(string(sec))
 }
 
-func (d *Deliverer) send(ctx context.Context, e store.WebhookEndpoint, wh *standardwebhooks.Webhook, ev store.Event) error {
-	_, err := d.attempt(ctx, e, wh, ev)
-	return err
-}
-
-// attempt posts one event and records the attempt.
-func (d *Deliverer) attempt(ctx context.Context, e store.WebhookEndpoint, wh *standardwebhooks.Webhook, ev store.Event) (store.WebhookDelivery, error) {
+// attempt posts one event and returns the attempt to record; its EventID
+// is empty when nothing was sent.
+func (d *Deliverer) attempt(ctx context.Context, e store.WebhookEndpoint, wh *standardwebhooks.Webhook, ev store.Event, attempt int) (store.WebhookDelivery, error) {
 	clk := clock.OrReal(d.Clock)
 	body, err := json.Marshal(ev.View())
 	if err != nil {
 		return store.WebhookDelivery{}, fmt.Errorf("render event %s: %w", ev.ID, err)
 	}
-	n, err := d.Store.WebhookAttempts(ctx, e.ID, ev.ID)
-	if err != nil {
-		return store.WebhookDelivery{}, err
-	}
-	rec := store.WebhookDelivery{EndpointID: e.ID, OrgID: ev.OrgID, EventID: ev.ID, Sequence: ev.Sequence, Attempt: n + 1}
+	rec := store.WebhookDelivery{EndpointID: e.ID, OrgID: ev.OrgID, EventID: ev.ID, Sequence: ev.Sequence, Attempt: attempt}
 	ts := clk.Now()
 	sig, err := wh.Sign(ev.ID, ts, body)
 	if err != nil {
@@ -214,9 +232,6 @@ func (d *Deliverer) attempt(ctx context.Context, e store.WebhookEndpoint, wh *st
 	}
 	rec.LatencyMS = time.Since(start).Milliseconds()
 	rec.CreatedAt = clk.Now().UTC()
-	if err := d.Store.AddWebhookDelivery(context.WithoutCancel(ctx), &rec); err != nil {
-		return rec, err
-	}
 	return rec, sendErr
 }
 
