@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/scimsync/scimsync/internal/jobstest"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs"
+	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/jobs/webhook"
 	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
@@ -96,5 +98,58 @@ func TestWebhookDispatch(t *testing.T) {
 			return err == nil && n == 1
 		})
 		eventually(t, 10*time.Second, "eight events delivered", func() bool { return got() == 8 })
+	})
+}
+
+// A delivery task that spends its last retry ends instead of being
+// archived, so the pair can be queued again under the same task id.
+func TestWebhookDeliverLastRetryFreesTheID(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		opt := brokertest.Open(t).Opt
+		client := asynq.NewClient(opt)
+		t.Cleanup(func() { client.Close() })
+		box, _ := secret.NewBox([]byte(strings.Repeat("k", 32)))
+		var calls atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			w.WriteHeader(500)
+		}))
+		t.Cleanup(srv.Close)
+		org, _ := st.CreateOrg(ctx, "Acme")
+		ep := store.WebhookEndpoint{ID: store.NewID(), URL: srv.URL, Enabled: true}
+		ep.Secret = box.Seal([]byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), []byte(ep.ID))
+		if err := st.CreateWebhookEndpoint(ctx, &ep); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Tx(ctx, func(tx *store.Store) error {
+			return tx.AppendEvents(ctx, org.ID, []store.Change{{Type: lifecycle.EventSyncRunFinished, EntityType: store.EntitySyncRun, EntityID: "r", Data: 1}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// One try only: the first run is the last retry.
+		if _, err := client.EnqueueContext(ctx, jobs.NewTask(task.WebhookDeliverRow(ep.ID, org.ID)), asynq.MaxRetry(0)); err != nil {
+			t.Fatal(err)
+		}
+		cfg := jobs.ServerConfig(jobstest.Discard, 1, 5*time.Second)
+		cfg.LogLevel = asynq.FatalLevel
+		worker := asynq.NewServer(opt, cfg)
+		mux := asynq.NewServeMux()
+		jobs.Register(mux, jobs.Handlers{Webhooks: &webhook.Deliverer{Store: st, Box: box}}, prometheus.NewRegistry())
+		if err := worker.Start(mux); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(worker.Shutdown)
+		eventually(t, 10*time.Second, "one attempt", func() bool { return calls.Load() == 1 })
+		d := jobs.NewWebhookDispatcher(st, client, jobstest.Discard, nil, 0)
+		eventually(t, 10*time.Second, "the pair queued again", func() bool {
+			n, err := d.DispatchOnce(ctx)
+			return err == nil && n == 1
+		})
+		insp := asynq.NewInspector(opt)
+		t.Cleanup(func() { insp.Close() })
+		if archived, _ := insp.ListArchivedTasks(task.QueueDefault); len(archived) != 0 {
+			t.Errorf("%d archived tasks, want none", len(archived))
+		}
 	})
 }
