@@ -422,7 +422,8 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		ctx := context.Background()
 		inv := &invite.Service{Store: st, Config: invite.Config{PublicURL: "https://app.test", TTL: 7 * 24 * time.Hour, ResendAfter: 24 * time.Hour, MaxSends: 5}}
 		c := &converge.Converger{Store: st, Invites: inv}
-		srv := httptest.NewServer((&admin.API{Service: &admin.Service{Store: st, Converger: c, PublicURL: "https://sync.test"}, Auth: admin.NewAuth(token)}).Handler())
+		svc := &admin.Service{Store: st, Converger: c, PublicURL: "https://sync.test", Webhooks: admin.Webhooks{Box: newWebhookBox(t), LookupIP: fakeLookup}}
+		srv := httptest.NewServer((&admin.API{Service: svc, Auth: admin.NewAuth(token)}).Handler())
 		t.Cleanup(srv.Close)
 
 		// ann and bob are members; cid is deprovisioned.
@@ -443,6 +444,11 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		}
 
 		org := "/api/v1/orgs/" + acme.ID
+		hookURL := "https://hooks.example.com/in"
+		hook, err := svc.CreateWebhook(ctx, acme.ID, admin.WebhookInput{URL: &hookURL})
+		if err != nil {
+			t.Fatal(err)
+		}
 		tests := []struct {
 			op, path, body string
 			want           int
@@ -464,6 +470,17 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 			{"GET /api/v1/orgs/{org}/sync-runs", org + "/sync-runs", "", 200},
 			{"GET /api/v1/orgs/{org}/sync-runs/{id}", org + "/sync-runs/" + run.ID + "?items=true", "", 200},
 			{"GET /api/v1/orgs/{org}/connector", org + "/connector", "", 404},
+			{"POST /api/v1/orgs/{org}/webhooks", org + "/webhooks", `{"url":"https://hooks.example.com/a","eventTypes":["member.updated"]}`, 201},
+			{"POST /api/v1/orgs/{org}/webhooks", org + "/webhooks", `{"url":"http://hooks.example.com/a"}`, 400},
+			{"GET /api/v1/orgs/{org}/webhooks", org + "/webhooks", "", 200},
+			{"GET /api/v1/orgs/{org}/webhooks/{id}", org + "/webhooks/" + hook.ID, "", 200},
+			{"PATCH /api/v1/orgs/{org}/webhooks/{id}", org + "/webhooks/" + hook.ID, `{"enabled":false}`, 200},
+			{"POST /api/v1/orgs/{org}/webhooks/{id}/rotate-secret", org + "/webhooks/" + hook.ID + "/rotate-secret", "", 200},
+			{"GET /api/v1/orgs/{org}/webhooks/{id}/deliveries", org + "/webhooks/" + hook.ID + "/deliveries", "", 200},
+			{"POST /api/v1/orgs/{org}/webhooks/{id}/deliveries/{delivery}/retry", org + "/webhooks/" + hook.ID + "/deliveries/1/retry", "", 404},
+			{"POST /api/v1/webhooks", "/api/v1/webhooks", `{"url":"http://localhost:9/a"}`, 201},
+			{"GET /api/v1/webhooks", "/api/v1/webhooks", "", 200},
+			{"GET /api/v1/webhooks/{id}", "/api/v1/webhooks/nope", "", 404},
 			{"POST /api/v1/orgs/{org}/members/{member}/settle-admin", org + "/members/" + acme.members["bob"] + "/settle-admin", `{"confirmRemoval":true}`, 409},
 		}
 		for _, tt := range tests {

@@ -32,6 +32,8 @@ type Service struct {
 	// Converger applies the settlement of a kept last admin; without it
 	// SettleAdmin fails.
 	Converger *converge.Converger
+	// Webhooks configures webhook endpoints.
+	Webhooks Webhooks
 }
 
 // Invalidator drops cached SCIM token verdicts: those of one token of an

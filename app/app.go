@@ -139,7 +139,8 @@ func (a *App) Close() {
 
 // AdminService is the operator actions bound to this app.
 func (a *App) AdminService() *admin.Service {
-	return &admin.Service{Store: a.Store, PublicURL: a.Cfg.PublicURL, Connectors: a.Connectors(), Converger: a.jobs().converger}
+	return &admin.Service{Store: a.Store, PublicURL: a.Cfg.PublicURL, Connectors: a.Connectors(), Converger: a.jobs().converger,
+		Webhooks: admin.Webhooks{Box: a.Box, AllowPrivate: a.Cfg.WebhookAllowPrivate, Resender: a.jobs().deliver}}
 }
 
 // Connectors opens this app's organizations' connectors: the admin API's

@@ -48,6 +48,7 @@ var Vars = []Var{
 	{"SCIMSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "30s", "how long in-flight requests and jobs may take to finish on SIGTERM"},
 	{"SCIMSYNC_RECONCILE_STALE_AFTER", "reconcile-stale-after", "2m", "how long a running reconciliation may go without marking itself alive (it does so every quarter of this) before another run takes it for abandoned (its process died)"},
 	{"SCIMSYNC_EVENT_RETENTION", "event-retention", "720h", "how long the change feed keeps an event (30 days); a reader whose cursor falls behind it is told to resync"},
+	{"SCIMSYNC_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "accept webhook URLs whose host resolves to a private, link-local or unspecified address (loopback is always accepted)"},
 	{"SCIMSYNC_METRICS_ADDR", "metrics-addr", "", "worker and scheduler roles: serve /metrics, /healthz and /readyz on this address (default: none)"},
 }
 
@@ -77,6 +78,8 @@ type Config struct {
 	ReconcileStaleAfter time.Duration
 	// EventRetention is how long events are kept.
 	EventRetention time.Duration
+	// WebhookAllowPrivate lets webhooks reach private addresses.
+	WebhookAllowPrivate bool
 }
 
 // ErrUsage marks configuration errors: the command exits 2 on them.
@@ -187,6 +190,11 @@ func parse(m map[string]string) (Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(m["SCIMSYNC_LOG_LEVEL"])); err != nil {
 		bad("SCIMSYNC_LOG_LEVEL", "%q is not debug, info, warn or error", m["SCIMSYNC_LOG_LEVEL"])
+	}
+	if b, err := strconv.ParseBool(m["SCIMSYNC_WEBHOOK_ALLOW_PRIVATE"]); err != nil {
+		bad("SCIMSYNC_WEBHOOK_ALLOW_PRIVATE", "%q is not true or false", m["SCIMSYNC_WEBHOOK_ALLOW_PRIVATE"])
+	} else {
+		c.WebhookAllowPrivate = b
 	}
 	if c.DataDir == "" {
 		c.DataDir = "."

@@ -76,6 +76,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"SCIMSYNC_METRICS_ADDR": "9090"}, "SCIMSYNC_METRICS_ADDR"},
 		{map[string]string{"SCIMSYNC_RECONCILE_STALE_AFTER": "0s"}, "SCIMSYNC_RECONCILE_STALE_AFTER"},
 		{map[string]string{"SCIMSYNC_EVENT_RETENTION": "30d"}, "SCIMSYNC_EVENT_RETENTION"},
+		{map[string]string{"SCIMSYNC_WEBHOOK_ALLOW_PRIVATE": "maybe"}, "SCIMSYNC_WEBHOOK_ALLOW_PRIVATE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -107,6 +108,7 @@ func TestValid(t *testing.T) {
 		{"SMTP_URL": "smtp://user:pass@mail:1025"},
 		{"SCIMSYNC_RECONCILE_SCHEDULE": "*/15 * * * *"},
 		{"SCIMSYNC_DEPROVISION_GUARD": "0.25"},
+		{"SCIMSYNC_WEBHOOK_ALLOW_PRIVATE": "true"},
 	}
 	for _, e := range tests {
 		if _, err := FromEnv(env(e)); err != nil {

@@ -2,7 +2,8 @@
 // match directory state: the queues and task handlers, and the outbox relay
 // that feeds them. The decisions live elsewhere: provisioning in package
 // converge, invites and their acceptance in jobs/invite, SMTP in jobs/mail,
-// reconciliation runs in package reconciler.
+// webhook delivery in jobs/webhook, reconciliation runs in package
+// reconciler.
 //
 // Delivery, end to end:
 //
@@ -27,4 +28,10 @@
 //     meets a run in progress is retried too, but is no failure (IsFailure):
 //     it spends none of its retries. The worker's ErrorHandler logs each
 //     failed run, and whether it will be retried or is archived.
+//   - Webhooks: the WebhookDispatcher queues one webhook:deliver task per
+//     enabled endpoint and organization whose cursor is behind (every
+//     second and when converge commits), collapsing on its task id. The
+//     task delivers in sequence order and fails at the first refusal; on
+//     its last retry it ends instead of being archived, so that the pair
+//     can be queued again.
 package jobs

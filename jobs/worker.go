@@ -36,11 +36,19 @@ type Reconciler interface {
 	RunTask(ctx context.Context, p task.Reconcile) (outcome string, err error)
 }
 
+// WebhookDeliverer is what the webhook handler needs; *webhook.Deliverer
+// is one.
+type WebhookDeliverer interface {
+	Deliver(ctx context.Context, endpointID, orgID string) error
+}
+
 // Handlers are the task handlers' dependencies.
 type Handlers struct {
 	Converger  Converger
 	Invites    InviteSender
 	Reconciler Reconciler
+	// Webhooks, when set, serves TypeWebhookDeliver.
+	Webhooks WebhookDeliverer
 }
 
 // errBadPayload marks a task no retry can fix.
@@ -103,6 +111,21 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 		o, err := h.Invites.Send(ctx, p.OrgID, p.InviteID)
 		return string(o), err
 	}))
+	if h.Webhooks != nil {
+		mux.Handle(task.TypeWebhookDeliver, m.handler(task.TypeWebhookDeliver, func(ctx context.Context, payload []byte) (string, error) {
+			var p task.WebhookDeliver
+			if err := decode(payload, &p, &p.EndpointID, &p.OrgID); err != nil {
+				return "", err
+			}
+			err := h.Webhooks.Deliver(ctx, p.EndpointID, p.OrgID)
+			if err != nil && isLastRetry(ctx) {
+				// Done rather than archived: an archived task would keep
+				// its id, and the dispatcher could not queue the pair again.
+				return "gave_up", nil
+			}
+			return "delivered", err
+		}))
+	}
 	mux.Handle(task.TypeReconcile, m.handler(task.TypeReconcile, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.Reconcile
 		if err := decode(payload, &p, &p.OrgID); err != nil {
@@ -187,6 +210,12 @@ func (m *metrics) handler(taskType string, fn func(context.Context, []byte) (str
 		m.runs.WithLabelValues(taskType, "error").Inc()
 		return err
 	})
+}
+
+func isLastRetry(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	max, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= max
 }
 
 func isTerminal(err error) bool {

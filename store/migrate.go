@@ -309,6 +309,48 @@ CREATE TABLE events (
   PRIMARY KEY (org_id, sequence)
 );
 `, false},
+	// Webhook endpoints: org_id NULL serves every organization; event_types
+	// is a JSON array, empty for all; the signing secret is sealed.
+	{9, "webhook endpoints", `
+CREATE TABLE webhook_endpoints (
+  id TEXT PRIMARY KEY,
+  org_id TEXT REFERENCES organizations(id) ON DELETE CASCADE,
+  url TEXT NOT NULL,
+  event_types TEXT NOT NULL DEFAULT '[]',
+  description TEXT NOT NULL DEFAULT '',
+  enabled BOOLEAN NOT NULL DEFAULT TRUE,
+  secret {{bytes}} NOT NULL,
+  disabled_reason TEXT NOT NULL DEFAULT '',
+  failing_since {{ts}},
+  created_at {{ts}} NOT NULL,
+  updated_at {{ts}} NOT NULL
+);
+CREATE INDEX webhook_endpoints_org ON webhook_endpoints (org_id, created_at);
+`, false},
+	// Webhook delivery: per endpoint and organization, the last sequence
+	// delivered; and every attempt, kept for the operator.
+	{10, "webhook delivery", `
+CREATE TABLE webhook_cursors (
+  endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  org_id TEXT NOT NULL,
+  last_sequence BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (endpoint_id, org_id)
+);
+CREATE TABLE webhook_deliveries (
+  id {{serial}},
+  endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+  org_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  sequence BIGINT NOT NULL,
+  attempt INTEGER NOT NULL,
+  status_code INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  latency_ms BIGINT NOT NULL DEFAULT 0,
+  response TEXT NOT NULL DEFAULT '',
+  created_at {{ts}} NOT NULL
+);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);
+`, false},
 }
 
 func (s *Store) expand(sql string) string { return s.d.placeholders.Replace(sql) }

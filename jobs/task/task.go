@@ -26,6 +26,9 @@ const (
 	// organization and queue.
 	TypeConvergeUsers  = "converge:users"
 	TypeConvergeGroups = "converge:groups"
+	// TypeWebhookDeliver delivers one organization's new events to one
+	// webhook endpoint, in order; one task per pair (WebhookDeliverTaskID).
+	TypeWebhookDeliver = "webhook:deliver"
 )
 
 // Queue names. Weights (see jobs) put removals before provisioning and
@@ -59,6 +62,11 @@ func LimitsOf(taskType string) (Limits, bool) {
 		return Limits{MaxRetry: 20, Timeout: 30 * time.Minute}, true
 	case TypeSendInvite:
 		return Limits{MaxRetry: 12, Timeout: 2 * time.Minute}, true
+	case TypeWebhookDeliver:
+		// With asynq's default backoff (n⁴ s and a little), 14 retries
+		// span about 25 hours, past the day after which a failing endpoint
+		// is switched off.
+		return Limits{MaxRetry: 14, Timeout: 10 * time.Minute}, true
 	case TypeReconcile:
 		// A full pull of a large IdP takes a while; the next scheduled run
 		// is the better retry for a run that keeps failing.
@@ -220,4 +228,18 @@ func marshal(typ string, payload any) []byte {
 		panic(fmt.Sprintf("task: marshal %s payload: %v", typ, err)) // plain structs of strings and numbers always marshal
 	}
 	return b
+}
+
+// WebhookDeliver asks to deliver an organization's events to an endpoint.
+type WebhookDeliver struct {
+	EndpointID string `json:"endpointId"`
+	OrgID      string `json:"orgId"`
+}
+
+// WebhookDeliverRow is the task of a WebhookDeliver. Its task id is one per
+// (endpoint, organization), so that duplicates collapse while one waits.
+func WebhookDeliverRow(endpointID, orgID string) store.OutboxRow {
+	r := row(orgID, TypeWebhookDeliver, QueueDefault, WebhookDeliver{EndpointID: endpointID, OrgID: orgID})
+	r.TaskID = TypeWebhookDeliver + ":" + endpointID + ":" + orgID
+	return r
 }

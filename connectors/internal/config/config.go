@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 
 	"github.com/scimsync/scimsync/connectors"
+	"github.com/scimsync/scimsync/internal/weburl"
 )
 
 // Decode decodes the JSON object raw (doc is "settings" or "credentials")
@@ -73,14 +73,8 @@ func BaseURL(typ, field, raw, def string) (*url.URL, error) {
 	if err != nil || u.Host == "" || u.Opaque != "" {
 		return nil, bad("must be an absolute URL such as https://example.com")
 	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !IsLoopback(u.Hostname()) {
-			return nil, bad("must use https (http is accepted only for a loopback host)")
-		}
-	default:
-		return nil, bad("must use https")
+	if err := weburl.CheckScheme(u); err != nil {
+		return nil, bad(err.Error())
 	}
 	if u.User != nil {
 		return nil, bad("must not contain user info")
@@ -93,13 +87,7 @@ func BaseURL(typ, field, raw, def string) (*url.URL, error) {
 }
 
 // IsLoopback reports whether host (no port) is a loopback name or address.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+func IsLoopback(host string) bool { return weburl.IsLoopback(host) }
 
 // Logger returns the logger of opts, or one that discards, tagged with the
 // connector type.
