@@ -47,6 +47,7 @@ func commands() []command {
 		{"scim", "toggle an organization's SCIM endpoint: scim enable|disable --org ID", scimCmd},
 		{"scim-token", "create a SCIM bearer token: scim-token create --org ID [--description D] [--ttl-days N]", scimTokenCmd},
 		{"reconcile", "run one reconciliation now: " + reconcileUsage, reconcileCmd},
+		{"webhook", "receive webhook deliveries, verify them and print their events: " + webhookListenUsage, webhookCmd},
 	}
 }
 

@@ -34,7 +34,7 @@ func TestHelpEverywhere(t *testing.T) {
 	for _, args := range [][]string{
 		{"--help"}, {"serve", "--help"}, {"api", "--help"}, {"worker", "--help"}, {"scheduler", "--help"},
 		{"migrate", "--help"}, {"org", "create", "--help"}, {"scim", "enable", "--help"}, {"scim", "disable", "--help"},
-		{"scim-token", "create", "--help"},
+		{"scim-token", "create", "--help"}, {"webhook", "listen", "--help"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, out, errOut := runCLI(t, nil, args...)
