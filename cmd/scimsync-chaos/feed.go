@@ -13,6 +13,8 @@ import (
 
 // FeedEvent is one event of an organization's change feed.
 type FeedEvent struct {
+	ID       string          `json:"id"`
+	OrgID    string          `json:"orgId"`
 	Type     string          `json:"type"`
 	Sequence int64           `json:"sequence"`
 	Data     json.RawMessage `json:"data"`

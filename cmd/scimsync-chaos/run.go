@@ -203,6 +203,24 @@ func run(ctx context.Context, o options, logw io.Writer) (*Report, error) {
 	c.admin = &Admin{Bases: bases, Token: adminToken}
 	rng := rand.New(rand.NewPCG(o.seed, 1))
 
+	// An application following the change feed by webhook, from before the
+	// organizations exist, so that it gets every event. It fails no
+	// delivery itself: a failed delivery holds its organization's stream
+	// for asynq's retry delay (15 s and more), which would outlast the
+	// drain; receiver failures are exercised in jobs/webhook's tests.
+	hooks, err := StartWebhookSink(o.seed, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer hooks.Close()
+	whSecret, err := c.admin.CreateWebhook(ctx, hooks.URL)
+	if err != nil {
+		return nil, err
+	}
+	if err := hooks.Secure(whSecret); err != nil {
+		return nil, err
+	}
+
 	// The SCIM organization: pushed to by both api processes.
 	orgA, err := c.admin.CreateOrg(ctx, "Chaos SCIM")
 	if err != nil {
@@ -382,6 +400,9 @@ func run(ctx context.Context, o options, logw io.Writer) (*Report, error) {
 		}
 		logf("%s: %d events in the change feed, rebuilding %d members and %d groups from it", label, len(evs), len(ms), len(gs))
 		addDiv(CheckFeed(label, evs, ms, gs)...)
+		hooked := hooks.Await(ctx, orgIDs[label], int64(len(evs)), 2*time.Minute)
+		logf("%s: %d of %d events received by webhook", label, len(hooked), len(evs))
+		addDiv(CheckFeed(label+" by webhook", hooked, ms, gs)...)
 		rep.members(label, ms, dir)
 	}
 	rep.Samples = watch.Samples
@@ -395,6 +416,10 @@ func run(ctx context.Context, o options, logw io.Writer) (*Report, error) {
 		return rep, err
 	}
 	addDiv(CheckMail(msgs, claims)...)
+	addDiv(hooks.Disorder()...)
+	hooks.mu.Lock()
+	logf("webhooks: %d events kept, %d repeats, %d failed on purpose, %d refused", hooks.Delivered, hooks.Repeats, hooks.Failed, hooks.Refused)
+	hooks.mu.Unlock()
 	rep.Mail.Delivered, rep.Mail.MailLog = len(msgs), byStatus
 
 	enq, err := c.schedulerEnqueues()
