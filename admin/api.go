@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/scimsync/scimsync/converge"
@@ -247,23 +246,9 @@ func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			httpjson.Error(w, http.StatusBadRequest, "invalid_request", "limit must be 1 to 1000")
-			return
-		}
-		limit = n
-	}
-	var before int64
-	if v := r.URL.Query().Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			httpjson.Error(w, http.StatusBadRequest, "invalid_request", "before must be an event id")
-			return
-		}
-		before = n
+	limit, before, ok := beforePageParams(w, r, "an event id")
+	if !ok {
+		return
 	}
 	evs, err := a.Service.Store.AuditEvents(ctx, orgID, before, limit)
 	if err != nil {

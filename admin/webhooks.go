@@ -436,23 +436,9 @@ func (s *Service) RetryWebhookDelivery(ctx context.Context, orgID, id string, de
 }
 
 func (a *API) webhookDeliveries(w http.ResponseWriter, r *http.Request) {
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			httpjson.Error(w, http.StatusBadRequest, "invalid_request", "limit must be 1 to 1000")
-			return
-		}
-		limit = n
-	}
-	var before int64
-	if v := r.URL.Query().Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			httpjson.Error(w, http.StatusBadRequest, "invalid_request", "before must be a delivery id")
-			return
-		}
-		before = n
+	limit, before, ok := beforePageParams(w, r, "a delivery id")
+	if !ok {
+		return
 	}
 	ds, err := a.Service.WebhookDeliveries(r.Context(), r.PathValue("org"), r.PathValue("id"), before, limit)
 	if err != nil {
