@@ -46,6 +46,7 @@ func ServerConfig(log *slog.Logger, concurrency int, shutdownTimeout time.Durati
 		LogLevel:        asynq.InfoLevel,
 		ShutdownTimeout: shutdownTimeout,
 		IsFailure:       IsFailure,
+		RetryDelayFunc:  retryDelay,
 		ErrorHandler:    logFailure(log.With("component", "jobs")),
 		// asynq polls when its queues are empty; the default 1s would add up
 		// to a second to every job that arrives while the worker is idle.
@@ -53,6 +54,15 @@ func ServerConfig(log *slog.Logger, concurrency int, shutdownTimeout time.Durati
 		// Task contexts must not outlive a graceful shutdown.
 		BaseContext: context.Background,
 	}
+}
+
+// retryDelay is the catalogue's wait before a retry (task.RetryDelay),
+// else asynq's default backoff.
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if d, ok := task.RetryDelay(t.Type(), n); ok {
+		return d
+	}
+	return asynq.DefaultRetryDelayFunc(n, err, t)
 }
 
 // IsFailure reports whether a task's error is a failure. A queued

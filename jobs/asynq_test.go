@@ -176,3 +176,15 @@ func TestNewTask(t *testing.T) {
 		t.Errorf("enqueued task (-want +got):\n%s", d)
 	}
 }
+
+// The worker waits the catalogue's delay before a delivery's retry, and
+// asynq's default before any other.
+func TestServerRetryDelays(t *testing.T) {
+	cfg := jobs.ServerConfig(slog.New(slog.DiscardHandler), 1, time.Second)
+	if d := cfg.RetryDelayFunc(0, errors.New("503"), asynq.NewTask(task.TypeWebhookDeliver, nil)); d != time.Second {
+		t.Errorf("first delivery retry after %s, want 1s", d)
+	}
+	if d := cfg.RetryDelayFunc(0, errors.New("db"), asynq.NewTask(task.TypeConvergeUser, nil)); d < 15*time.Second {
+		t.Errorf("first converge retry after %s, want asynq's default (15s or more)", d)
+	}
+}

@@ -204,11 +204,10 @@ func run(ctx context.Context, o options, logw io.Writer) (*Report, error) {
 	rng := rand.New(rand.NewPCG(o.seed, 1))
 
 	// An application following the change feed by webhook, from before the
-	// organizations exist, so that it gets every event. It fails no
-	// delivery itself: a failed delivery holds its organization's stream
-	// for asynq's retry delay (15 s and more), which would outlast the
-	// drain; receiver failures are exercised in jobs/webhook's tests.
-	hooks, err := StartWebhookSink(o.seed, 0)
+	// organizations exist, so that it gets every event. It fails one
+	// delivery in five hundred on purpose: a failure holds its
+	// organization's ordered stream until the retry (1 s, then 5 s, …).
+	hooks, err := StartWebhookSink(o.seed, 0.002)
 	if err != nil {
 		return nil, err
 	}

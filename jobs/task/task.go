@@ -63,9 +63,8 @@ func LimitsOf(taskType string) (Limits, bool) {
 	case TypeSendInvite:
 		return Limits{MaxRetry: 12, Timeout: 2 * time.Minute}, true
 	case TypeWebhookDeliver:
-		// With asynq's default backoff (n⁴ s and a little), 14 retries
-		// span about 25 hours, past the day after which a failing endpoint
-		// is switched off.
+		// 14 retries after webhookRetryDelays span about 25 hours, past
+		// the day after which a failing endpoint is switched off.
 		return Limits{MaxRetry: 14, Timeout: 10 * time.Minute}, true
 	case TypeReconcile:
 		// A full pull of a large IdP takes a while; the next scheduled run
@@ -73,6 +72,25 @@ func LimitsOf(taskType string) (Limits, bool) {
 		return Limits{MaxRetry: 3, Timeout: 6 * time.Hour}, true
 	}
 	return Limits{}, false
+}
+
+// webhookRetryDelays are the waits before a delivery's retries. A failed
+// delivery holds its organization's stream, which is delivered in order,
+// so the first retries come within seconds rather than after asynq's
+// default 15 s and more.
+var webhookRetryDelays = []time.Duration{
+	time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute,
+	30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 4 * time.Hour, 4 * time.Hour, 4 * time.Hour, 5 * time.Hour,
+}
+
+// RetryDelay returns the wait before the retry of a task type's task that
+// has been retried n times so far, and false for a type that keeps
+// asynq's default backoff.
+func RetryDelay(taskType string, n int) (time.Duration, bool) {
+	if taskType != TypeWebhookDeliver {
+		return 0, false
+	}
+	return webhookRetryDelays[min(max(n, 0), len(webhookRetryDelays)-1)], true
 }
 
 // ConvergeUser asks to make an organization's local member match one

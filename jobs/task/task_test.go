@@ -51,3 +51,30 @@ func TestScheduledReconcileRow(t *testing.T) {
 		t.Errorf("row (-want +got):\n%s", d)
 	}
 }
+
+// A delivery retries within seconds at first, and its retries outlast the
+// day after which a failing endpoint is switched off; other types keep
+// asynq's default backoff.
+func TestRetryDelay(t *testing.T) {
+	var total time.Duration
+	l, _ := task.LimitsOf(task.TypeWebhookDeliver)
+	for n := range l.MaxRetry {
+		d, ok := task.RetryDelay(task.TypeWebhookDeliver, n)
+		if !ok {
+			t.Fatalf("retry %d: no delay", n)
+		}
+		if n == 0 && d > 5*time.Second {
+			t.Errorf("first retry after %s, want seconds", d)
+		}
+		total += d
+	}
+	if total < 24*time.Hour || total > 26*time.Hour {
+		t.Errorf("retries span %s, want a little over a day", total)
+	}
+	if d, ok := task.RetryDelay(task.TypeWebhookDeliver, 100); !ok || d != 5*time.Hour {
+		t.Errorf("a late retry waits %s, %v; want the last delay, 5h", d, ok)
+	}
+	if _, ok := task.RetryDelay(task.TypeConvergeUser, 0); ok {
+		t.Error("converge:user has its own delay, want asynq's default")
+	}
+}
