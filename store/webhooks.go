@@ -177,13 +177,19 @@ func (s *Store) WebhookCursor(ctx context.Context, endpointID, orgID string) (in
 }
 
 // AdvanceWebhookCursor moves an endpoint's cursor of an organization
-// forward to seq (never back) and clears the endpoint's failing_since;
-// with d non-nil, it records that delivery in the same transaction.
-func (s *Store) AdvanceWebhookCursor(ctx context.Context, endpointID, orgID string, seq int64, d *WebhookDelivery) error {
+// forward to seq (never back) and clears the endpoint's failing_since,
+// recording the deliveries ds in the same transaction.
+func (s *Store) AdvanceWebhookCursor(ctx context.Context, endpointID, orgID string, seq int64, ds ...WebhookDelivery) error {
 	return s.Tx(ctx, func(tx *Store) error {
-		if d != nil {
-			if err := tx.AddWebhookDelivery(ctx, d); err != nil {
-				return err
+		if len(ds) > 0 {
+			for i := range ds {
+				ds[i].ID = 0
+				if ds[i].CreatedAt.IsZero() {
+					ds[i].CreatedAt = tx.now()
+				}
+			}
+			if err := tx.conn(ctx).CreateInBatches(ds, 200).Error; err != nil {
+				return fmt.Errorf("add webhook deliveries: %w", err)
 			}
 		}
 		db := tx.conn(ctx)

@@ -35,7 +35,9 @@ const (
 	MaxResponse    = 64 << 10 // bytes of an answer read
 	MaxExcerpt     = 1 << 10  // bytes of an answer recorded
 	DisableAfter   = 24 * time.Hour
-	batch          = 100
+	batch          = 100 // events read at a time
+	commitEvery    = 100 // accepted attempts per commit, at most
+	commitAfter    = time.Second
 )
 
 // Deliverer sends events to endpoints.
@@ -115,10 +117,28 @@ func (d *Deliverer) Deliver(ctx context.Context, endpointID, orgID string) error
 	if err != nil {
 		return err
 	}
+	// Accepted attempts commit with the cursor in groups (commitEvery, or
+	// commitAfter apart), not one transaction each, which would hold
+	// delivery to the database's commit rate. A crash before a commit
+	// re-sends that group with the same webhook-ids: at least once.
+	clk := clock.OrReal(d.Clock)
+	var accepted []store.WebhookDelivery
+	committed, lastCommit := after, clk.Now()
+	commit := func() error {
+		if after == committed {
+			return nil
+		}
+		// Delivered is delivered: record it even when ctx is done.
+		if err := d.Store.AdvanceWebhookCursor(context.WithoutCancel(ctx), endpointID, orgID, after, accepted...); err != nil {
+			return err
+		}
+		accepted, committed, lastCommit = accepted[:0], after, clk.Now()
+		return nil
+	}
 	for after < cur.Latest {
 		evs, err := d.Store.Events(ctx, orgID, after, cur.Latest, batch, e.EventTypes)
 		if err != nil {
-			return err
+			return errors.Join(err, commit())
 		}
 		for _, ev := range evs {
 			// Only the event a failing endpoint stopped at has had
@@ -131,32 +151,41 @@ func (d *Deliverer) Deliver(ctx context.Context, endpointID, orgID string) error
 				}
 				attempt = n + 1
 			}
-			rec, err := d.attempt(ctx, e, wh, ev, attempt)
-			if err != nil && rec.EventID == "" {
-				return err // not sent: no failure of the endpoint's
-			}
-			if err != nil {
-				if err := d.Store.AddWebhookDelivery(context.WithoutCancel(ctx), &rec); err != nil {
-					return err
+			rec, sendErr := d.attempt(ctx, e, wh, ev, attempt)
+			if sendErr != nil {
+				// The accepted ones first: the failure is after them,
+				// and their commit clears failing_since.
+				if err := commit(); err != nil {
+					return errors.Join(sendErr, err)
 				}
-				return d.failed(ctx, e, err)
+				if rec.EventID == "" {
+					return sendErr // not sent: no failure of the endpoint's
+				}
+				if ctx.Err() != nil {
+					// Stopped (shutdown, task timeout): the endpoint did
+					// not refuse; the event is sent again next time.
+					return fmt.Errorf("deliver to webhook %s: %w", e.ID, ctx.Err())
+				}
+				if err := d.Store.AddWebhookDelivery(context.WithoutCancel(ctx), &rec); err != nil {
+					return errors.Join(sendErr, err)
+				}
+				return d.failed(ctx, e, sendErr)
 			}
-			// The attempt and the cursor commit together.
-			if err := d.Store.AdvanceWebhookCursor(ctx, endpointID, orgID, ev.Sequence, &rec); err != nil {
-				return err
-			}
+			accepted = append(accepted, rec)
 			e.FailingSince = nil
 			after = ev.Sequence
+			if len(accepted) >= commitEvery || clk.Now().Sub(lastCommit) >= commitAfter {
+				if err := commit(); err != nil {
+					return err
+				}
+			}
 		}
 		if len(evs) < batch {
 			// The rest up to Latest are of other types: skip them.
 			after = cur.Latest
-			if err := d.Store.AdvanceWebhookCursor(ctx, endpointID, orgID, after, nil); err != nil {
-				return err
-			}
 		}
 	}
-	return nil
+	return commit()
 }
 
 // Resend sends one recorded delivery's event again, outside the ordered

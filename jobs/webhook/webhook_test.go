@@ -372,3 +372,53 @@ func TestResend(t *testing.T) {
 		}
 	})
 }
+
+// A delivery stopped part way (shutdown, task timeout) keeps the attempts
+// the endpoint accepted, committed in groups, and does not count as the
+// endpoint's failure; the next one goes on from the first not accepted.
+func TestDeliverStoppedKeepsWhatWasAccepted(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		org, _ := e.st.CreateOrg(ctx, "Acme")
+		const stopAt = 150 // past one commit group, inside the next
+		rc := &receiver{t: t, answer: func(n int, w http.ResponseWriter) {
+			if n == stopAt {
+				cancel()
+			}
+		}}
+		srv := httptest.NewServer(rc)
+		defer srv.Close()
+		ep := e.endpoint(t, nil, srv.URL)
+		e.events(t, org.ID, 250)
+
+		err := e.d.Deliver(ctx, ep.ID, org.ID)
+		if !errors.Is(err, context.Canceled) || errors.Is(err, webhook.ErrDelivery) {
+			t.Fatalf("stopped Deliver = %v, want context.Canceled, not a delivery failure", err)
+		}
+		bg := context.Background()
+		if cur, _ := e.st.WebhookCursor(bg, ep.ID, org.ID); cur != stopAt-1 {
+			t.Errorf("cursor = %d, want %d", cur, stopAt-1)
+		}
+		if dels, _ := e.st.WebhookDeliveries(bg, ep.ID, 0, 500); len(dels) != stopAt-1 {
+			t.Errorf("%d attempts recorded, want the %d accepted", len(dels), stopAt-1)
+		}
+		if got, _ := e.st.WebhookEndpoint(bg, "", ep.ID); got.FailingSince != nil || !got.Enabled {
+			t.Errorf("endpoint after a stop: failing since %v, enabled %v", got.FailingSince, got.Enabled)
+		}
+
+		if err := e.d.Deliver(bg, ep.ID, org.ID); err != nil {
+			t.Fatal(err)
+		}
+		if cur, _ := e.st.WebhookCursor(bg, ep.ID, org.ID); cur != 250 {
+			t.Errorf("cursor = %d, want 250", cur)
+		}
+		// The interrupted event is sent again with its id, then the rest.
+		if a, b := rc.got[stopAt-1], rc.got[stopAt]; a.seq != stopAt || b.seq != stopAt || a.id != b.id {
+			t.Errorf("after the stop: %d/%s then %d/%s, want %d twice with one id", a.seq, a.id, b.seq, b.id, stopAt)
+		}
+		if len(rc.got) != 251 {
+			t.Errorf("%d requests, want 250 and one re-send", len(rc.got))
+		}
+	})
+}
