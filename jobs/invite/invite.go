@@ -14,9 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/internal/tally"
 	"github.com/scimsync/scimsync/jobs/mail"
 	"github.com/scimsync/scimsync/jobs/task"
 	"github.com/scimsync/scimsync/lifecycle"
@@ -46,6 +48,17 @@ type Service struct {
 	// Notify, when set, is called after a commit that queued an e-mail in
 	// the outbox.
 	Notify func()
+
+	sendsOnce sync.Once
+	sends     *tally.Tally // per-invite lines: DEBUG each, INFO a summary
+}
+
+// sendLog is where per-invite outcomes are logged: each at DEBUG, their
+// counts at INFO every few seconds, so a first pull of 100k members does
+// not write 100k INFO lines.
+func (s *Service) sendLog() *tally.Tally {
+	s.sendsOnce.Do(func() { s.sends = tally.New(s.Log, "invite e-mails", tally.DefaultInterval) })
+	return s.sends
 }
 
 // Actor is the audit actor of invite sends and acceptances.

@@ -106,10 +106,10 @@ func (s *Service) Send(ctx context.Context, orgID, inviteID string) (SendOutcome
 	case "":
 		return s.deliver(ctx, inv, msg)
 	case Recorded:
-		s.Log.InfoContext(ctx, "invite e-mail recorded in the mail log, not sent: SMTP_URL is not set",
+		s.sendLog().Log(ctx, "recorded in the mail log, not sent: SMTP_URL is not set",
 			"org", orgID, "invite", inv.ID, "mail_key", MailKey(inv))
 	case Duplicate:
-		s.Log.InfoContext(ctx, "invite e-mail already sent or attempted; not sending again",
+		s.sendLog().Log(ctx, "already sent or attempted; not sending again",
 			"org", orgID, "invite", inv.ID, "mail_key", MailKey(inv))
 	}
 	return outcome, nil
@@ -151,6 +151,7 @@ func (s *Service) deliver(ctx context.Context, inv store.Invite, msg mail.Messag
 		s.Log.WarnContext(ctx, "invite e-mail not delivered; not retrying", "org", inv.OrgID, "invite", inv.ID, "status", status, "err", sendErr)
 		return "", fmt.Errorf("send invite: %w", sendErr)
 	}
+	s.sendLog().Log(ctx, "sent", "org", inv.OrgID, "invite", inv.ID, "mail_key", MailKey(inv))
 	return Sent, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scimsync/scimsync/internal/jobstest"
+	"github.com/scimsync/scimsync/internal/syncbuf"
 	"github.com/scimsync/scimsync/jobs/invite"
 	"github.com/scimsync/scimsync/jobs/mail"
 	"github.com/scimsync/scimsync/store"
@@ -122,7 +124,7 @@ func TestSendObsolete(t *testing.T) {
 
 func TestRecordedMailHidesTokenFromLogs(t *testing.T) {
 	eachEnv(t, nil, func(t *testing.T, e *env) {
-		var logs strings.Builder
+		var logs syncbuf.Buffer // the summary may be written later, by a timer
 		e.inv.Log = jobstest.TextLogger(&logs)
 		_, inv := e.provision(t, "ada")
 		tok := e.send(t, inv)
@@ -131,6 +133,22 @@ func TestRecordedMailHidesTokenFromLogs(t *testing.T) {
 		}
 		if !strings.Contains(logs.String(), "not sent") {
 			t.Errorf("log does not say the e-mail was not sent:\n%s", logs.String())
+		}
+	})
+}
+
+// Each invite's outcome is a DEBUG line; INFO gets a summary every few
+// seconds instead, so a first pull of 100k members is not 100k INFO lines.
+func TestInviteOutcomesAreDebugLines(t *testing.T) {
+	eachEnv(t, nil, func(t *testing.T, e *env) {
+		var logs syncbuf.Buffer
+		e.inv.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		for _, name := range []string{"ada", "grace", "alan"} {
+			_, inv := e.provision(t, name)
+			e.send(t, inv)
+		}
+		if logs.String() != "" {
+			t.Errorf("three sends logged at INFO:\n%s", logs.String())
 		}
 	})
 }
