@@ -10,6 +10,7 @@ package all
 
 import (
 	_ "github.com/scimsync/scimsync/connectors/entra"     // registers "entra"
+	_ "github.com/scimsync/scimsync/connectors/google"    // registers "google"
 	_ "github.com/scimsync/scimsync/connectors/jumpcloud" // registers "jumpcloud"
 	_ "github.com/scimsync/scimsync/connectors/okta"      // registers "okta"
 )

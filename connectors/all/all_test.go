@@ -10,7 +10,7 @@ import (
 )
 
 func TestRegistersEveryConnector(t *testing.T) {
-	if diff := cmp.Diff([]string{"entra", "jumpcloud", "okta"}, connectors.Types()); diff != "" {
+	if diff := cmp.Diff([]string{"entra", "google", "jumpcloud", "okta"}, connectors.Types()); diff != "" {
 		t.Errorf("registered types (-want +got):\n%s", diff)
 	}
 }

@@ -98,6 +98,12 @@ type Fake interface {
 	Requests(Endpoint) int
 }
 
+// EmailIsUserName is implemented by a Fake whose IdP has one address for
+// both, as Google's primaryEmail is: the suite then changes them together.
+type EmailIsUserName interface {
+	EmailIsUserName() bool
+}
+
 // Routes names a fake's routes for the suite's listings, for a fake that
 // injects failures and counts requests by route, as the fakes built on
 // fakeidp do. Its Fail and Requests then serve as the Fake's.
@@ -794,6 +800,9 @@ func testFresh(t *testing.T, newFake func(*testing.T, Env) Fake) {
 	}
 	changed := f.users[0]
 	changed.GivenName, changed.FamilyName, changed.Email = "Renamed", "Person", "renamed@example.com"
+	if f, ok := h.fake.(EmailIsUserName); ok && f.EmailIsUserName() {
+		changed.UserName = changed.Email
+	}
 	changed.RawStatus, changed.Active = inactive.Raw, inactive.Active
 	h.fake.UpdateUser(changed)
 	h.fake.DeleteUser(f.users[1].ExternalID)
