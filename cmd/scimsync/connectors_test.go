@@ -11,7 +11,7 @@ import (
 // The binary decides which connectors exist; the packages it links in
 // import none (TestDependencyRules).
 func TestOffersEveryConnector(t *testing.T) {
-	if diff := cmp.Diff([]string{"entra", "jumpcloud", "okta"}, connectors.Types()); diff != "" {
+	if diff := cmp.Diff([]string{"entra", "google", "jumpcloud", "okta"}, connectors.Types()); diff != "" {
 		t.Errorf("connector types (-want +got):\n%s", diff)
 	}
 }
