@@ -17,8 +17,12 @@ import (
 // the JSON key is checked against the token endpoint, sealed, and never
 // answered back, and a wrong adminEmail is refused with Google's words.
 func TestGoogleConnectorAPI(t *testing.T) {
-	b := storetest.Backends()[0]
-	s := newTestServer(t, b, brokertest.Open(t))
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) { testGoogleConnectorAPI(t, newTestServer(t, b, brokertest.Open(t))) })
+	}
+}
+
+func testGoogleConnectorAPI(t *testing.T, s *testServer) {
 	g := googlefake.New(t)
 	_, org, _ := s.do(t, call{method: "POST", path: "/api/v1/orgs", auth: adminToken, body: `{"name":"Acme"}`})
 	orgID := org["id"].(string)

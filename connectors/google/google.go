@@ -175,6 +175,9 @@ func (c Config) Open(ctx context.Context, opts connectors.Options) (*Directory, 
 		option.WithHTTPClient(authed),
 		option.WithEndpoint(api.String()+"/"),
 		option.WithUserAgent("scimsync"),
+		// The client would otherwise log requests when GOOGLE_SDK_GO_LOGGING_LEVEL
+		// is set, outside the connector's logger and its redaction.
+		option.WithLogger(slog.New(slog.DiscardHandler)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("google: create client: %w", err)
