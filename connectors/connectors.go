@@ -1,9 +1,9 @@
 // Package connectors owns the pull side of directory sync: reading users,
 // groups and group members from identity-provider APIs.
 //
-// Each IdP has its own package (okta, jumpcloud, entra) that turns the IdP's
-// API into a [Directory], and registers itself under its type name so that
-// [Open] can build one from the settings and credentials an organization
+// Each IdP has its own package (okta, jumpcloud, entra, google) that turns
+// the IdP's API into a [Directory], and registers itself under its type name
+// so that [Open] can build one from the settings and credentials an organization
 // stored through the admin API. The command decides which exist: it imports
 // the connectors it offers (cmd/scimsync: connectors/all, every one of
 // them); libraries import none.

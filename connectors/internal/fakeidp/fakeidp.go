@@ -1,6 +1,7 @@
 // Package fakeidp holds what the IdP fakes (oktafake, jumpcloudfake,
-// entrafake) share: the loopback server, injected failures, request counters
-// and per-route rate limits, all driven by a clock the test controls.
+// entrafake, googlefake) share: the loopback server, injected failures,
+// request counters and per-route rate limits, all driven by a clock the test
+// controls.
 //
 // A fake serves its IdP's routes itself and asks its Server what to do with
 // each request (Admit, then Fail). Its tests drive failures through the
