@@ -1,0 +1,78 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+)
+
+// ErrCursorExpired says the IdP refused a delta cursor (too old, or its
+// sync state is gone): the caller answers with a full pull.
+var ErrCursorExpired = errors.New("the identity provider refused the delta cursor")
+
+// Membership is one user's link to one group, by external ids.
+type Membership struct {
+	GroupExternalID string
+	UserExternalID  string
+}
+
+// Delta is what changed in an IdP since a cursor, net of what happened in
+// between: a user both changed and deleted is only deleted, a member who
+// joined and left is only a leave.
+type Delta struct {
+	// Users were created or changed, deactivations included; each as the
+	// IdP has it now.
+	Users []User
+	// DeletedUsers are external ids of users the IdP deleted.
+	DeletedUsers []string
+	// Groups were created or renamed.
+	Groups []Group
+	// DeletedGroups are external ids of groups the IdP deleted.
+	DeletedGroups []string
+	// Joins and Leaves are membership changes.
+	Joins, Leaves []Membership
+}
+
+// Empty reports whether the delta holds no change.
+func (d Delta) Empty() bool {
+	return len(d.Users)+len(d.DeletedUsers)+len(d.Groups)+len(d.DeletedGroups)+len(d.Joins)+len(d.Leaves) == 0
+}
+
+// DeltaDirectory is a Directory whose IdP can say what changed since a
+// cursor, so that a reconciliation need not list everything.
+//
+// Cursor marks now; taken before a full pull starts, it makes the next
+// Changes replay whatever changed while the pull ran (applying a change
+// twice is harmless). Changes returns what changed since cursor and the
+// cursor to ask with next time; it either completes or fails, never
+// returning part of a delta. A cursor the IdP refuses gives an error
+// matching ErrCursorExpired. Cursors are opaque and hold no secret.
+type DeltaDirectory interface {
+	Directory
+	Cursor(ctx context.Context) (string, error)
+	Changes(ctx context.Context, cursor string) (Delta, string, error)
+}
+
+// AsDelta returns dir as a DeltaDirectory when its IdP offers deltas.
+func AsDelta(dir Directory) (DeltaDirectory, bool) {
+	d, ok := dir.(DeltaDirectory)
+	return d, ok
+}
+
+type requestsKey struct{}
+
+// CountRequests returns a context under which connectors count each HTTP
+// request they send (retries included) into the returned counter, so that
+// a run can report what it cost the IdP.
+func CountRequests(ctx context.Context) (context.Context, *atomic.Int64) {
+	n := new(atomic.Int64)
+	return context.WithValue(ctx, requestsKey{}, n), n
+}
+
+// CountRequest adds one request to ctx's counter, if it has one. A
+// connector's transport calls it for every request it sends.
+func CountRequest(ctx context.Context) {
+	if n, ok := ctx.Value(requestsKey{}).(*atomic.Int64); ok {
+		n.Add(1)
+	}
+}
