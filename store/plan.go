@@ -38,6 +38,9 @@ type PlanScope struct {
 	// if the pull saw it, and with the activity the pull saw. Without a
 	// pull (no connector) every directory row counts as it is.
 	Pulled bool
+	// Delta says the pull was a delta (see WritePulledDelta): then a pulled
+	// row counts unless the delta says it is gone.
+	Delta bool
 	// RoleMapping maps IdP group names to roles (see MappedRole).
 	RoleMapping JSONMap
 	// Keep lists directory users the plan leaves alone; they count as
@@ -55,7 +58,7 @@ func (sc PlanScope) args() map[string]any {
 	if len(admin) == 0 {
 		admin = []string{" "} // no group name folds to a space
 	}
-	return map[string]any{"org": sc.OrgID, "run": sc.RunID, "snapshot": sc.Snapshot, "pulled": btoi(sc.Pulled), "keep": keep, "admin": admin}
+	return map[string]any{"org": sc.OrgID, "run": sc.RunID, "snapshot": sc.Snapshot, "pulled": btoi(sc.Pulled), "delta": btoi(sc.Delta), "keep": keep, "admin": admin}
 }
 
 func btoi(b bool) int {
@@ -94,7 +97,8 @@ func seenUserRow(a string) string {
 
 // presentUser: the directory user counts after the run applies.
 func presentUser(a string) string {
-	return "(@pulled = 0 OR " + a + ".source = '" + SourceSCIM + "' OR " + a + ".id IN @keep OR " + seenUserRow(a) + ")"
+	return "(@pulled = 0 OR " + a + ".source = '" + SourceSCIM + "' OR " + a + ".id IN @keep OR " +
+		"(@delta <> 0 AND NOT " + seen(goneUser, a+".external_id") + ") OR " + seenUserRow(a) + ")"
 }
 
 // activeUser: the activity the directory user has after the run applies.
@@ -103,12 +107,14 @@ func activeUser(a string) string {
 }
 
 func presentGroup(g string) string {
-	return "(@pulled = 0 OR " + g + ".source = '" + SourceSCIM + "' OR " + seen(seenGroup, g+".external_id") + ")"
+	return "(@pulled = 0 OR " + g + ".source = '" + SourceSCIM + "' OR " +
+		"(@delta <> 0 AND NOT " + seen(goneGroup, g+".external_id") + ") OR " + seen(seenGroup, g+".external_id") + ")"
 }
 
 // presentLink: the group link gm (of group g) counts after the run applies.
 func presentLink(gm, g string) string {
 	return "(@pulled = 0 OR " + g + ".source = '" + SourceSCIM + "' OR " + gm + ".user_id IN @keep OR " +
+		"(@delta <> 0 AND NOT " + seen(goneLink, gm+".group_id || ':' || "+gm+".user_id") + ") OR " +
 		seen(seenLink, gm+".group_id || ':' || "+gm+".user_id") + ")"
 }
 
