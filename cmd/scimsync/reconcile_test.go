@@ -77,7 +77,7 @@ func TestReconcileCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("dry run: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"succeeded (dry run: nothing was changed)", "Pulled from okta: 3 pages, 50 users", "provision     50", "ACTION", "provision  directory_user", "u00@example.com"} {
+	for _, want := range []string{"succeeded (dry run: nothing was changed)", "Pulled from okta in full: 3 pages (", "requests), 50 users", "provision     50", "ACTION", "provision  directory_user", "u00@example.com"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, out)
 		}
