@@ -53,10 +53,40 @@ type DeltaDirectory interface {
 	Changes(ctx context.Context, cursor string) (Delta, string, error)
 }
 
-// AsDelta returns dir as a DeltaDirectory when its IdP offers deltas.
+// AsDelta returns dir as a DeltaDirectory when its IdP offers deltas. A
+// Directory that Open scoped to some groups ("groups" in its settings)
+// offers none: the IdPs' deltas are not scoped the same way, so it is
+// pulled in full.
 func AsDelta(dir Directory) (DeltaDirectory, bool) {
+	if w, ok := dir.(interface{ asDelta() (DeltaDirectory, bool) }); ok {
+		return w.asDelta()
+	}
 	d, ok := dir.(DeltaDirectory)
 	return d, ok
+}
+
+// asDelta keeps redaction on the deltas of a Directory that offers them.
+func (r redacting) asDelta() (DeltaDirectory, bool) {
+	d, ok := AsDelta(r.d)
+	if !ok {
+		return nil, false
+	}
+	return redactingDelta{redacting: r, delta: d}, true
+}
+
+type redactingDelta struct {
+	redacting
+	delta DeltaDirectory
+}
+
+func (r redactingDelta) Cursor(ctx context.Context) (string, error) {
+	c, err := r.delta.Cursor(ctx)
+	return c, redact(err, r.secrets)
+}
+
+func (r redactingDelta) Changes(ctx context.Context, cursor string) (Delta, string, error) {
+	d, next, err := r.delta.Changes(ctx, cursor)
+	return d, next, redact(err, r.secrets)
 }
 
 type requestsKey struct{}

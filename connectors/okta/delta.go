@@ -44,6 +44,10 @@ const (
 // timeFormat is how Okta writes times in filters and the System Log.
 const timeFormat = "2006-01-02T15:04:05.000Z"
 
+// logRetention is how long the System Log keeps events: a cursor older
+// than that may have missed some.
+const logRetention = 90 * 24 * time.Hour
+
 // logPageSize is the System Log's largest page.
 const logPageSize = 1000
 
@@ -94,6 +98,9 @@ func (d *Directory) Changes(ctx context.Context, cursor string) (connectors.Delt
 	if err != nil {
 		return connectors.Delta{}, "", err
 	}
+	if now.Sub(at) > logRetention {
+		return connectors.Delta{}, "", fmt.Errorf("okta: delta cursor %s is older than the System Log keeps events: %w", cursor, connectors.ErrCursorExpired)
+	}
 	err = list(ctx, d, "list changed groups",
 		func() ([]*oktasdk.Group, *oktasdk.Response, error) {
 			return d.client.Group.ListGroups(ctx, &query.Params{Limit: pageSize, Filter: `lastUpdated gt "` + since + `"`})
@@ -112,11 +119,13 @@ func (d *Directory) Changes(ctx context.Context, cursor string) (connectors.Delt
 		return connectors.Delta{}, "", err
 	}
 	// until bounds the read: a System Log request without it is a poll
-	// whose pages never end.
+	// whose pages never end. Date is in whole seconds and until excludes
+	// itself, so it reaches a second further (the next delta reads from
+	// overlap before now in any case).
 	var events []*oktasdk.LogEvent
 	err = list(ctx, d, "read the System Log",
 		func() ([]*oktasdk.LogEvent, *oktasdk.Response, error) {
-			return d.client.LogEvent.GetLogs(ctx, &query.Params{Since: since, Until: now.Format(timeFormat), Filter: logFilter,
+			return d.client.LogEvent.GetLogs(ctx, &query.Params{Since: since, Until: now.Add(time.Second).Format(timeFormat), Filter: logFilter,
 				SortOrder: "ASCENDING", Limit: logPageSize})
 		},
 		func(page []*oktasdk.LogEvent) error {
