@@ -98,17 +98,17 @@ type Server struct {
 	now      func() time.Time // set by WithClock; nil means real time
 	nextBase string
 
-	mu     sync.Mutex
-	seq    int
+	mu  sync.Mutex
+	seq int
 	// changes is the log delta queries read: a token is a position in it,
 	// valid while issued in the current epoch.
 	changes []change
 	epoch   int
-	tokens map[string]bool
-	users  []*User // sorted by ID: listing order and paging cursor
-	byID   map[string]*User
-	groups []*group // sorted by ID
-	gByID  map[string]*group
+	tokens  map[string]bool
+	users   []*User // sorted by ID: listing order and paging cursor
+	byID    map[string]*User
+	groups  []*group // sorted by ID
+	gByID   map[string]*group
 }
 
 type group struct {
