@@ -110,8 +110,41 @@ func (e *execution) pullDelta(ctx context.Context, ps *pullState, source string,
 		}
 	}
 	ps.after = next
-	sc.Pulled, sc.Delta = true, true
+	sc.Pulled, sc.Delta, sc.Touched = true, true, e.touched(pd)
 	return nil
+}
+
+// maxTouched bounds the users a delta's plan is limited to: they are bound
+// as parameters, and past a few thousand a scan of the organization costs
+// no more.
+const maxTouched = 1000
+
+// touched are the external ids of the users a delta changed, to which its
+// plan is limited (store.PlanScope.Touched); nil, the whole organization,
+// when they are many, or when a group was renamed or deleted under a role
+// mapping, which may change the role of users the delta did not touch.
+func (e *execution) touched(pd store.PulledDelta) []string {
+	if len(e.org.RoleMapping) > 0 && len(pd.Groups)+len(pd.DeletedGroups) > 0 {
+		return nil
+	}
+	set := map[string]bool{}
+	for _, u := range pd.Users {
+		set[u.ExternalID] = true
+	}
+	for _, id := range pd.DeletedUsers {
+		set[id] = true
+	}
+	for _, l := range append(pd.Joins, pd.Leaves...) {
+		set[l.UserExternalID] = true
+	}
+	if len(set) > maxTouched {
+		return nil
+	}
+	out := make([]string, 0, len(set))
+	for id := range set {
+		out = append(out, id)
+	}
+	return out
 }
 
 func toPulledDelta(d connectors.Delta) store.PulledDelta {

@@ -123,6 +123,7 @@ func BenchmarkDelta(b *testing.B) {
 				delta += time.Since(start)
 				deltaReq += run.IdPRequests
 				b.StopTimer()
+				b.Logf("delta run timings: %+v", p.Timings)
 				if run.PullMode != store.PullDelta || p.Update != changed {
 					b.Fatalf("delta run pulled %q and planned %+v, want a delta of %d updates", run.PullMode, p, changed)
 				}

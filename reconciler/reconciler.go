@@ -569,11 +569,13 @@ func (e *execution) apply(ctx context.Context, sc store.PlanScope) (Applied, err
 			return err
 		}
 		if sc.Pulled {
-			apply := tx.ApplyPull
+			var c store.SweepCounts
+			var err error
 			if sc.Delta {
-				apply = tx.ApplyDelta
+				c, err = tx.ApplyDelta(ctx, e.pulled, sc.Keep, sc.Touched)
+			} else {
+				c, err = tx.ApplyPull(ctx, e.pulled, sc.Keep)
 			}
-			c, err := apply(ctx, e.pulled, sc.Keep)
 			if err != nil {
 				return err
 			}

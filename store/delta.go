@@ -76,29 +76,39 @@ WHERE g.org_id = ? AND g.external_id = ? AND g.external_id <> '' AND g.source <>
 // ApplyDelta makes a delta pull the organization's directory: pulled
 // users the IdP deactivated are deactivated, and the users, groups and
 // links the delta says are gone deleted. Users in keep (and their links)
-// are left as they are. Call it inside Tx, with the work the plan implies.
-func (s *Store) ApplyDelta(ctx context.Context, p Pull, keep []string) (SweepCounts, error) {
+// are left as they are; with touched not nil (see PlanScope.Touched), users
+// other than those are too. Call it inside Tx, with the work the plan
+// implies.
+func (s *Store) ApplyDelta(ctx context.Context, p Pull, keep, touched []string) (SweepCounts, error) {
 	var c SweepCounts
 	if len(keep) == 0 {
 		keep = []string{""}
+	}
+	scope, scopeLinks := "", ""
+	if touched != nil {
+		if len(touched) == 0 {
+			touched = []string{""}
+		}
+		scope = " AND external_id <> '' AND external_id IN @touched"
+		scopeLinks = " AND user_id IN (SELECT t.id FROM directory_users t WHERE t.org_id = @org AND t.external_id <> '' AND t.external_id IN @touched)"
 	}
 	gone := func(kind, key string) string {
 		return "EXISTS (SELECT 1 FROM pull_seen s WHERE s.run_id = @run AND s.kind = '" + kind + "' AND s.key = " + key + ")"
 	}
 	pulled := "org_id = @org AND source <> '" + SourceSCIM + "'"
-	args := map[string]any{"org": p.OrgID, "run": p.RunID, "keep": keep, "now": s.now()}
+	args := map[string]any{"org": p.OrgID, "run": p.RunID, "keep": keep, "now": s.now(), "touched": touched}
 	steps := []struct {
 		n   *int64
 		sql string
 	}{
 		{&c.Deactivated, "UPDATE directory_users SET active = FALSE, version = version + 1, updated_at = @now WHERE " + pulled +
-			" AND active AND NOT pulled_active AND id NOT IN @keep"},
+			" AND active AND NOT pulled_active AND id NOT IN @keep " + scope},
 		{&c.LinksDeleted, "DELETE FROM directory_group_members WHERE org_id = @org AND group_id IN (SELECT g.id FROM directory_groups g WHERE g." +
 			pulled + " AND " + gone(goneGroup, "g.external_id") + ")"},
-		{&c.LinksDeleted, "DELETE FROM directory_group_members WHERE org_id = @org AND user_id NOT IN @keep AND (" +
+		{&c.LinksDeleted, "DELETE FROM directory_group_members WHERE org_id = @org AND user_id NOT IN @keep " + scopeLinks + " AND (" +
 			gone(goneLink, "directory_group_members.group_id || ':' || directory_group_members.user_id") +
 			" OR user_id IN (SELECT u.id FROM directory_users u WHERE u." + pulled + " AND " + gone(goneUser, "u.external_id") + "))"},
-		{&c.UsersDeleted, "DELETE FROM directory_users WHERE " + pulled + " AND id NOT IN @keep AND " + gone(goneUser, "directory_users.external_id")},
+		{&c.UsersDeleted, "DELETE FROM directory_users WHERE " + pulled + " AND id NOT IN @keep " + scope + " AND " + gone(goneUser, "directory_users.external_id")},
 		{&c.GroupsDeleted, "DELETE FROM directory_groups WHERE " + pulled + " AND " + gone(goneGroup, "directory_groups.external_id")},
 	}
 	for _, st := range steps {
