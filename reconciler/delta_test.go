@@ -306,3 +306,31 @@ func TestNoChangeDeltaWritesNothing(t *testing.T) {
 		}
 	})
 }
+
+// A group renamed under a role mapping changes the role of members the
+// delta did not touch: that delta is planned over the whole organization.
+func TestDeltaRenameUnderRoleMapping(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h, users, eng := settledDelta(t, b, 12)
+		mapping := store.JSONMap{"engineering": lifecycle.RoleAdmin}
+		if _, err := h.st.UpdateOrg(h.ctx, h.org.ID, store.OrgPatch{RoleMapping: &mapping}); err != nil {
+			t.Fatal(err)
+		}
+		run, _ := h.reconcile(reconciler.Options{Full: true})
+		h.mustStatus(run, store.RunSucceeded)
+		h.converge()
+		h.clock.Advance(time.Hour)
+		// users[10] and users[11] are members, not in the group, and stay so.
+		h.idp.RenameGroup(eng.ID, "Platform")
+		h.idp.UpdateUser(users[11].ID, func(u *oktafake.User) { u.LastName = "Renamed" })
+		run, _ = h.reconcile(reconciler.Options{AllowMassDeprovision: true})
+		h.mustStatus(run, store.RunSucceeded)
+		h.mustMode(run, store.PullDelta)
+		// The last admin keeps its role; the nine others lose theirs.
+		if got := len(h.itemsOf(run, lifecycle.Update.PlanItem())); got != 10 {
+			t.Fatalf("updates = %q, want nine demotions and a rename", h.itemsOf(run, lifecycle.Update.PlanItem()))
+		}
+		h.converge()
+		h.mustFullPlanNothing()
+	})
+}

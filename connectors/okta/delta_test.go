@@ -118,3 +118,26 @@ func TestChangesFailsWhole(t *testing.T) {
 		t.Fatal("Changes succeeded over a failed System Log read")
 	}
 }
+
+// A connector scoped to groups offers no delta: Okta's delta is not scoped
+// the same way, so such a connector is pulled in full. Redaction keeps the
+// delta of an unscoped one.
+func TestScopedConnectorOffersNoDelta(t *testing.T) {
+	srv := oktafake.New(t)
+	creds := []byte(`{"apiToken":"` + srv.Token() + `"}`)
+	for _, c := range []struct {
+		settings string
+		want     bool
+	}{
+		{`{"orgUrl":"` + srv.URL() + `"}`, true},
+		{`{"orgUrl":"` + srv.URL() + `","groups":["eng"]}`, false},
+	} {
+		d, err := connectors.Open(context.Background(), okta.Type, []byte(c.settings), creds, connectortest.Options(newClock()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := connectors.AsDelta(d); ok != c.want {
+			t.Errorf("settings %s: AsDelta = %t, want %t", c.settings, ok, c.want)
+		}
+	}
+}
