@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/reconciler"
@@ -332,5 +333,31 @@ func TestDeltaRenameUnderRoleMapping(t *testing.T) {
 		}
 		h.converge()
 		h.mustFullPlanNothing()
+	})
+}
+
+// A run queued through the admin API with {"full": true} pulls in full.
+func TestQueuedFullRun(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h, _, _ := settledDelta(t, b, 5)
+		for _, full := range []bool{true, false} {
+			queued, err := h.svc.RequestReconcile(h.ctx, h.org.ID, admin.ReconcileRequest{Full: full})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.takeOutbox()
+			run, _ := h.reconcile(reconciler.Options{RunID: queued.ID})
+			h.mustStatus(run, store.RunSucceeded)
+			want := store.PullDelta
+			if full {
+				want = store.PullFull
+			}
+			if run.PullMode != want || run.FullRequested != full {
+				t.Errorf("queued run with full %t pulled %q (fullRequested %t)", full, run.PullMode, run.FullRequested)
+			}
+			if v := run.View(); v.Mode != want || v.IdPRequests != run.IdPRequests || v.IdPRequests == 0 {
+				t.Errorf("run view = %+v", v)
+			}
+		}
 	})
 }

@@ -136,6 +136,18 @@ func TestReconcileCommand(t *testing.T) {
 		t.Errorf("outbox converges %d users, want the 50 removed", n)
 	}
 
+	// Runs after a full one read changes; --full pulls in full again (and
+	// plans the removals again: no worker ran their converges).
+	for _, c := range []struct {
+		args []string
+		want string
+	}{{nil, "Pulled changes from okta in "}, {[]string{"--full", "--allow-mass-deprovision"}, "Pulled from okta in full: "}} {
+		code, out, errOut = runCLI(t, env, append([]string{"reconcile", "--org", org.ID}, c.args...)...)
+		if code != exitOK || !strings.Contains(out, c.want) {
+			t.Errorf("reconcile %q: exit %d, output lacks %q:\n%s%s", c.args, code, c.want, out, errOut)
+		}
+	}
+
 	// Refused credentials are not retried, so nothing sleeps.
 	idp.FailNext(oktafake.RouteUsers, 401, 1)
 	if code, _, errOut = runCLI(t, env, "reconcile", "--org", org.ID); code != exitError || !strings.Contains(errOut, "failed") {
