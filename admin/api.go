@@ -97,14 +97,17 @@ func (a *API) Handler() http.Handler {
 
 // OrgView is an organization as the admin API shows it.
 type OrgView struct {
-	ID                string            `json:"id"`
-	Name              string            `json:"name"`
-	SCIMEnabled       bool              `json:"scimEnabled"`
-	SCIMURL           string            `json:"scimUrl"`
-	ReconcileSchedule string            `json:"reconcileSchedule"`
-	RoleMapping       map[string]string `json:"roleMapping"`
-	CreatedAt         time.Time         `json:"createdAt"`
-	UpdatedAt         time.Time         `json:"updatedAt"`
+	ID                string `json:"id"`
+	Name              string `json:"name"`
+	SCIMEnabled       bool   `json:"scimEnabled"`
+	SCIMURL           string `json:"scimUrl"`
+	ReconcileSchedule string `json:"reconcileSchedule"`
+	// FullReconcileSchedule says when a connector with deltas pulls in
+	// full all the same ("" never on a schedule).
+	FullReconcileSchedule string            `json:"fullReconcileSchedule"`
+	RoleMapping           map[string]string `json:"roleMapping"`
+	CreatedAt             time.Time         `json:"createdAt"`
+	UpdatedAt             time.Time         `json:"updatedAt"`
 }
 
 // ViewOrg renders an organization.
@@ -113,7 +116,8 @@ func (s *Service) ViewOrg(o store.Org) OrgView {
 	if rm == nil {
 		rm = map[string]string{}
 	}
-	return OrgView{ID: o.ID, Name: o.Name, SCIMEnabled: o.SCIMEnabled, SCIMURL: s.SCIMURL(), ReconcileSchedule: o.ReconcileSchedule, RoleMapping: rm, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
+	return OrgView{ID: o.ID, Name: o.Name, SCIMEnabled: o.SCIMEnabled, SCIMURL: s.SCIMURL(), ReconcileSchedule: o.ReconcileSchedule,
+		FullReconcileSchedule: o.FullReconcileSchedule, RoleMapping: rm, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
 }
 
 func (a *API) createOrg(w http.ResponseWriter, r *http.Request) {
@@ -156,15 +160,17 @@ func (a *API) getOrg(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) patchOrg(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Name              *string            `json:"name"`
-		SCIMEnabled       *bool              `json:"scimEnabled"`
-		ReconcileSchedule *string            `json:"reconcileSchedule"`
-		RoleMapping       *map[string]string `json:"roleMapping"`
+		Name                  *string            `json:"name"`
+		SCIMEnabled           *bool              `json:"scimEnabled"`
+		ReconcileSchedule     *string            `json:"reconcileSchedule"`
+		FullReconcileSchedule *string            `json:"fullReconcileSchedule"`
+		RoleMapping           *map[string]string `json:"roleMapping"`
 	}
 	if !a.decode(w, r, &body) {
 		return
 	}
-	p := store.OrgPatch{Name: body.Name, SCIMEnabled: body.SCIMEnabled, ReconcileSchedule: body.ReconcileSchedule}
+	p := store.OrgPatch{Name: body.Name, SCIMEnabled: body.SCIMEnabled, ReconcileSchedule: body.ReconcileSchedule,
+		FullReconcileSchedule: body.FullReconcileSchedule}
 	if body.RoleMapping != nil {
 		m := store.JSONMap(*body.RoleMapping)
 		p.RoleMapping = &m

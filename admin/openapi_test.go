@@ -438,7 +438,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		if err := (&admin.Service{Store: st}).RevokeSCIMToken(ctx, acme.ID, revoked.ID); err != nil {
 			t.Fatal(err)
 		}
-		run, err := (&admin.Service{Store: st}).RequestReconcile(ctx, acme.ID, true, false)
+		run, err := (&admin.Service{Store: st}).RequestReconcile(ctx, acme.ID, admin.ReconcileRequest{DryRun: true})
 		if err != nil {
 			t.Fatal(err)
 		}

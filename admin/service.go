@@ -87,6 +87,11 @@ func (s *Service) UpdateOrg(ctx context.Context, id string, p store.OrgPatch) (s
 			return store.Org{}, fmt.Errorf("%w: reconcileSchedule: %v", ErrInvalid, err)
 		}
 	}
+	if p.FullReconcileSchedule != nil && *p.FullReconcileSchedule != "" {
+		if _, err := config.ParseSchedule(*p.FullReconcileSchedule); err != nil {
+			return store.Org{}, fmt.Errorf("%w: fullReconcileSchedule: %v", ErrInvalid, err)
+		}
+	}
 	if p.RoleMapping != nil {
 		for group, role := range *p.RoleMapping {
 			if strings.TrimSpace(group) == "" || (role != "admin" && role != "member") {
@@ -123,6 +128,9 @@ func describePatch(p store.OrgPatch) string {
 	}
 	if p.ReconcileSchedule != nil {
 		parts = append(parts, fmt.Sprintf("reconcileSchedule=%q", *p.ReconcileSchedule))
+	}
+	if p.FullReconcileSchedule != nil {
+		parts = append(parts, fmt.Sprintf("fullReconcileSchedule=%q", *p.FullReconcileSchedule))
 	}
 	if p.RoleMapping != nil {
 		parts = append(parts, "roleMapping")

@@ -14,11 +14,20 @@ import (
 	"github.com/scimsync/scimsync/store"
 )
 
+// ReconcileRequest is how an operator asks a run to go.
+type ReconcileRequest struct {
+	DryRun               bool `json:"dryRun"`
+	AllowMassDeprovision bool `json:"allowMassDeprovision"`
+	// Full asks for a full pull where a delta would do.
+	Full bool `json:"full"`
+}
+
 // RequestReconcile queues a reconciliation of an organization for a worker
 // and returns the queued run. The run and its task are committed together
 // (through the outbox), so an accepted request is never lost.
-func (s *Service) RequestReconcile(ctx context.Context, orgID string, dryRun, allowMassDeprovision bool) (store.SyncRun, error) {
-	run := store.SyncRun{OrgID: orgID, Trigger: reconciler.TriggerAPI, DryRun: dryRun, AllowMassDeprovision: allowMassDeprovision}
+func (s *Service) RequestReconcile(ctx context.Context, orgID string, req ReconcileRequest) (store.SyncRun, error) {
+	run := store.SyncRun{OrgID: orgID, Trigger: reconciler.TriggerAPI, DryRun: req.DryRun, AllowMassDeprovision: req.AllowMassDeprovision,
+		FullRequested: req.Full}
 	err := s.Store.Tx(ctx, func(tx *store.Store) error {
 		if _, err := tx.Org(ctx, orgID); err != nil {
 			return err
@@ -30,7 +39,7 @@ func (s *Service) RequestReconcile(ctx context.Context, orgID string, dryRun, al
 			return err
 		}
 		return tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: orgID, Actor: actorAdmin, Action: "reconcile.request", EntityType: "sync_run", EntityID: run.ID,
-			Detail: fmt.Sprintf("dryRun=%t allowMassDeprovision=%t", dryRun, allowMassDeprovision)})
+			Detail: fmt.Sprintf("dryRun=%t allowMassDeprovision=%t full=%t", req.DryRun, req.AllowMassDeprovision, req.Full)})
 	})
 	return run, err
 }
@@ -47,15 +56,12 @@ type SyncRunItemView struct {
 }
 
 func (a *API) requestReconcile(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		DryRun               bool `json:"dryRun"`
-		AllowMassDeprovision bool `json:"allowMassDeprovision"`
-	}
+	var body ReconcileRequest
 	if r.ContentLength != 0 && !a.decode(w, r, &body) {
 		return
 	}
 	orgID := r.PathValue("org")
-	run, err := a.Service.RequestReconcile(r.Context(), orgID, body.DryRun, body.AllowMassDeprovision)
+	run, err := a.Service.RequestReconcile(r.Context(), orgID, body)
 	if err != nil {
 		a.fail(w, r, err)
 		return

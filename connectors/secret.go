@@ -72,7 +72,7 @@ func redact(err error, secrets []string) error {
 		}
 		r.kinds = append(r.kinds, &c)
 	}
-	for _, k := range []error{ErrUnauthorized, ErrRateLimited, ErrUnavailable, ErrGroupNotFound, ErrInvalidConfig, context.Canceled, context.DeadlineExceeded} {
+	for _, k := range []error{ErrUnauthorized, ErrRateLimited, ErrUnavailable, ErrGroupNotFound, ErrInvalidConfig, ErrCursorExpired, context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, k) {
 			r.kinds = append(r.kinds, k)
 		}

@@ -173,7 +173,8 @@ func benchReconcile(b *testing.B, n int, latency time.Duration) {
 		seedMembers(b, backend, dbURL, org.ID)
 		b.StartTimer()
 		start = time.Now()
-		run, err = r.Reconcile(ctx, org.ID, reconciler.Options{Trigger: reconciler.TriggerCLI})
+		// Full: the second run would otherwise read a delta.
+		run, err = r.Reconcile(ctx, org.ID, reconciler.Options{Trigger: reconciler.TriggerCLI, Full: true})
 		noop += time.Since(start)
 		b.StopTimer()
 		heap, rss := mem.Stop()

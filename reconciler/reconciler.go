@@ -124,6 +124,8 @@ type Options struct {
 	// Slot is the schedule slot of a scheduled run (zero for others): a
 	// slot that has a run already is not run again (store.ErrSlotRan).
 	Slot time.Time
+	// Full asks for a full pull where a delta would do.
+	Full bool
 }
 
 // Progress is how far a run's pull has come.
@@ -171,13 +173,19 @@ type Guard struct {
 
 // PullStats describe a run's pull.
 type PullStats struct {
-	Source       string `json:"source"`
+	Source string `json:"source"`
+	// Mode is store.PullFull or store.PullDelta.
+	Mode         string `json:"mode"`
 	Pages        int    `json:"pages"`
 	Users        int    `json:"users"`
 	Groups       int    `json:"groups"`
 	GroupMembers int    `json:"groupMembers"`
 	// SkippedUsers had no external id, so they cannot be tracked.
 	SkippedUsers int `json:"skippedUsers,omitempty"`
+	// A delta's deletions and leaves; its joins are GroupMembers.
+	DeletedUsers  int `json:"deletedUsers,omitempty"`
+	DeletedGroups int `json:"deletedGroups,omitempty"`
+	Leaves        int `json:"leaves,omitempty"`
 }
 
 // Applied is what applying the plan did.
@@ -225,7 +233,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 	if err != nil {
 		return store.SyncRun{}, fmt.Errorf("reconcile: %w", err)
 	}
-	run := store.SyncRun{ID: opts.RunID, OrgID: org.ID, Trigger: opts.Trigger, DryRun: opts.DryRun, AllowMassDeprovision: opts.AllowMassDeprovision}
+	run := store.SyncRun{ID: opts.RunID, OrgID: org.ID, Trigger: opts.Trigger, DryRun: opts.DryRun, AllowMassDeprovision: opts.AllowMassDeprovision,
+		FullRequested: opts.Full}
 	if !opts.Slot.IsZero() {
 		run.Slot = opts.Slot.Unix()
 	}
@@ -240,6 +249,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 	defer cancel()
 	e := &execution{r: r, org: org, run: run, log: log, progress: opts.Progress}
 	stopHeartbeat := r.heartbeat(rctx, log, org.ID, run.ID)
+	rctx, requests := connectors.CountRequests(rctx)
 	status, runErr := e.execute(rctx)
 	stopHeartbeat()
 
@@ -258,7 +268,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 			log.WarnContext(ctx, "dropping the pull's marks failed; the next run drops them", "err", err)
 		}
 	}
-	if err := r.Store.FinishSyncRun(fctx, org.ID, run.ID, status, string(plan), errText, e.pages); err != nil {
+	if err := r.Store.FinishSyncRunPull(fctx, org.ID, run.ID, status, string(plan), errText, e.pages, e.ps.record(run, requests.Load())); err != nil {
 		return run, fmt.Errorf("reconcile org %s: %w", org.ID, err)
 	}
 	r.Metrics.run(run.Trigger, status, r.clk().Now().Sub(began).Seconds())
@@ -270,7 +280,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 	if status != store.RunSucceeded {
 		level = slog.LevelWarn
 	}
-	log.Log(ctx, level, "reconciliation finished", "status", status, "err", errText, "took", r.clk().Now().Sub(began).Round(time.Millisecond),
+	log.Log(ctx, level, "reconciliation finished", "status", status, "err", errText, "mode", e.ps.mode, "idp_requests", requests.Load(), "took", r.clk().Now().Sub(began).Round(time.Millisecond),
 		"provision", e.plan.Provision, "update", e.plan.Update, "deprovision", e.plan.Deprovision, "remove", e.plan.Remove,
 		"resend_invite", e.plan.ResendInvite, "group_changes", e.plan.GroupChanges)
 	return final, nil
@@ -323,6 +333,7 @@ type execution struct {
 	pages    int
 	// pulled is the run's pull, once it started.
 	pulled store.Pull
+	ps     pullState
 }
 
 // execute carries the run out and returns its final status; the error,
@@ -333,6 +344,13 @@ func (e *execution) execute(ctx context.Context) (string, error) {
 	e.plan.Guard.Share = e.r.Policy.Guard
 
 	start := e.r.clk().Now()
+	// The connector's row is read before it is opened: a change of its
+	// settings in between leaves the cursor this run takes unsaved.
+	conn, err := st.Connector(ctx, e.org.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.RunFailed, fmt.Errorf("read the connector: %w", err)
+	}
+	e.ps.conn = conn
 	dir, source, err := e.r.Directories.Directory(ctx, e.org.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -340,15 +358,10 @@ func (e *execution) execute(ctx context.Context) (string, error) {
 	case err != nil:
 		return store.RunFailed, fmt.Errorf("open the connector: %w", err)
 	default:
-		stats, err := e.pull(ctx, dir, source)
-		e.plan.Pull = &stats
+		err := e.pullDirectory(ctx, dir, source, &e.ps, &sc)
 		e.plan.Timings.PullMS = e.r.clk().Now().Sub(start).Milliseconds()
 		if err != nil {
-			return store.RunFailed, fmt.Errorf("pull from %s: %w; nothing was changed", source, err)
-		}
-		sc.Pulled = true
-		if stats.Pages >= 8 {
-			e.refreshStats(ctx)
+			return store.RunFailed, fmt.Errorf("pull from %s (%s): %w; nothing was changed", source, e.ps.mode, err)
 		}
 	}
 
@@ -556,7 +569,13 @@ func (e *execution) apply(ctx context.Context, sc store.PlanScope) (Applied, err
 			return err
 		}
 		if sc.Pulled {
-			c, err := tx.ApplyPull(ctx, e.pulled, sc.Keep)
+			var c store.SweepCounts
+			var err error
+			if sc.Delta {
+				c, err = tx.ApplyDelta(ctx, e.pulled, sc.Keep, sc.Touched)
+			} else {
+				c, err = tx.ApplyPull(ctx, e.pulled, sc.Keep)
+			}
 			if err != nil {
 				return err
 			}

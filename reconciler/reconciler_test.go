@@ -226,7 +226,7 @@ func TestFailedPullChangesNothing(t *testing.T) {
 		idp.FailPage(oktafake.RouteUsers, 2, http.StatusInternalServerError, 2) // 2 attempts: MaxRetries 1
 		before := h.dirUsers()
 
-		run, p := h.reconcile(reconciler.Options{})
+		run, p := h.reconcile(reconciler.Options{Full: true}) // the full listing's page 2
 		h.mustStatus(run, store.RunFailed)
 		if !strings.Contains(run.Error, "500") || !strings.Contains(run.Error, "nothing was changed") {
 			t.Errorf("error = %q", run.Error)
@@ -357,7 +357,7 @@ func TestRateLimitedBeyondBudgetFails(t *testing.T) {
 		h.settle()
 		idp.DeleteUser(users[110].ID)
 		idp.FailPage(oktafake.RouteUsers, 3, http.StatusTooManyRequests, 10)
-		run, _ := h.reconcile(reconciler.Options{})
+		run, _ := h.reconcile(reconciler.Options{Full: true}) // the full listing's page 3
 		h.mustStatus(run, store.RunFailed)
 		if !strings.Contains(run.Error, "429") {
 			t.Errorf("error = %q", run.Error)

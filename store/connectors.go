@@ -4,19 +4,27 @@ import (
 	"context"
 	"fmt"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
-// PutConnector creates or replaces an organization's connector.
+// PutConnector creates or replaces an organization's connector. A
+// replacement bumps its generation, which invalidates its delta cursor:
+// new settings or credentials may see another directory.
 func (s *Store) PutConnector(ctx context.Context, c *Connector) error {
 	now := s.now()
 	c.UpdatedAt = now
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = now
 	}
+	if c.Generation == 0 {
+		c.Generation = 1
+	}
+	updates := append(clause.AssignmentColumns([]string{"type", "settings", "credentials", "updated_at"}),
+		clause.Assignment{Column: clause.Column{Name: "generation"}, Value: gorm.Expr("connectors.generation + 1")})
 	err := s.conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "org_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"type", "settings", "credentials", "updated_at"}),
+		DoUpdates: updates,
 	}).Create(c).Error
 	if err != nil {
 		return fmt.Errorf("put connector: %w", err)

@@ -351,6 +351,22 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, id);
 `, false},
+	// Delta pulls: a connector's cursor, with the generation of settings
+	// and credentials it was taken under (generation grows with each
+	// change of them) and when it last pulled in full; each organization's
+	// schedule of full pulls; and how each run pulled.
+	{11, "delta pulls", `
+ALTER TABLE connectors ADD COLUMN delta_cursor TEXT NOT NULL DEFAULT '';
+ALTER TABLE connectors ADD COLUMN generation BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE connectors ADD COLUMN cursor_generation BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE connectors ADD COLUMN last_full_at {{ts}};
+ALTER TABLE organizations ADD COLUMN full_reconcile_schedule TEXT NOT NULL DEFAULT '@daily';
+ALTER TABLE sync_runs ADD COLUMN full_requested BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE sync_runs ADD COLUMN pull_mode TEXT NOT NULL DEFAULT '';
+ALTER TABLE sync_runs ADD COLUMN cursor_before TEXT NOT NULL DEFAULT '';
+ALTER TABLE sync_runs ADD COLUMN cursor_after TEXT NOT NULL DEFAULT '';
+ALTER TABLE sync_runs ADD COLUMN idp_requests BIGINT NOT NULL DEFAULT 0;
+`, false},
 }
 
 func (s *Store) expand(sql string) string { return s.d.placeholders.Replace(sql) }

@@ -4,13 +4,16 @@ import "time"
 
 // Org is an organization: one tenant.
 type Org struct {
-	ID                string    `gorm:"column:id;primaryKey" json:"id"`
-	Name              string    `gorm:"column:name" json:"name"`
-	SCIMEnabled       bool      `gorm:"column:scim_enabled" json:"scimEnabled"`
-	ReconcileSchedule string    `gorm:"column:reconcile_schedule" json:"reconcileSchedule"`
-	RoleMapping       JSONMap   `gorm:"column:role_mapping" json:"roleMapping"`
-	CreatedAt         time.Time `gorm:"column:created_at" json:"createdAt"`
-	UpdatedAt         time.Time `gorm:"column:updated_at" json:"updatedAt"`
+	ID                string `gorm:"column:id;primaryKey" json:"id"`
+	Name              string `gorm:"column:name" json:"name"`
+	SCIMEnabled       bool   `gorm:"column:scim_enabled" json:"scimEnabled"`
+	ReconcileSchedule string `gorm:"column:reconcile_schedule" json:"reconcileSchedule"`
+	// FullReconcileSchedule says when a run of an organization whose
+	// connector offers deltas pulls in full all the same.
+	FullReconcileSchedule string    `gorm:"column:full_reconcile_schedule" json:"fullReconcileSchedule"`
+	RoleMapping           JSONMap   `gorm:"column:role_mapping" json:"roleMapping"`
+	CreatedAt             time.Time `gorm:"column:created_at" json:"createdAt"`
+	UpdatedAt             time.Time `gorm:"column:updated_at" json:"updatedAt"`
 }
 
 func (Org) TableName() string { return "organizations" }
@@ -38,12 +41,19 @@ func (t SCIMToken) Usable(now time.Time) bool {
 // Connector is an organization's IdP connector. Credentials are sealed by the
 // caller before they reach the store.
 type Connector struct {
-	OrgID       string    `gorm:"column:org_id;primaryKey"`
-	Type        string    `gorm:"column:type"`
-	Settings    string    `gorm:"column:settings"`
-	Credentials []byte    `gorm:"column:credentials"`
-	CreatedAt   time.Time `gorm:"column:created_at"`
-	UpdatedAt   time.Time `gorm:"column:updated_at"`
+	OrgID       string `gorm:"column:org_id;primaryKey"`
+	Type        string `gorm:"column:type"`
+	Settings    string `gorm:"column:settings"`
+	Credentials []byte `gorm:"column:credentials"`
+	// Generation grows with every change of settings or credentials.
+	Generation int64 `gorm:"column:generation"`
+	// DeltaCursor is where the next delta pull starts, valid while
+	// CursorGeneration is Generation; empty before the first full pull.
+	DeltaCursor      string     `gorm:"column:delta_cursor"`
+	CursorGeneration int64      `gorm:"column:cursor_generation"`
+	LastFullAt       *time.Time `gorm:"column:last_full_at"`
+	CreatedAt        time.Time  `gorm:"column:created_at"`
+	UpdatedAt        time.Time  `gorm:"column:updated_at"`
 }
 
 func (Connector) TableName() string { return "connectors" }
@@ -215,7 +225,22 @@ type SyncRun struct {
 	// HeartbeatAt is when a running run last showed progress; a run
 	// silent for long is taken to be abandoned.
 	HeartbeatAt *time.Time `gorm:"column:heartbeat_at"`
+	// FullRequested: the operator asked for a full pull.
+	FullRequested bool `gorm:"column:full_requested"`
+	// PullMode is PullFull or PullDelta, empty for a run without a pull;
+	// CursorBefore and CursorAfter the delta cursor the run started from
+	// and the one it leaves; IdPRequests the requests its pull sent.
+	PullMode     string `gorm:"column:pull_mode"`
+	CursorBefore string `gorm:"column:cursor_before"`
+	CursorAfter  string `gorm:"column:cursor_after"`
+	IdPRequests  int64  `gorm:"column:idp_requests"`
 }
+
+// Pull modes of a run.
+const (
+	PullFull  = "full"
+	PullDelta = "delta"
+)
 
 func (SyncRun) TableName() string { return "sync_runs" }
 

@@ -8,7 +8,7 @@ import (
 // CreateOrg inserts a new organization.
 func (s *Store) CreateOrg(ctx context.Context, name string) (Org, error) {
 	now := s.now()
-	o := Org{ID: NewID(), Name: name, RoleMapping: JSONMap{}, CreatedAt: now, UpdatedAt: now}
+	o := Org{ID: NewID(), Name: name, RoleMapping: JSONMap{}, FullReconcileSchedule: DefaultFullReconcileSchedule, CreatedAt: now, UpdatedAt: now}
 	if err := s.conn(ctx).Create(&o).Error; err != nil {
 		return Org{}, fmt.Errorf("create org: %w", err)
 	}
@@ -39,8 +39,14 @@ type OrgPatch struct {
 	Name              *string
 	SCIMEnabled       *bool
 	ReconcileSchedule *string
-	RoleMapping       *JSONMap
+	// FullReconcileSchedule "" means no full pull on a schedule.
+	FullReconcileSchedule *string
+	RoleMapping           *JSONMap
 }
+
+// DefaultFullReconcileSchedule is a new organization's schedule of full
+// pulls (see Org.FullReconcileSchedule).
+const DefaultFullReconcileSchedule = "@daily"
 
 // UpdateOrg applies p and returns the organization as it now is.
 func (s *Store) UpdateOrg(ctx context.Context, id string, p OrgPatch) (Org, error) {
@@ -59,13 +65,17 @@ func (s *Store) UpdateOrg(ctx context.Context, id string, p OrgPatch) (Org, erro
 		if p.ReconcileSchedule != nil {
 			o.ReconcileSchedule = *p.ReconcileSchedule
 		}
+		if p.FullReconcileSchedule != nil {
+			o.FullReconcileSchedule = *p.FullReconcileSchedule
+		}
 		if p.RoleMapping != nil {
 			o.RoleMapping = *p.RoleMapping
 		}
 		o.UpdatedAt = tx.now()
 		if err := tx.conn(ctx).Model(&Org{}).Where("id = ?", id).Updates(map[string]any{
 			"name": o.Name, "scim_enabled": o.SCIMEnabled, "reconcile_schedule": o.ReconcileSchedule,
-			"role_mapping": o.RoleMapping, "updated_at": o.UpdatedAt,
+			"full_reconcile_schedule": o.FullReconcileSchedule,
+			"role_mapping":            o.RoleMapping, "updated_at": o.UpdatedAt,
 		}).Error; err != nil {
 			return fmt.Errorf("update org: %w", err)
 		}

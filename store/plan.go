@@ -38,6 +38,13 @@ type PlanScope struct {
 	// if the pull saw it, and with the activity the pull saw. Without a
 	// pull (no connector) every directory row counts as it is.
 	Pulled bool
+	// Delta says the pull was a delta (see WritePulledDelta): then a pulled
+	// row counts unless the delta says it is gone.
+	Delta bool
+	// Touched, when not nil, limits the member plan to the directory users
+	// with these external ids and their memberships: a delta's users, when
+	// nothing else it changed can change anyone's plan. Nil plans every one.
+	Touched []string
 	// RoleMapping maps IdP group names to roles (see MappedRole).
 	RoleMapping JSONMap
 	// Keep lists directory users the plan leaves alone; they count as
@@ -55,7 +62,11 @@ func (sc PlanScope) args() map[string]any {
 	if len(admin) == 0 {
 		admin = []string{" "} // no group name folds to a space
 	}
-	return map[string]any{"org": sc.OrgID, "run": sc.RunID, "snapshot": sc.Snapshot, "pulled": btoi(sc.Pulled), "keep": keep, "admin": admin}
+	touched := sc.Touched
+	if len(touched) == 0 {
+		touched = []string{""} // matches no external id the scope reads
+	}
+	return map[string]any{"touched": touched, "org": sc.OrgID, "run": sc.RunID, "snapshot": sc.Snapshot, "pulled": btoi(sc.Pulled), "delta": btoi(sc.Delta), "keep": keep, "admin": admin}
 }
 
 func btoi(b bool) int {
@@ -94,7 +105,8 @@ func seenUserRow(a string) string {
 
 // presentUser: the directory user counts after the run applies.
 func presentUser(a string) string {
-	return "(@pulled = 0 OR " + a + ".source = '" + SourceSCIM + "' OR " + a + ".id IN @keep OR " + seenUserRow(a) + ")"
+	return "(@pulled = 0 OR " + a + ".source = '" + SourceSCIM + "' OR " + a + ".id IN @keep OR " +
+		"(@delta <> 0 AND NOT " + seen(goneUser, a+".external_id") + ") OR " + seenUserRow(a) + ")"
 }
 
 // activeUser: the activity the directory user has after the run applies.
@@ -103,12 +115,14 @@ func activeUser(a string) string {
 }
 
 func presentGroup(g string) string {
-	return "(@pulled = 0 OR " + g + ".source = '" + SourceSCIM + "' OR " + seen(seenGroup, g+".external_id") + ")"
+	return "(@pulled = 0 OR " + g + ".source = '" + SourceSCIM + "' OR " +
+		"(@delta <> 0 AND NOT " + seen(goneGroup, g+".external_id") + ") OR " + seen(seenGroup, g+".external_id") + ")"
 }
 
 // presentLink: the group link gm (of group g) counts after the run applies.
 func presentLink(gm, g string) string {
 	return "(@pulled = 0 OR " + g + ".source = '" + SourceSCIM + "' OR " + gm + ".user_id IN @keep OR " +
+		"(@delta <> 0 AND NOT " + seen(goneLink, gm+".group_id || ':' || "+gm+".user_id") + ") OR " +
 		seen(seenLink, gm+".group_id || ':' || "+gm+".user_id") + ")"
 }
 
@@ -237,6 +251,13 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 		" CASE WHEN m.source <> d.source THEN 'source, ' ELSE '' END ||" +
 		" CASE WHEN " + inviteMissing("d", "m") + " THEN 'invite (none open), ' ELSE '' END || " + roleText + " ||" +
 		" CASE WHEN " + userEmailVerdict("u", "m", "d") + " = '" + UserEmailFollows + "' THEN 'user email → ' || d.email || ', ' ELSE '' END"
+	// A scope reads its users by the (org_id, external_id) index; the
+	// index is partial, and the query names its condition.
+	scopeD, scopeM := "", ""
+	if sc.Touched != nil {
+		scopeD = " AND d.external_id <> '' AND d.external_id IN @touched"
+		scopeM = " AND m.directory_user_id IN (SELECT t.id FROM directory_users t WHERE t.org_id = @org AND t.external_id <> '' AND t.external_id IN @touched)"
+	}
 	steps := []struct{ what, sql string }{
 		{"member changes", insertItems + "SELECT @run, x.org_id, x.action, '" + EntityDirectoryUser + "', x.id, " + detail +
 			" FROM (SELECT d.org_id, d.id, d.email, d.email_key, d.user_name, d.raw_status, m.id AS mid, m.email AS memail, m.status AS mstatus," +
@@ -245,10 +266,10 @@ func (s *Store) PlanUsers(ctx context.Context, sc PlanScope) error {
 			" " + provisionRole + " AS provision_role" +
 			" FROM directory_users d LEFT JOIN org_memberships m ON m.org_id = d.org_id AND m.directory_user_id = d.id" +
 			" LEFT JOIN users u ON u.id = m.user_id" +
-			" WHERE d.org_id = @org AND " + presentUser("d") + ") x WHERE x.action IS NOT NULL"},
+			" WHERE d.org_id = @org AND " + presentUser("d") + scopeD + ") x WHERE x.action IS NOT NULL"},
 		{"removals", insertItems + "SELECT @run, m.org_id, '" + lifecycle.Remove.PlanItem() + "', '" + EntityDirectoryUser + "', m.directory_user_id," +
 			" m.email || ': ' || m.status || ' member whose directory user is gone'" +
-			" FROM org_memberships m WHERE m.org_id = @org AND m.directory_user_id <> ''" +
+			" FROM org_memberships m WHERE m.org_id = @org AND m.directory_user_id <> ''" + scopeM +
 			" AND NOT EXISTS (SELECT 1 FROM directory_users d WHERE d.org_id = m.org_id AND d.id = m.directory_user_id AND " + presentUser("d") + ")"},
 	}
 	for _, st := range steps {

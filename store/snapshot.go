@@ -41,6 +41,9 @@ type Pull struct {
 	Source string
 	// Snapshot is the run's generation, which the rows it writes carry.
 	Snapshot int64
+	// Delta: the pull reads changes only (see WritePulledDelta), so what
+	// it writes needs no marks.
+	Delta bool
 }
 
 // What pull_seen marks.
@@ -210,6 +213,9 @@ func (s *Store) WritePulledUsers(ctx context.Context, p Pull, page []PulledUser)
 				unwritten = append(unwritten, u.ExternalID)
 			}
 		}
+	}
+	if p.Delta {
+		return nil
 	}
 	return s.markUsersSeen(ctx, p, unwritten)
 }
@@ -405,6 +411,9 @@ WHERE directory_groups.source <> '`+SourceSCIM+`' AND (`+groupChanged+` OR direc
 		if err != nil {
 			return fmt.Errorf("write pulled groups: %w", err)
 		}
+	}
+	if p.Delta {
+		return nil
 	}
 	exts := make([]string, len(page))
 	for i, g := range page {

@@ -196,17 +196,47 @@ func (s *Store) HoldSyncRun(ctx context.Context, orgID, runID string) error {
 // FinishSyncRun records a running run's outcome, with its event, in one
 // transaction. ErrRunNotRunning when it was no longer running.
 func (s *Store) FinishSyncRun(ctx context.Context, orgID, runID, status, plan, errText string, pages int) error {
+	return s.FinishSyncRunPull(ctx, orgID, runID, status, plan, errText, pages, RunPull{})
+}
+
+// RunPull is how a run pulled, recorded when it finishes.
+type RunPull struct {
+	Mode                      string // PullFull, PullDelta or "" (no pull)
+	CursorBefore, CursorAfter string
+	Requests                  int64
+	// Advance saves CursorAfter as the connector's delta cursor, if the
+	// run succeeded and the connector is still at Generation.
+	Advance    bool
+	Generation int64
+}
+
+// FinishSyncRunPull is FinishSyncRun for a run that pulled: in the same
+// transaction that records a succeeded run it advances the connector's
+// delta cursor (and, after a full pull, its last full pull time), so a
+// run that failed or was blocked leaves the cursor where it was.
+func (s *Store) FinishSyncRunPull(ctx context.Context, orgID, runID, status, plan, errText string, pages int, p RunPull) error {
 	if len(errText) > 2000 {
 		errText = errText[:2000]
 	}
 	return s.Tx(ctx, func(tx *Store) error {
+		now := tx.now()
 		res := tx.conn(ctx).Model(&SyncRun{}).Where("org_id = ? AND id = ? AND status = ?", orgID, runID, RunRunning).
-			Updates(map[string]any{"status": status, "plan": plan, "error": errText, "pages_fetched": pages, "finished_at": tx.now()})
+			Updates(map[string]any{"status": status, "plan": plan, "error": errText, "pages_fetched": pages, "finished_at": now,
+				"pull_mode": p.Mode, "cursor_before": p.CursorBefore, "cursor_after": p.CursorAfter, "idp_requests": p.Requests})
 		if res.Error != nil {
 			return fmt.Errorf("finish sync run: %w", res.Error)
 		}
 		if res.RowsAffected == 0 {
 			return fmt.Errorf("finish sync run: %w", ErrRunNotRunning)
+		}
+		if status == RunSucceeded && p.Advance && p.CursorAfter != "" {
+			set := map[string]any{"delta_cursor": p.CursorAfter, "cursor_generation": p.Generation}
+			if p.Mode == PullFull {
+				set["last_full_at"] = now
+			}
+			if err := tx.conn(ctx).Model(&Connector{}).Where("org_id = ? AND generation = ?", orgID, p.Generation).Updates(set).Error; err != nil {
+				return fmt.Errorf("finish sync run: advance the delta cursor: %w", err)
+			}
 		}
 		return tx.appendRunEvents(ctx, orgID, runID)
 	})

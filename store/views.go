@@ -118,6 +118,13 @@ type SyncRunView struct {
 	PagesFetched int             `json:"pagesFetched"`
 	Plan         json.RawMessage `json:"plan"`
 	Error        string          `json:"error"`
+	// Mode is how the run pulled: "full", "delta", or empty without a
+	// connector; FullRequested says an operator asked for a full pull.
+	Mode          string `json:"mode"`
+	FullRequested bool   `json:"fullRequested"`
+	CursorBefore  string `json:"cursorBefore"`
+	CursorAfter   string `json:"cursorAfter"`
+	IdPRequests   int64  `json:"idpRequests"`
 }
 
 // View renders the run.
@@ -127,7 +134,8 @@ func (r SyncRun) View() SyncRunView {
 		plan = json.RawMessage("{}")
 	}
 	v := SyncRunView{ID: r.ID, Status: r.Status, DryRun: r.DryRun, AllowMassDeprovision: r.AllowMassDeprovision, Trigger: r.Trigger,
-		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, PagesFetched: r.PagesFetched, Plan: plan, Error: r.Error}
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, PagesFetched: r.PagesFetched, Plan: plan, Error: r.Error,
+		Mode: r.PullMode, FullRequested: r.FullRequested, CursorBefore: r.CursorBefore, CursorAfter: r.CursorAfter, IdPRequests: r.IdPRequests}
 	if r.Slot > 0 {
 		at := time.Unix(r.Slot, 0).UTC()
 		v.ScheduledFor = &at

@@ -220,12 +220,13 @@ func (a *Admin) LocalState(ctx context.Context, org string) (map[string]LocalMem
 	return out, nil
 }
 
-// Reconcile queues a run and returns its id.
-func (a *Admin) Reconcile(ctx context.Context, org string, allowMass bool) (string, error) {
+// Reconcile queues a run and returns its id. A full run pulls the IdP in
+// full, where a delta would do.
+func (a *Admin) Reconcile(ctx context.Context, org string, allowMass, full bool) (string, error) {
 	var r struct {
 		RunID string `json:"runId"`
 	}
-	err := a.call(ctx, "POST", "/orgs/"+org+"/reconcile", map[string]any{"allowMassDeprovision": allowMass}, &r, http.StatusAccepted)
+	err := a.call(ctx, "POST", "/orgs/"+org+"/reconcile", map[string]any{"allowMassDeprovision": allowMass, "full": full}, &r, http.StatusAccepted)
 	return r.RunID, err
 }
 

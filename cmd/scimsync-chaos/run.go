@@ -610,11 +610,12 @@ func (c *cluster) drain(ctx context.Context, timeout time.Duration, logf func(st
 
 // finalReconcile runs reconciliations of an organization until one
 // succeeds (injected IdP faults left over fail the first ones), confirming
-// mass deprovisions as an operator would after the outage.
+// mass deprovisions as an operator would after the outage. Each pulls in
+// full: the heal checks everything, not only what changed since a cursor.
 func (c *cluster) finalReconcile(ctx context.Context, org string, logf func(string, ...any)) (int, error) {
 	var last SyncRun
 	for attempt := 1; attempt <= 10; attempt++ {
-		id, err := c.admin.Reconcile(ctx, org, true)
+		id, err := c.admin.Reconcile(ctx, org, true, true)
 		if err != nil {
 			return attempt, err
 		}

@@ -20,7 +20,7 @@ import (
 	"github.com/scimsync/scimsync/store"
 )
 
-const reconcileUsage = "reconcile --org ID [--dry-run] [--json] [--allow-mass-deprovision]"
+const reconcileUsage = "reconcile --org ID [--dry-run] [--json] [--allow-mass-deprovision] [--full]"
 
 // reconcileCmd runs one reconciliation in this process (no worker needed)
 // and prints its plan. It exits 0 when the run succeeded (a dry run
@@ -31,6 +31,7 @@ func reconcileCmd(ctx context.Context, args []string, out, errOut io.Writer, get
 	dryRun := fs.Bool("dry-run", false, "plan and print the plan; change nothing")
 	asJSON := fs.Bool("json", false, "print the run and its plan as JSON")
 	allow := fs.Bool("allow-mass-deprovision", false, "confirm a plan that the deprovision guard blocks")
+	full := fs.Bool("full", false, "pull the IdP in full where a delta would do")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,7 +51,7 @@ func reconcileCmd(ctx context.Context, args []string, out, errOut io.Writer, get
 
 	progress := &progressPrinter{w: errOut}
 	run, err := r.Reconcile(ctx, *orgID, reconciler.Options{
-		DryRun: *dryRun, AllowMassDeprovision: *allow, Trigger: reconciler.TriggerCLI, Progress: progress.print,
+		DryRun: *dryRun, AllowMassDeprovision: *allow, Full: *full, Trigger: reconciler.TriggerCLI, Progress: progress.print,
 	})
 	progress.finish()
 	if err != nil {
@@ -116,7 +117,13 @@ func printRunTable(ctx context.Context, out io.Writer, st *store.Store, run stor
 		fmt.Fprintf(out, "  %s\n", run.Error)
 	}
 	if p := plan.Pull; p != nil {
-		fmt.Fprintf(out, "Pulled from %s: %d pages, %d users, %d groups, %d group members\n", p.Source, p.Pages, p.Users, p.Groups, p.GroupMembers)
+		if p.Mode == store.PullDelta {
+			fmt.Fprintf(out, "Pulled changes from %s in %d requests: %d users, %d deleted; %d groups, %d deleted; %d joins, %d leaves\n",
+				p.Source, run.IdPRequests, p.Users, p.DeletedUsers, p.Groups, p.DeletedGroups, p.GroupMembers, p.Leaves)
+		} else {
+			fmt.Fprintf(out, "Pulled from %s in full: %d pages (%d requests), %d users, %d groups, %d group members\n",
+				p.Source, p.Pages, run.IdPRequests, p.Users, p.Groups, p.GroupMembers)
+		}
 	}
 	if g := plan.Guard; g.Tripped && run.DryRun && !g.Confirmed {
 		fmt.Fprintf(out, "The deprovision guard would block this plan: %s.\nApply it with --allow-mass-deprovision.\n", g.Reason)

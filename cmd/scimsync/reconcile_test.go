@@ -77,7 +77,7 @@ func TestReconcileCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("dry run: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"succeeded (dry run: nothing was changed)", "Pulled from okta: 3 pages, 50 users", "provision     50", "ACTION", "provision  directory_user", "u00@example.com"} {
+	for _, want := range []string{"succeeded (dry run: nothing was changed)", "Pulled from okta in full: 3 pages (", "requests), 50 users", "provision     50", "ACTION", "provision  directory_user", "u00@example.com"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, out)
 		}
@@ -134,6 +134,18 @@ func TestReconcileCommand(t *testing.T) {
 	}
 	if n := converges(); n != 50 {
 		t.Errorf("outbox converges %d users, want the 50 removed", n)
+	}
+
+	// Runs after a full one read changes; --full pulls in full again (and
+	// plans the removals again: no worker ran their converges).
+	for _, c := range []struct {
+		args []string
+		want string
+	}{{nil, "Pulled changes from okta in "}, {[]string{"--full", "--allow-mass-deprovision"}, "Pulled from okta in full: "}} {
+		code, out, errOut = runCLI(t, env, append([]string{"reconcile", "--org", org.ID}, c.args...)...)
+		if code != exitOK || !strings.Contains(out, c.want) {
+			t.Errorf("reconcile %q: exit %d, output lacks %q:\n%s%s", c.args, code, c.want, out, errOut)
+		}
 	}
 
 	// Refused credentials are not retried, so nothing sleeps.

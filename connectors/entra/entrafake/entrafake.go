@@ -98,13 +98,17 @@ type Server struct {
 	now      func() time.Time // set by WithClock; nil means real time
 	nextBase string
 
-	mu     sync.Mutex
-	seq    int
-	tokens map[string]bool
-	users  []*User // sorted by ID: listing order and paging cursor
-	byID   map[string]*User
-	groups []*group // sorted by ID
-	gByID  map[string]*group
+	mu  sync.Mutex
+	seq int
+	// changes is the log delta queries read: a token is a position in it,
+	// valid while issued in the current epoch.
+	changes []change
+	epoch   int
+	tokens  map[string]bool
+	users   []*User // sorted by ID: listing order and paging cursor
+	byID    map[string]*User
+	groups  []*group // sorted by ID
+	gByID   map[string]*group
 }
 
 type group struct {
@@ -168,6 +172,7 @@ func (s *Server) AddUser(u User) User {
 	i, _ := slices.BinarySearchFunc(s.users, u.ID, func(x *User, id string) int { return strings.Compare(x.ID, id) })
 	s.users = slices.Insert(s.users, i, &stored)
 	s.byID[u.ID] = &stored
+	s.record(change{user: u.ID})
 	return u
 }
 
@@ -178,6 +183,7 @@ func (s *Server) UpdateUser(id string, fn func(*User)) {
 	u := s.mustUser("UpdateUser", id)
 	fn(u)
 	u.ID = id
+	s.record(change{user: id})
 }
 
 // DeleteUser deletes the user, from the listing and from its groups.
@@ -188,8 +194,12 @@ func (s *Server) DeleteUser(id string) {
 	delete(s.byID, id)
 	s.users = slices.DeleteFunc(s.users, func(u *User) bool { return u.ID == id })
 	for _, g := range s.groups {
-		g.members = slices.DeleteFunc(g.members, func(m member) bool { return m.id == id })
+		if slices.ContainsFunc(g.members, func(m member) bool { return m.id == id }) {
+			g.members = slices.DeleteFunc(g.members, func(m member) bool { return m.id == id })
+			s.record(change{group: g.ID, member: id, memberType: TypeUser, removed: true})
+		}
 	}
+	s.record(change{user: id, removed: true})
 }
 
 // AddGroup adds a group.
@@ -199,6 +209,7 @@ func (s *Server) AddGroup(displayName string) Group {
 	g := &group{Group: Group{ID: s.nextID(), DisplayName: displayName}}
 	s.groups = append(s.groups, g) // ids grow, so the slice stays sorted
 	s.gByID[g.ID] = g
+	s.record(change{group: g.ID})
 	return g.Group
 }
 
@@ -223,6 +234,7 @@ func (s *Server) addMember(groupID, id, typ string) {
 	i, found := slices.BinarySearchFunc(g.members, id, func(m member, id string) int { return strings.Compare(m.id, id) })
 	if !found {
 		g.members = slices.Insert(g.members, i, member{id: id, typ: typ})
+		s.record(change{group: groupID, member: id, memberType: typ})
 	}
 }
 
@@ -231,7 +243,10 @@ func (s *Server) RemoveMember(groupID, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.mustGroup("RemoveMember", groupID)
-	g.members = slices.DeleteFunc(g.members, func(m member) bool { return m.id == id })
+	if i := slices.IndexFunc(g.members, func(m member) bool { return m.id == id }); i >= 0 {
+		s.record(change{group: groupID, member: id, memberType: g.members[i].typ, removed: true})
+		g.members = slices.Delete(g.members, i, i+1)
+	}
 }
 
 func (s *Server) mustUser(op, id string) *User {
@@ -255,6 +270,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.core.SetDate(w)
 	if strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
 		s.serveToken(w, r)
+		return
+	}
+	if r.URL.Path == RouteUsersDelta || r.URL.Path == RouteGroupsDelta {
+		s.serveDelta(w, r)
 		return
 	}
 	route, groupID := fakeidp.Match(r.URL.Path, RouteUsers, RouteGroups, RouteGroupMembers)

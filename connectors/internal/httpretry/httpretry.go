@@ -195,6 +195,7 @@ func (t *Transport) attempt(req *http.Request) (*http.Response, error) {
 		}
 		r.Body = body
 	}
+	connectors.CountRequest(req.Context())
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
 		timedOut := ctx.Err() == context.DeadlineExceeded && req.Context().Err() == nil

@@ -39,6 +39,7 @@ const (
 	RouteUsers      = "/api/v1/users"
 	RouteGroups     = "/api/v1/groups"
 	RouteGroupUsers = "/api/v1/groups/{id}/users"
+	RouteLogs       = "/api/v1/logs"
 )
 
 // Okta user statuses.
@@ -120,11 +121,52 @@ type Server struct {
 	byID                  map[string]*User
 	groups                []*group // sorted by ID
 	gByID                 map[string]*group
+	// updated is each user's lastUpdated, set on every change.
+	updated map[string]time.Time
+	// events is the System Log, oldest first: one event per membership
+	// change and deletion.
+	events []event
+}
+
+// event is a System Log event.
+type event struct {
+	UUID      string      `json:"uuid"`
+	Published time.Time   `json:"published"`
+	EventType string      `json:"eventType"`
+	Target    []logTarget `json:"target"`
+}
+
+type logTarget struct {
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	AlternateID string `json:"alternateId,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+}
+
+// System Log event types the fake records.
+const (
+	EventMemberAdd    = "group.user_membership.add"
+	EventMemberRemove = "group.user_membership.remove"
+	EventUserDelete   = "user.lifecycle.delete.initiated"
+	EventGroupDelete  = "group.lifecycle.delete"
+)
+
+// record appends a System Log event; s.mu is held.
+func (s *Server) record(eventType string, targets ...logTarget) {
+	s.events = append(s.events, event{UUID: fmt.Sprintf("evt%017d", len(s.events)+1), Published: s.core.Now().UTC(), EventType: eventType, Target: targets})
+}
+
+// Events returns how many System Log events the fake recorded.
+func (s *Server) Events() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.events)
 }
 
 type group struct {
 	Group
 	created time.Time
+	updated time.Time
 	members []string // user ids, sorted
 }
 
@@ -142,7 +184,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 func Start(opts ...Option) *Server { return start(nil, opts) }
 
 func start(tb testing.TB, opts []Option) *Server {
-	s := &Server{tb: tb, token: DefaultToken, maxLimit: 200, byID: map[string]*User{}, gByID: map[string]*group{}}
+	s := &Server{tb: tb, token: DefaultToken, maxLimit: 200, byID: map[string]*User{}, gByID: map[string]*group{}, updated: map[string]time.Time{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -187,6 +229,7 @@ func (s *Server) AddUser(u User) User {
 	stored := u
 	s.file(&stored)
 	s.byID[u.ID] = &stored
+	s.updated[u.ID] = s.core.Now()
 	return u
 }
 
@@ -235,6 +278,7 @@ func (s *Server) UpdateUser(id string, fn func(*User)) {
 	fn(u)
 	u.ID = id
 	s.file(u)
+	s.updated[id] = s.core.Now()
 }
 
 // SetStatus sets the user's Okta status. As in Okta, a DEPROVISIONED user
@@ -248,11 +292,14 @@ func (s *Server) SetStatus(id, status string) {
 func (s *Server) DeleteUser(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.unfile(s.mustUser("DeleteUser", id))
+	u := s.mustUser("DeleteUser", id)
+	s.unfile(u)
 	delete(s.byID, id)
+	delete(s.updated, id)
 	for _, g := range s.groups {
 		g.members = slices.DeleteFunc(g.members, func(m string) bool { return m == id })
 	}
+	s.record(EventUserDelete, logTarget{ID: id, Type: "User", AlternateID: u.Login})
 }
 
 // AddGroup adds an OKTA_GROUP named name.
@@ -260,7 +307,7 @@ func (s *Server) AddGroup(name string) Group {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
-	g := &group{Group: Group{ID: fmt.Sprintf("00g%017d", s.seq), Name: name, Type: "OKTA_GROUP"}, created: s.core.Now()}
+	g := &group{Group: Group{ID: fmt.Sprintf("00g%017d", s.seq), Name: name, Type: "OKTA_GROUP"}, created: s.core.Now(), updated: s.core.Now()}
 	s.groups = append(s.groups, g)
 	s.gByID[g.ID] = g
 	return g.Group
@@ -270,7 +317,18 @@ func (s *Server) AddGroup(name string) Group {
 func (s *Server) RenameGroup(groupID, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.mustGroup("RenameGroup", groupID).Name = name
+	g := s.mustGroup("RenameGroup", groupID)
+	g.Name, g.updated = name, s.core.Now()
+}
+
+// DeleteGroup deletes the group, recording it in the System Log.
+func (s *Server) DeleteGroup(groupID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.mustGroup("DeleteGroup", groupID)
+	delete(s.gByID, groupID)
+	s.groups = slices.DeleteFunc(s.groups, func(x *group) bool { return x == g })
+	s.record(EventGroupDelete, logTarget{ID: groupID, Type: "UserGroup", DisplayName: g.Name})
 }
 
 // AddMember puts the user in the group.
@@ -278,10 +336,11 @@ func (s *Server) AddMember(groupID, userID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.mustGroup("AddMember", groupID)
-	s.mustUser("AddMember", userID)
+	u := s.mustUser("AddMember", userID)
 	i, found := slices.BinarySearch(g.members, userID)
 	if !found {
 		g.members = slices.Insert(g.members, i, userID)
+		s.record(EventMemberAdd, logTarget{ID: userID, Type: "User", AlternateID: u.Login}, logTarget{ID: groupID, Type: "UserGroup", DisplayName: g.Name})
 	}
 }
 
@@ -290,7 +349,10 @@ func (s *Server) RemoveMember(groupID, userID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.mustGroup("RemoveMember", groupID)
-	g.members = slices.DeleteFunc(g.members, func(m string) bool { return m == userID })
+	if i, found := slices.BinarySearch(g.members, userID); found {
+		g.members = slices.Delete(g.members, i, i+1)
+		s.record(EventMemberRemove, logTarget{ID: userID, Type: "User"}, logTarget{ID: groupID, Type: "UserGroup", DisplayName: g.Name})
+	}
 }
 
 func (s *Server) mustUser(op, id string) *User {
@@ -313,7 +375,7 @@ func (s *Server) mustGroup(op, id string) *group {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.core.SetDate(w)
 	w.Header().Set("X-Okta-Request-Id", "fake-"+rand.Text()[:16])
-	route, groupID := fakeidp.Match(r.URL.Path, RouteUsers, RouteGroups, RouteGroupUsers)
+	route, groupID := fakeidp.Match(r.URL.Path, RouteUsers, RouteGroups, RouteGroupUsers, RouteLogs)
 	if route == "" {
 		writeError(w, http.StatusNotFound, "E0000007", "Not found: Resource not found: "+r.URL.Path+" (Resource)")
 		return
@@ -329,13 +391,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	after := q.Get("after")
 	filter, filtered := q.Get("filter"), q.Has("filter")
-	// The one filter modelled: the user listing's deactivated users.
-	badFilter := filtered && (route != RouteUsers || filter != FilterDeprovisioned)
-	deprovisioned := filtered && !badFilter
+	// The filters modelled: the user listing's deactivated users, and
+	// users or groups updated since a time (every status, as Okta's filters
+	// include DEPROVISIONED users).
+	since, bySince := parseSince(filter)
+	badFilter := filtered && !(route == RouteUsers && filter == FilterDeprovisioned) &&
+		!(bySince && (route == RouteUsers || route == RouteGroups)) && route != RouteLogs
+	deprovisioned := filtered && route == RouteUsers && filter == FilterDeprovisioned
+	if route == RouteLogs {
+		s.serveLogs(w, r)
+		return
+	}
 
 	s.mu.Lock()
 	page := 1
-	if !badFilter {
+	if !badFilter && !bySince {
 		page = s.pageOf(route, groupID, deprovisioned, after, limit)
 	}
 	s.mu.Unlock()
@@ -361,12 +431,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch route {
 	case RouteUsers:
 		l := s.listed
-		if deprovisioned {
+		switch {
+		case deprovisioned:
 			l = s.deprovisioned
+		case bySince:
+			l = s.usersSince(since)
 		}
 		body, next = s.usersPage(l, after, limit)
 	case RouteGroups:
-		body, next = s.groupsPage(after, limit)
+		body, next = s.groupsPage(s.groupsSince(since, bySince), after, limit)
 	case RouteGroupUsers:
 		g, ok := s.gByID[groupID]
 		if !ok {
@@ -381,7 +454,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Okta sends each Link on its own header line; the SDK depends on it.
 	// Both links keep the listing's filter, as Okta's do.
 	base := "http://" + r.Host + r.URL.Path
-	if !deprovisioned {
+	if !deprovisioned && !bySince {
 		filter = ""
 	}
 	w.Header().Add("Link", "<"+pageURL(base, after, limit, filter)+`>; rel="self"`)
@@ -442,23 +515,23 @@ func (s *Server) usersPage(users []*User, after string, limit int) ([]userJSON, 
 	return out, ""
 }
 
-func (s *Server) groupsPage(after string, limit int) ([]groupJSON, string) {
-	i, found := slices.BinarySearchFunc(s.groups, after, func(g *group, id string) int { return strings.Compare(g.ID, id) })
+func (s *Server) groupsPage(groups []*group, after string, limit int) ([]groupJSON, string) {
+	i, found := slices.BinarySearchFunc(groups, after, func(g *group, id string) int { return strings.Compare(g.ID, id) })
 	if found {
 		i++
 	}
-	end := min(i+limit, len(s.groups))
+	end := min(i+limit, len(groups))
 	out := make([]groupJSON, 0, end-i)
-	for _, g := range s.groups[i:end] {
+	for _, g := range groups[i:end] {
 		out = append(out, groupJSON{
-			ID: g.ID, Created: g.created, LastUpdated: g.created, LastMembershipUpdated: g.created,
+			ID: g.ID, Created: g.created, LastUpdated: g.updated, LastMembershipUpdated: g.created,
 			ObjectClass: []string{"okta:user_group"}, Type: g.Type,
 			Profile: groupProfile{Name: g.Name, Description: nil},
 			Links:   map[string]any{"users": map[string]string{"href": "/api/v1/groups/" + g.ID + "/users"}},
 		})
 	}
-	if end < len(s.groups) {
-		return out, s.groups[end-1].ID
+	if end < len(groups) {
+		return out, groups[end-1].ID
 	}
 	return out, ""
 }
@@ -529,7 +602,7 @@ func (s *Server) userJSON(u *User) userJSON {
 	}
 	return userJSON{
 		ID: u.ID, Status: u.Status, Created: epoch, Activated: &epoch, StatusChanged: &epoch,
-		LastUpdated: epoch, PasswordChanged: &epoch,
+		LastUpdated: s.updated[u.ID], PasswordChanged: &epoch,
 		Type:        map[string]any{"id": "oty00000000000000001"},
 		Profile:     profile,
 		Credentials: map[string]any{"provider": map[string]string{"type": "OKTA", "name": "OKTA"}},
@@ -570,4 +643,115 @@ func writeError(w http.ResponseWriter, status int, code, summary string) {
 		"errorCode": code, "errorSummary": summary, "errorLink": code,
 		"errorId": "oaefake0000000000000000", "errorCauses": []any{},
 	})
+}
+
+// parseSince reads the filter lastUpdated gt "<time>".
+func parseSince(filter string) (time.Time, bool) {
+	ts, ok := strings.CutPrefix(filter, `lastUpdated gt "`)
+	if !ok || !strings.HasSuffix(ts, `"`) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSuffix(ts, `"`))
+	return t, err == nil
+}
+
+// usersSince are the users of every status updated after t, by ID.
+func (s *Server) usersSince(t time.Time) []*User {
+	var out []*User
+	for _, l := range [][]*User{s.listed, s.deprovisioned} {
+		for _, u := range l {
+			if s.updated[u.ID].After(t) {
+				out = append(out, u)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *User) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// groupsSince are the groups updated after t, or all without a filter.
+func (s *Server) groupsSince(t time.Time, filtered bool) []*group {
+	if !filtered {
+		return s.groups
+	}
+	var out []*group
+	for _, g := range s.groups {
+		if g.updated.After(t) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// serveLogs answers GET /api/v1/logs: events published after since (and
+// before until, when given) whose type the filter names, oldest first.
+// As Okta's, a request without until is a poll whose Link rel="next" is
+// always there; a bounded one ends on its last page.
+func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
+	v := s.core.Admit(RouteLogs, 1)
+	if r.Header.Get("Authorization") != "SSWS "+s.token {
+		writeError(w, http.StatusUnauthorized, "E0000011", UnauthorizedSummary)
+		return
+	}
+	if s.core.Fail(w, r, v) {
+		return
+	}
+	q := r.URL.Query()
+	var since, until time.Time
+	var err error
+	if v := q.Get("since"); v != "" {
+		if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			writeError(w, http.StatusBadRequest, "E0000001", "Api validation failed: since")
+			return
+		}
+	}
+	if v := q.Get("until"); v != "" {
+		if until, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			writeError(w, http.StatusBadRequest, "E0000001", "Api validation failed: until")
+			return
+		}
+	}
+	types := map[string]bool{}
+	if f := q.Get("filter"); f != "" {
+		for _, clause := range strings.Split(f, " or ") {
+			t, ok := strings.CutPrefix(strings.TrimSpace(clause), `eventType eq "`)
+			if !ok || !strings.HasSuffix(t, `"`) {
+				writeError(w, http.StatusBadRequest, "E0000031", "Invalid search criteria.")
+				return
+			}
+			types[strings.TrimSuffix(t, `"`)] = true
+		}
+	}
+	limit := 100
+	if l, err := strconv.Atoi(q.Get("limit")); err == nil && l > 0 {
+		limit = min(l, 1000)
+	}
+	after, _ := strconv.Atoi(q.Get("after")) // the index of the next event
+	s.mu.Lock()
+	var out []event
+	i := after
+	for ; i < len(s.events) && len(out) < limit; i++ {
+		e := s.events[i]
+		if !e.Published.After(since) || (!until.IsZero() && !e.Published.Before(until)) || (len(types) > 0 && !types[e.EventType]) {
+			continue
+		}
+		out = append(out, e)
+	}
+	more := i < len(s.events)
+	s.mu.Unlock()
+
+	next := url.Values{}
+	for k, v := range q {
+		next[k] = v
+	}
+	next.Set("after", strconv.Itoa(i))
+	w.Header().Add("Link", "<http://"+r.Host+r.URL.Path+"?"+q.Encode()+`>; rel="self"`)
+	if more || until.IsZero() {
+		w.Header().Add("Link", "<http://"+r.Host+r.URL.Path+"?"+next.Encode()+`>; rel="next"`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if out == nil {
+		out = []event{}
+	}
+	_ = json.NewEncoder(w).Encode(out)
 }
