@@ -47,6 +47,13 @@ var funcs = template.FuncMap{
 		return fmt.Sprint(t)
 	},
 	"percent": func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+	// share is part of whole as a percentage.
+	"share": func(part, whole int) string {
+		if whole == 0 {
+			return "0%"
+		}
+		return fmt.Sprintf("%.0f%%", float64(part)*100/float64(whole))
+	},
 	"pretty": func(s string) string {
 		var b bytes.Buffer
 		if json.Indent(&b, []byte(s), "", "  ") != nil {

@@ -89,8 +89,14 @@ func (c *Console) endSession(ctx context.Context, w http.ResponseWriter, s sessi
 	return nil
 }
 
+// cookie makes one of the console's cookies. The session's has path "/"
+// because /monitoring/ accepts it too.
 func (c *Console) cookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: Prefix, MaxAge: maxAge, HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteStrictMode}
+	path := "/"
+	if name == signinCookie {
+		path = Prefix
+	}
+	return &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteStrictMode}
 }
 
 func (c *Console) idle() time.Duration {
