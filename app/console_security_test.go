@@ -232,3 +232,38 @@ func TestConsoleSignInLimit(t *testing.T) {
 		t.Errorf("no log of the wrong tokens: %s", logs.String())
 	}
 }
+
+// TestConsoleConnectorErrors: the admin API's validation, shown next to
+// the field at fault, and a refused credential never echoed.
+func TestConsoleConnectorErrors(t *testing.T) {
+	s := newTestServer(t, storetest.Backends()[0], brokertest.Open(t))
+	_, org, _ := s.do(t, call{method: "POST", path: "/api/v1/orgs", auth: adminToken, body: `{"name":"Acme"}`})
+	path := "/console/orgs/" + org["id"].(string) + "/connector"
+	c := newConsoleClient(t, s.URL)
+	c.signin(adminToken)
+	tests := []struct {
+		name string
+		form url.Values
+		want string
+	}{
+		{"missing org URL", url.Values{"type": {"okta"}, "credentials.apiToken": {"secret-value-1"}}, `id="settings.orgUrl-error"`},
+		{"no credentials stored", url.Values{"type": {"okta"}, "settings.orgUrl": {"https://example.okta.com"}}, `id="credentials.apiToken-error"`},
+		{"no type", url.Values{"type": {""}}, "Choose your IdP."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.form.Set("csrf", c.csrf(path))
+			tt.form.Set("action", "save")
+			code, body, _ := c.post(path, tt.form)
+			if code != http.StatusBadRequest || !strings.Contains(body, tt.want) {
+				t.Errorf("= %d, want 400 with %s:\n%s", code, tt.want, body)
+			}
+			if strings.Contains(body, "secret-value-1") {
+				t.Error("a credential is echoed")
+			}
+		})
+	}
+	if _, err := s.app.AdminService().Connector(context.Background(), org["id"].(string)); err == nil {
+		t.Error("a refused connector was stored")
+	}
+}

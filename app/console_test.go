@@ -263,6 +263,9 @@ func TestConsoleJourneys(t *testing.T) {
 		t.Errorf("guard = %q", got)
 	}
 	p.screenshot("07-run-blocked")
+	p.do("phone size", chromedp.EmulateViewport(390, 844))
+	p.screenshot("07b-run-blocked-phone")
+	p.do("laptop size", chromedp.EmulateViewport(1280, 900))
 
 	// 8: review and confirm; the button needs the count first.
 	blocked := p.path()
