@@ -222,17 +222,11 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	orgID := r.PathValue("org")
-	if _, err := a.Service.Store.Org(ctx, orgID); err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	limit, before, ok := beforePageParams(w, r, "an event id")
 	if !ok {
 		return
 	}
-	evs, err := a.Service.Store.AuditEvents(ctx, orgID, before, limit)
+	evs, err := a.Service.AuditEvents(r.Context(), r.PathValue("org"), before, limit)
 	if err != nil {
 		a.fail(w, r, err)
 		return
