@@ -164,3 +164,15 @@ func TestReadConnectorLeavesEmptyCredentialsOut(t *testing.T) {
 		})
 	}
 }
+
+func TestCookiesAreSecureBehindHTTPS(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		c := &Console{Secure: secure}
+		for _, name := range []string{cookieName, signinCookie} {
+			ck := c.cookie(name, "v", 0)
+			if ck.Secure != secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+				t.Errorf("secure=%t: %s = %+v", secure, name, ck)
+			}
+		}
+	}
+}
