@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/scimsync/scimsync/connectors"
-	"github.com/scimsync/scimsync/source"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -46,13 +44,8 @@ func (s *Service) PutConnector(ctx context.Context, orgID, typ string, settings,
 		return ConnectorView{}, errors.New("put connector: no connector opener")
 	}
 	sealed, err := s.Connectors.Check(ctx, orgID, typ, settings, credentials)
-	switch {
-	case errors.Is(err, source.ErrNoCredentials), errors.Is(err, connectors.ErrInvalidConfig):
-		return ConnectorView{}, fmt.Errorf("%w: %v", ErrInvalid, err)
-	case errors.Is(err, source.ErrConnection):
+	if err := checkError(err); err != nil {
 		return ConnectorView{}, err
-	case err != nil:
-		return ConnectorView{}, fmt.Errorf("put connector: %w", err)
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, settings); err != nil {

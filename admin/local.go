@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/scimsync/scimsync/internal/httpjson"
-	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -49,24 +48,11 @@ func limitParam(w http.ResponseWriter, r *http.Request) (int, bool) {
 
 // members lists the local state: each member with its status and source.
 func (a *API) members(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	orgID := r.PathValue("org")
-	if _, err := a.Service.Store.Org(ctx, orgID); err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	limit, after, ok := pageParams(w, r)
 	if !ok {
 		return
 	}
-	status := r.URL.Query().Get("status")
-	switch status {
-	case "", lifecycle.StatusPendingSetup, lifecycle.StatusActive, lifecycle.StatusDeprovisioned:
-	default:
-		httpjson.Error(w, http.StatusBadRequest, "invalid_request", "status must be pending_setup, active or deprovisioned")
-		return
-	}
-	ms, err := a.Service.Store.Members(ctx, orgID, status, after, limit)
+	ms, err := a.Service.Members(r.Context(), r.PathValue("org"), MemberQuery{Status: r.URL.Query().Get("status"), After: after, Limit: limit})
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -82,17 +68,11 @@ func (a *API) members(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) groups(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	orgID := r.PathValue("org")
-	if _, err := a.Service.Store.Org(ctx, orgID); err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	limit, after, ok := pageParams(w, r)
 	if !ok {
 		return
 	}
-	gs, err := a.Service.Store.LocalGroups(ctx, orgID, after, limit)
+	gs, err := a.Service.Groups(r.Context(), r.PathValue("org"), after, limit)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -71,12 +71,6 @@ func (a *API) requestReconcile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listSyncRuns(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	orgID := r.PathValue("org")
-	if _, err := a.Service.Store.Org(ctx, orgID); err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	limit := 20
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -86,7 +80,7 @@ func (a *API) listSyncRuns(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	runs, err := a.Service.Store.SyncRuns(ctx, orgID, r.URL.Query().Get("before"), limit)
+	runs, err := a.Service.SyncRuns(r.Context(), r.PathValue("org"), r.URL.Query().Get("before"), limit)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/scimsync/scimsync/broker"
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/connectors"
+	"github.com/scimsync/scimsync/console"
 	"github.com/scimsync/scimsync/inbound"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/invalidation"
@@ -153,8 +155,8 @@ func newOpener(st *store.Store, box *secret.Box, log *slog.Logger) *source.Opene
 	return &source.Opener{Store: st, Box: box, Options: connectors.Options{Logger: log.With("component", "connector")}}
 }
 
-// Handler is the whole HTTP surface: SCIM, admin API, dashboard, metrics,
-// health. Until the returned close function is called, it also listens
+// Handler is the whole HTTP surface: SCIM, admin API, operator console,
+// dashboard, metrics, health. Until the returned close function is called, it also listens
 // for SCIM token changes made by other processes; close stops that and
 // the dashboard's Redis client.
 func (a *App) Handler(auth *admin.Auth) (http.Handler, func() error) {
@@ -171,10 +173,15 @@ func (a *App) Handler(auth *admin.Auth) (http.Handler, func() error) {
 	svc := a.AdminService()
 	svc.Invalidate = bus
 
+	cons := &console.Console{Service: svc, Auth: auth, Redis: a.Broker.Client(), Log: a.Log.With("component", "console"),
+		IdleTimeout: a.Cfg.ConsoleIdleTimeout, Secure: strings.HasPrefix(a.Cfg.PublicURL, "https://"), MonitoringPath: ops.MonitoringPath}
+
 	mux := http.NewServeMux()
 	a.healthRoutes(mux)
-	mon, closeMon := ops.Monitoring(a.Broker.Opt, auth)
+	// The dashboard takes a console session as well as the admin token.
+	mon, closeMon := ops.Monitoring(a.Broker.Opt, cons)
 	mux.Handle(ops.MonitoringPath, mon)
+	mux.Handle(console.Prefix, cons.Handler())
 	mux.Handle("/api/v1/", (&admin.API{Service: svc, Auth: auth, Log: a.Log}).Handler())
 	invite.Routes(mux, a.jobs().invites, a.Log.With("component", "invite")) // public: the token is the credential
 	mux.Handle(inbound.Prefix+"/", scim.Handler())

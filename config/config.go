@@ -49,6 +49,7 @@ var Vars = []Var{
 	{"SCIMSYNC_RECONCILE_STALE_AFTER", "reconcile-stale-after", "2m", "how long a running reconciliation may go without marking itself alive (it does so every quarter of this) before another run takes it for abandoned (its process died)"},
 	{"SCIMSYNC_EVENT_RETENTION", "event-retention", "720h", "how long the change feed keeps an event (30 days); a reader whose cursor falls behind it is told to resync"},
 	{"SCIMSYNC_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "accept webhook URLs whose host resolves to a private, link-local or unspecified address (loopback is always accepted)"},
+	{"SCIMSYNC_CONSOLE_IDLE_TIMEOUT", "console-idle-timeout", "30m", "an operator console session ends after this long without a request"},
 	{"SCIMSYNC_METRICS_ADDR", "metrics-addr", "", "worker and scheduler roles: serve /metrics, /healthz and /readyz on this address (default: none)"},
 }
 
@@ -80,6 +81,8 @@ type Config struct {
 	EventRetention time.Duration
 	// WebhookAllowPrivate lets webhooks reach private addresses.
 	WebhookAllowPrivate bool
+	// ConsoleIdleTimeout ends an idle console session.
+	ConsoleIdleTimeout time.Duration
 }
 
 // ErrUsage marks configuration errors: the command exits 2 on them.
@@ -178,6 +181,7 @@ func parse(m map[string]string) (Config, error) {
 	dur("SCIMSYNC_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
 	dur("SCIMSYNC_RECONCILE_STALE_AFTER", &c.ReconcileStaleAfter)
 	dur("SCIMSYNC_EVENT_RETENTION", &c.EventRetention)
+	dur("SCIMSYNC_CONSOLE_IDLE_TIMEOUT", &c.ConsoleIdleTimeout)
 	if n, err := strconv.Atoi(m["SCIMSYNC_INVITE_MAX_SENDS"]); err != nil || n < 1 {
 		bad("SCIMSYNC_INVITE_MAX_SENDS", "%q is not a whole number ≥ 1", m["SCIMSYNC_INVITE_MAX_SENDS"])
 	} else {

@@ -35,6 +35,7 @@ func TestDefaults(t *testing.T) {
 
 		ReconcileStaleAfter: 2 * time.Minute,
 		EventRetention:      30 * 24 * time.Hour,
+		ConsoleIdleTimeout:  30 * time.Minute,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -15,9 +16,20 @@ import (
 // time-ordered), after the given id, at most limit; status filters when set.
 // A Membership is rendered by its JSON tags.
 func (s *Store) Members(ctx context.Context, orgID, status, after string, limit int) ([]Membership, error) {
+	return s.SearchMembers(ctx, orgID, status, "", after, limit)
+}
+
+// SearchMembers is Members keeping only those whose e-mail contains
+// email, ignoring case, when it is set.
+func (s *Store) SearchMembers(ctx context.Context, orgID, status, email, after string, limit int) ([]Membership, error) {
 	q := s.conn(ctx).Where("org_id = ?", orgID)
 	if status != "" {
 		q = q.Where("status = ?", status)
+	}
+	if email != "" {
+		// LIKE's wildcards in the search are matched literally.
+		esc := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(email))
+		q = q.Where(`LOWER(email) LIKE ? ESCAPE '\'`, "%"+esc+"%")
 	}
 	if after != "" {
 		q = q.Where("id > ?", after)

@@ -1,0 +1,149 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	cookieName = "scimsync_console"
+	// signinCookie carries the sign-in form's CSRF token before there is
+	// a session (double submit).
+	signinCookie = "scimsync_console_signin"
+	keyPrefix    = "scimsync:console:"
+)
+
+// Sign-in throttling: after MaxFailures wrong tokens from one client address
+// within FailureWindow, sign-in from that address is refused until the
+// window ends.
+const (
+	MaxFailures   = 10
+	FailureWindow = 15 * time.Minute
+)
+
+// errNoSession: the request carries no live session.
+var errNoSession = errors.New("no console session")
+
+// session is a signed-in operator. Redis holds it under the hash of its id,
+// so a copy of Redis does not hand out live sessions.
+type session struct {
+	key  string // the Redis key
+	CSRF string
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func sessionKey(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return keyPrefix + "session:" + hex.EncodeToString(h[:])
+}
+
+// newSession stores a session and sets its cookie.
+func (c *Console) newSession(ctx context.Context, w http.ResponseWriter) error {
+	id := randomToken()
+	if err := c.Redis.Set(ctx, sessionKey(id), randomToken(), c.idle()).Err(); err != nil {
+		return fmt.Errorf("store console session: %w", err)
+	}
+	http.SetCookie(w, c.cookie(cookieName, id, 0))
+	return nil
+}
+
+// session returns the request's session and extends it by the idle timeout.
+func (c *Console) session(r *http.Request) (session, error) {
+	ck, err := r.Cookie(cookieName)
+	if err != nil || ck.Value == "" {
+		return session{}, errNoSession
+	}
+	key := sessionKey(ck.Value)
+	csrf, err := c.Redis.GetEx(r.Context(), key, c.idle()).Result()
+	if errors.Is(err, redis.Nil) {
+		return session{}, errNoSession
+	}
+	if err != nil {
+		return session{}, fmt.Errorf("read console session: %w", err)
+	}
+	return session{key: key, CSRF: csrf}, nil
+}
+
+// endSession deletes the session and its cookie.
+func (c *Console) endSession(ctx context.Context, w http.ResponseWriter, s session) error {
+	http.SetCookie(w, c.cookie(cookieName, "", -1))
+	if err := c.Redis.Del(ctx, s.key).Err(); err != nil {
+		return fmt.Errorf("delete console session: %w", err)
+	}
+	return nil
+}
+
+// cookie makes one of the console's cookies. The session's has path "/"
+// because /monitoring/ accepts it too.
+func (c *Console) cookie(name, value string, maxAge int) *http.Cookie {
+	path := "/"
+	if name == signinCookie {
+		path = Prefix
+	}
+	return &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true, Secure: c.Secure, SameSite: http.SameSiteStrictMode}
+}
+
+func (c *Console) idle() time.Duration {
+	if c.IdleTimeout > 0 {
+		return c.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+// validCSRF compares a form's token with the expected one in constant time.
+func validCSRF(r *http.Request, want string) bool {
+	got := r.PostFormValue("csrf")
+	return want != "" && got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// clientAddr is the address sign-in failures are counted by: the peer's,
+// since a forwarded header could be forged to dodge the limit.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func failureKey(addr string) string { return keyPrefix + "signin-failures:" + addr }
+
+// throttled reports whether addr has used up its failed sign-ins.
+func (c *Console) throttled(ctx context.Context, addr string) (bool, error) {
+	n, err := c.Redis.Get(ctx, failureKey(addr)).Int()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read sign-in failures: %w", err)
+	}
+	return n >= MaxFailures, nil
+}
+
+// fail counts a wrong token from addr; the window starts at the first.
+func (c *Console) fail(ctx context.Context, addr string) error {
+	key := failureKey(addr)
+	pipe := c.Redis.TxPipeline()
+	pipe.Incr(ctx, key)
+	pipe.ExpireNX(ctx, key, FailureWindow)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("count sign-in failure: %w", err)
+	}
+	return nil
+}
