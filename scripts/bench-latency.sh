@@ -19,7 +19,9 @@
 #   PG_ADMIN_URL   [postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable]
 #   BENCH_DB       database created afresh for each server, then dropped
 #                  [scimsync_latency]
-#   REDIS_URL      [redis://127.0.0.1:6379/13; that database is emptied]
+#   REDIS_URL      [redis://127.0.0.1:6379/13; that default database is
+#                  emptied before each server and at the end, since the api
+#                  role leaves its queued converge tasks there]
 #   SECONDS_EACH   duration of each row [15]
 #   FILTER_USERS   users created before the filter row [2000]
 #   SCIMSYNC_BIN   a scimsync binary to measure instead of building one
@@ -31,6 +33,8 @@ cd "$ROOT"
 
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 BENCH_DB=${BENCH_DB:-scimsync_latency}
+OWN_REDIS=
+[ -z "${REDIS_URL:-}" ] && OWN_REDIS=1
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/13}
 SECONDS_EACH=${SECONDS_EACH:-15}
 FILTER_USERS=${FILTER_USERS:-2000}
@@ -57,12 +61,12 @@ fresh_db() {
   psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $BENCH_DB" >/dev/null
   # Lock waits past 20 ms are logged, for this database only.
   psql "$PG_ADMIN_URL" -qc "ALTER DATABASE $BENCH_DB SET log_lock_waits = on" -c "ALTER DATABASE $BENCH_DB SET deadlock_timeout = '20ms'" >/dev/null
-  redis-cli -u "$REDIS_URL" flushdb >/dev/null
+  [ -z "$OWN_REDIS" ] || redis-cli -u "$REDIS_URL" flushdb >/dev/null
 }
 cleanup() {
   status=$?
   stop_server
-  redis-cli -u "$REDIS_URL" flushdb >/dev/null 2>&1 || true
+  [ -z "$OWN_REDIS" ] || redis-cli -u "$REDIS_URL" flushdb >/dev/null 2>&1 || true
   drop_db
   [ "$status" -ne 0 ] && [ -f "$WORK/server.log" ] && tail -n 30 "$WORK/server.log" >&2
   rm -rf "$WORK"
