@@ -3,9 +3,9 @@
 # for answers, so a stall shows as latency instead of a lower rate), on a
 # fresh Postgres database and real Redis, with pgbench at the same rate in
 # the same run. Rows:
+#   api    health  GET /healthz                        3,000/s
 #   api    create  POST /Users                         1,000/s
 #   api    filter  GET /Users?filter=userName eq "…"   3,000/s
-#   api    health  GET /healthz                        3,000/s
 #   serve  create  POST /Users (the worker converging)   500/s
 #   pgbench        INSERT of a user-like row           1,000/s
 # Each row also reports what would explain a tail, measured over the row:
@@ -88,7 +88,24 @@ go build -o "$WORK/scimsync-load" ./cmd/scimsync-load
 
 ADMIN_TOKEN=bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 json() { python3 -c 'import json,sys;print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+# free_port picks a free port below the ephemeral range, which the load
+# generator's thousands of connections may take between the pick and the
+# server's bind.
+free_port() {
+  python3 -c '
+import random, socket
+for _ in range(1000):
+    p = random.randrange(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break'
+}
 
 # serve ROLE: starts scimsync on a fresh database and sets BASE, DEBUG and
 # TOKEN.
@@ -148,12 +165,14 @@ PY
   tail -n 1 "$WORK/rows.jsonl" >&2
 }
 
-step "api role: create, filter and health"
+# /healthz comes first, on a server not yet busy with what an overloaded
+# row left behind.
+step "api role: health, create and filter"
 serve api
+row "GET /healthz" api health 3000/s
 row "POST /Users" api create 1000/s
 "$WORK/scimsync-load" -url "$BASE/scim/v2" -token "$TOKEN" -mode seed -run lat -users "$FILTER_USERS" >/dev/null
 row "GET /Users?filter" api filter 3000/s -seeded -run lat -users "$FILTER_USERS"
-row "GET /healthz" api health 3000/s
 stop_server
 
 step "serve role: create"
