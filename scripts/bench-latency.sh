@@ -13,7 +13,9 @@
 # GODEBUG=gctrace=1), waits for a database connection (the pool's
 # statistics, from SCIMSYNC_DEBUG_ADDR), and Postgres lock waits longer
 # than 20 ms (log_lock_waits on the bench database, read from the server
-# log at PG_LOG when it is readable).
+# log at PG_LOG when it is readable); and how many SCIM token lookups
+# reached the database (scans of scim_tokens), which the token cache keeps
+# near one per TTL.
 #
 # Environment (defaults in brackets):
 #   PG_ADMIN_URL   [postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable]
@@ -135,17 +137,25 @@ serve() {
 pool() { curl -fsS "$DEBUG/debug/dbpool" 2>/dev/null || echo '{}'; }
 lines() { wc -l <"$1" 2>/dev/null || echo 0; }
 pglog_lines() { if [ -r "$PG_LOG" ]; then lines "$PG_LOG"; else echo -1; fi; }
+# token_scans counts lookups of scim_tokens; Postgres publishes its table
+# statistics within a second.
+token_scans() {
+  sleep 1
+  psql "$PG_BENCH_URL" -Atc "SELECT coalesce(sum(coalesce(idx_scan, 0) + coalesce(seq_scan, 0)), 0) FROM pg_stat_user_tables WHERE relname = 'scim_tokens'"
+}
 
 # row NAME ROLE MODE RATE [flags]: one measured row, appended to rows.jsonl.
 row() {
-  local name=$1 role=$2 mode=$3 rate=$4 out pool0 pool1 gc0 gc1 pg0 pg1
+  local name=$1 role=$2 mode=$3 rate=$4 out pool0 pool1 gc0 gc1 pg0 pg1 tok0 tok1
   shift 4
+  tok0=$(token_scans)
   pool0=$(pool) gc0=$(lines "$WORK/server.log") pg0=$(pglog_lines)
   out=$("$WORK/scimsync-load" -url "$BASE/scim/v2" -token "$TOKEN" -mode "$mode" -rate "$rate" -duration "${SECONDS_EACH}s" -json "$@")
   pool1=$(pool) gc1=$(lines "$WORK/server.log") pg1=$(pglog_lines)
-  python3 - "$name" "$role" "$out" "$pool0" "$pool1" "$WORK/server.log" "$gc0" "$gc1" "$PG_LOG" "$pg0" "$pg1" "$BENCH_DB" <<'PY' >>"$WORK/rows.jsonl"
+  tok1=$(token_scans)
+  python3 - "$name" "$role" "$out" "$pool0" "$pool1" "$WORK/server.log" "$gc0" "$gc1" "$PG_LOG" "$pg0" "$pg1" "$BENCH_DB" "$((tok1 - tok0))" <<'PY' >>"$WORK/rows.jsonl"
 import json, re, sys
-name, role, out, p0, p1, slog, gc0, gc1, pglog, pg0, pg1, db = sys.argv[1:]
+name, role, out, p0, p1, slog, gc0, gc1, pglog, pg0, pg1, db, tok = sys.argv[1:]
 out, p0, p1 = json.loads(out), json.loads(p0), json.loads(p1)
 gcs = open(slog, errors="replace").read().splitlines()[int(gc0):int(gc1)]
 pauses = []
@@ -153,7 +163,7 @@ for l in gcs:
     m = re.match(r"gc \d+ @\S+ \S+: ([0-9.]+)\+[0-9.]+\+([0-9.]+) ms clock", l)
     if m:
         pauses.append(max(float(m.group(1)), float(m.group(2))))
-row = dict(name=name, role=role, **out, gcs=len(pauses), gcMaxStwMs=max(pauses, default=0))
+row = dict(name=name, role=role, **out, gcs=len(pauses), gcMaxStwMs=max(pauses, default=0), tokenLookups=int(tok))
 if "waitCount" in p0 and "waitCount" in p1:
     row["poolWaits"] = p1["waitCount"] - p0["waitCount"]
     row["poolWaitMs"] = (p1["waitSeconds"] - p0["waitSeconds"]) * 1000
@@ -214,15 +224,15 @@ step "results"
   echo "date $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with local changes)'), binary ${SCIMSYNC_BIN:-built}, load $(cut -d' ' -f1-3 /proc/loadavg)"
   python3 - "$WORK/rows.jsonl" <<'PY'
 import json, sys
-print("%-22s %-5s %8s %8s %8s %8s %9s %8s %10s  %-14s %-16s %s" % (
-    "row", "role", "rate", "p50 ms", "p90 ms", "p99 ms", "max ms", "success", "throughput", "GCs/max STW", "pool waits", "lock waits"))
+print("%-22s %-5s %8s %8s %8s %8s %9s %8s %10s  %-14s %-16s %-10s %s" % (
+    "row", "role", "rate", "p50 ms", "p90 ms", "p99 ms", "max ms", "success", "throughput", "GCs/max STW", "pool waits", "lock waits", "token lookups"))
 for l in open(sys.argv[1]):
     r = json.loads(l)
     gc = "%d/%.2f ms" % (r["gcs"], r["gcMaxStwMs"]) if "gcs" in r else "-"
     pw = "%d/%.0f ms" % (r["poolWaits"], r["poolWaitMs"]) if "poolWaits" in r else "-"
-    print("%-22s %-5s %8s %8.2f %8.2f %8.2f %9.2f %8.4f %8.0f/s  %-14s %-16s %s" % (
+    print("%-22s %-5s %8s %8.2f %8.2f %8.2f %9.2f %8.4f %8.0f/s  %-14s %-16s %-10s %s" % (
         r["name"], r["role"], r["rate"], r["p50Ms"], r["p90Ms"], r["p99Ms"], r["maxMs"], r["success"], r["throughput"],
-        gc, pw, r.get("lockWaits", "-")))
+        gc, pw, r.get("lockWaits", "-"), r.get("tokenLookups", "-")))
 PY
 } | tee "$WORK/table.txt"
 [ -n "${BENCH_LATENCY_OUT:-}" ] && cp "$WORK/table.txt" "$BENCH_LATENCY_OUT"
