@@ -293,6 +293,14 @@ func (a *App) Run(ctx context.Context, roles Roles, announce io.Writer) error {
 		}
 	}
 
+	if a.Cfg.DebugAddr != "" {
+		if err := a.startDebug(ctx, &wg, fail); err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+	}
+
 	<-ctx.Done()
 	a.Log.Info("shutting down", "timeout", a.Cfg.ShutdownTimeout.String())
 	wg.Wait()

@@ -51,6 +51,7 @@ var Vars = []Var{
 	{"SCIMSYNC_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "accept webhook URLs whose host resolves to a private, link-local or unspecified address (loopback is always accepted)"},
 	{"SCIMSYNC_CONSOLE_IDLE_TIMEOUT", "console-idle-timeout", "30m", "an operator console session ends after this long without a request"},
 	{"SCIMSYNC_METRICS_ADDR", "metrics-addr", "", "worker and scheduler roles: serve /metrics, /healthz and /readyz on this address (default: none)"},
+	{"SCIMSYNC_DEBUG_ADDR", "debug-addr", "", "serve /debug/pprof/ (CPU, heap, goroutine, block and mutex profiles, runtime trace) and /debug/dbpool on this loopback address (default: none)"},
 }
 
 // Config is the checked configuration. The zero value is not valid; use Load.
@@ -75,6 +76,9 @@ type Config struct {
 	// MetricsAddr is where a process without the api role serves its
 	// metrics and health; empty: nowhere.
 	MetricsAddr string
+	// DebugAddr is a loopback address for profiles and pool statistics;
+	// empty: none.
+	DebugAddr string
 	// ReconcileStaleAfter is when a silent running run counts as abandoned.
 	ReconcileStaleAfter time.Duration
 	// EventRetention is how long events are kept.
@@ -134,6 +138,7 @@ func parse(m map[string]string) (Config, error) {
 		MailFrom:          m["SCIMSYNC_MAIL_FROM"],
 		ReconcileSchedule: m["SCIMSYNC_RECONCILE_SCHEDULE"],
 		MetricsAddr:       m["SCIMSYNC_METRICS_ADDR"],
+		DebugAddr:         m["SCIMSYNC_DEBUG_ADDR"],
 	}
 
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
@@ -142,6 +147,11 @@ func parse(m map[string]string) (Config, error) {
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			bad("SCIMSYNC_METRICS_ADDR", "%q is not host:port", c.MetricsAddr)
+		}
+	}
+	if c.DebugAddr != "" {
+		if err := checkLoopback(c.DebugAddr); err != nil {
+			bad("SCIMSYNC_DEBUG_ADDR", "%v", err)
 		}
 	}
 	if c.PublicURL == "" {
@@ -290,4 +300,21 @@ func ParseShare(s string) (float64, error) {
 		return 0, fmt.Errorf("%q is outside 0%%–100%%", s)
 	}
 	return f, nil
+}
+
+// checkLoopback accepts host:port whose host is a loopback IP or
+// localhost: profiles show request data and cost CPU, so they are never
+// served to the network.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address (127.0.0.1, [::1] or localhost)", addr)
+	}
+	return nil
 }

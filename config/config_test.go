@@ -75,6 +75,11 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"SCIMSYNC_LOG_LEVEL": "loud"}, "SCIMSYNC_LOG_LEVEL"},
 		{map[string]string{"SCIMSYNC_ADMIN_TOKEN": "short"}, "at least 16"},
 		{map[string]string{"SCIMSYNC_METRICS_ADDR": "9090"}, "SCIMSYNC_METRICS_ADDR"},
+		{map[string]string{"SCIMSYNC_DEBUG_ADDR": "6060"}, "SCIMSYNC_DEBUG_ADDR"},
+		{map[string]string{"SCIMSYNC_DEBUG_ADDR": ":6060"}, "not a loopback address"},
+		{map[string]string{"SCIMSYNC_DEBUG_ADDR": "0.0.0.0:6060"}, "not a loopback address"},
+		{map[string]string{"SCIMSYNC_DEBUG_ADDR": "192.0.2.1:6060"}, "not a loopback address"},
+		{map[string]string{"SCIMSYNC_DEBUG_ADDR": "example.com:6060"}, "not a loopback address"},
 		{map[string]string{"SCIMSYNC_RECONCILE_STALE_AFTER": "0s"}, "SCIMSYNC_RECONCILE_STALE_AFTER"},
 		{map[string]string{"SCIMSYNC_EVENT_RETENTION": "30d"}, "SCIMSYNC_EVENT_RETENTION"},
 		{map[string]string{"SCIMSYNC_WEBHOOK_ALLOW_PRIVATE": "maybe"}, "SCIMSYNC_WEBHOOK_ALLOW_PRIVATE"},
@@ -110,6 +115,9 @@ func TestValid(t *testing.T) {
 		{"SCIMSYNC_RECONCILE_SCHEDULE": "*/15 * * * *"},
 		{"SCIMSYNC_DEPROVISION_GUARD": "0.25"},
 		{"SCIMSYNC_WEBHOOK_ALLOW_PRIVATE": "true"},
+		{"SCIMSYNC_DEBUG_ADDR": "127.0.0.1:6060"},
+		{"SCIMSYNC_DEBUG_ADDR": "[::1]:6060"},
+		{"SCIMSYNC_DEBUG_ADDR": "localhost:0"},
 	}
 	for _, e := range tests {
 		if _, err := FromEnv(env(e)); err != nil {

@@ -72,6 +72,7 @@ func (s *Server) init() {
 	s.initOnce.Do(func() {
 		s.log = orDiscard(s.Log)
 		s.auth = newAuthenticator(s.Store, clock.OrReal(s.Clock).Now, cmp.Or(s.AuthCacheTTL, DefaultAuthCacheTTL))
+		s.auth.log = s.log
 	})
 }
 

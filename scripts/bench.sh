@@ -11,7 +11,9 @@
 #   3. reconcile of 10k and 100k users from the Okta fake: time against the
 #      bare listing, no-op time and peak RSS, and 100k again from a fake
 #      that takes 20 ms per page (BenchmarkReconcile);
-#   4. the Okta connector's listing alone (BenchmarkOktaList).
+#   4. the Okta connector's listing alone (BenchmarkOktaList);
+#   5. latency at a constant offered rate on Postgres and real Redis, with
+#      pgbench at the same rate (scripts/bench-latency.sh).
 #
 # It prints what it runs on, each step's raw output, and a summary at the
 # end; the whole log is kept in $BENCH_OUT (default: a new directory under
@@ -27,7 +29,8 @@
 #                  the Go benchmarks lease a database number of their own]
 #   PIPELINE_N     converges per pipeline run [10000]
 #   RECONCILE      which reconcile sizes: all, or 10k [all]
-#   SECONDS_EACH, CONNS, FILTER_USERS: passed on to bench-scim.sh
+#   SECONDS_EACH, CONNS, FILTER_USERS: passed on to bench-scim.sh (and
+#                  SECONDS_EACH, FILTER_USERS to bench-latency.sh)
 #   QUICK=1        a short smoke run of every step (5 s SCIM runs, 2,000
 #                  converges, 10k reconcile only); its figures are not the
 #                  ones to record
@@ -98,6 +101,9 @@ listing=BenchmarkOktaList
 [ "$RECONCILE" = 10k ] && listing=BenchmarkOktaList10k
 gobench -- -bench "$listing" -benchtime 3x ./connectors/okta/
 
+step "latency at a constant offered rate, Postgres and real Redis"
+REDIS_URL= BENCH_LATENCY_OUT="$OUT/latency.txt" run bash scripts/bench-latency.sh
+
 step "summary"
 python3 - "$LOG" <<'PY' | tee "$OUT/summary.txt"
 import re, sys
@@ -132,4 +138,5 @@ for line in re.findall(r"^BenchmarkOktaList\S+.*$", log, re.M):
     m = metrics(line)
     print("%-30s %.2f s per listing  peak heap %.1f MB" % (line.split()[0], m.get("ns/op", 0) / 1e9, m.get("peak-inuse-MB", 0)))
 PY
+{ echo "latency at a constant offered rate:"; cat "$OUT/latency.txt"; } | tee -a "$OUT/summary.txt"
 echo "full log: $LOG"

@@ -164,6 +164,10 @@ func redactErr(err error) error {
 // Close releases the connections.
 func (s *Store) Close() error { return s.sqlDB.Close() }
 
+// PoolStats reports the connection pool: how often and how long callers
+// waited for a connection, among others.
+func (s *Store) PoolStats() sql.DBStats { return s.sqlDB.Stats() }
+
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.sqlDB.PingContext(ctx); err != nil {

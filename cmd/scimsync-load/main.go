@@ -9,6 +9,12 @@
 // (only create the users of a later filter run, which then passes -seeded
 // and the same -run, so that its figures leave the seeding out). It talks
 // to loopback addresses only, and stops at -duration or -max requests.
+//
+// With -rate it offers a constant rate instead, whatever the answers take
+// (an open model, so that a stall shows as latency rather than as a lower
+// rate), in modes create, filter and health (GET /healthz):
+//
+//	scimsync-load -url … -token … -mode create -rate 1000/s -duration 15s
 package main
 
 import (
@@ -30,6 +36,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 type config struct {
@@ -43,27 +51,26 @@ type config struct {
 	seeded      bool
 	runID       string
 	jsonOut     bool
+	rateText    string      // -rate as given; empty for the closed model
+	rate        vegeta.Rate // parsed from rateText
 }
 
 func main() {
-	var c config
-	fs := flag.NewFlagSet("scimsync-load", flag.ContinueOnError)
-	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080/scim/v2", "SCIM base URL (loopback only)")
-	fs.StringVar(&c.token, "token", os.Getenv("SCIMSYNC_LOAD_TOKEN"), "SCIM bearer token (default $SCIMSYNC_LOAD_TOKEN)")
-	fs.StringVar(&c.mode, "mode", "create", "create or filter")
-	fs.IntVar(&c.concurrency, "c", 32, "concurrent connections")
-	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to drive load")
-	fs.Int64Var(&c.max, "max", 2_000_000, "stop after this many requests")
-	fs.IntVar(&c.users, "users", 2000, "users to create before a filter run")
-	fs.BoolVar(&c.seeded, "seeded", false, "filter over the users a seed run with the same -run created")
-	fs.StringVar(&c.runID, "run", fmt.Sprintf("%x", rand.Uint32()), "name of this run, part of every userName")
-	fs.BoolVar(&c.jsonOut, "json", false, "print the result as one JSON object")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	c, err := parseFlags(os.Args[1:], os.Getenv)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "scimsync-load:", err)
+		}
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := run(ctx, c)
+	var res any
+	if c.rateText != "" {
+		res, err = runRate(ctx, c)
+	} else {
+		res, err = run(ctx, c)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scimsync-load:", err)
 		os.Exit(1)
@@ -77,6 +84,37 @@ func main() {
 		return
 	}
 	fmt.Println(res)
+}
+
+// parseFlags reads the command line.
+func parseFlags(args []string, getenv func(string) string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("scimsync-load", flag.ContinueOnError)
+	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080/scim/v2", "SCIM base URL (loopback only)")
+	fs.StringVar(&c.token, "token", getenv("SCIMSYNC_LOAD_TOKEN"), "SCIM bearer token (default $SCIMSYNC_LOAD_TOKEN)")
+	fs.StringVar(&c.mode, "mode", "create", "create, filter or seed; with -rate create, filter or health")
+	fs.IntVar(&c.concurrency, "c", 32, "concurrent connections (with -rate: idle connections kept)")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to drive load")
+	fs.Int64Var(&c.max, "max", 2_000_000, "stop after this many requests")
+	fs.IntVar(&c.users, "users", 2000, "users to create before a filter run")
+	fs.BoolVar(&c.seeded, "seeded", false, "filter over the users a seed run with the same -run created")
+	fs.StringVar(&c.runID, "run", fmt.Sprintf("%x", rand.Uint32()), "name of this run, part of every userName")
+	fs.BoolVar(&c.jsonOut, "json", false, "print the result as one JSON object")
+	fs.StringVar(&c.rateText, "rate", "", "offer this constant rate, like 1000/s, for -duration (open model; -c and -max do not apply)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.rateText != "" {
+		r, err := parseRate(c.rateText)
+		if err != nil {
+			return config{}, err
+		}
+		c.rate = r
+	}
+	return c, nil
 }
 
 // result is one run's figures; latencies in milliseconds.
@@ -114,33 +152,18 @@ func run(ctx context.Context, c config) (result, error) {
 	if c.concurrency < 1 || c.duration <= 0 || c.max < 1 {
 		return result{}, errors.New("-c, -duration and -max must be positive")
 	}
-	l := &loader{base: base, token: c.token, run: c.runID, client: &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			MaxIdleConns: c.concurrency, MaxIdleConnsPerHost: c.concurrency, MaxConnsPerHost: c.concurrency,
-			IdleConnTimeout: time.Minute, DisableCompression: true,
-		},
-	}}
+	l := newLoader(base, c)
 	var op func(ctx context.Context, worker int, seq int64) error
 	switch c.mode {
 	case "create":
 		op = l.create
 	case "filter", "seed":
-		if c.users < 1 {
-			return result{}, errors.New("-users must be positive for a filter or seed run")
+		t0 := time.Now()
+		if err := l.seed(ctx, c); err != nil {
+			return result{}, err
 		}
-		l.names = make([]string, c.users)
-		for i := range l.names {
-			l.names[i] = l.seedName(i)
-		}
-		if !c.seeded {
-			t0 := time.Now()
-			if err := l.prepare(ctx, c.concurrency); err != nil {
-				return result{}, err
-			}
-			if c.mode == "seed" {
-				return result{Mode: "seed", Concurrency: c.concurrency, Seconds: time.Since(t0).Seconds(), Requests: int64(c.users)}, nil
-			}
+		if c.mode == "seed" {
+			return result{Mode: "seed", Concurrency: c.concurrency, Seconds: time.Since(t0).Seconds(), Requests: int64(c.users)}, nil
 		}
 		op = l.filter
 	default:
@@ -168,6 +191,33 @@ func checkURL(raw string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
+// newLoader returns the loader of a run against base.
+func newLoader(base string, c config) *loader {
+	return &loader{base: base, token: c.token, run: c.runID, client: &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns: c.concurrency, MaxIdleConnsPerHost: c.concurrency, MaxConnsPerHost: c.concurrency,
+			IdleConnTimeout: time.Minute, DisableCompression: true,
+		},
+	}}
+}
+
+// seed names the users a filter run looks up and, unless -seeded says a
+// seed run made them already, creates them.
+func (l *loader) seed(ctx context.Context, c config) error {
+	if c.users < 1 {
+		return errors.New("-users must be positive for a filter or seed run")
+	}
+	l.names = make([]string, c.users)
+	for i := range l.names {
+		l.names[i] = l.seedName(i)
+	}
+	if c.seeded {
+		return nil
+	}
+	return l.prepare(ctx, c.concurrency)
+}
+
 // loader sends the requests of one run.
 type loader struct {
 	base, token, run string
@@ -186,10 +236,14 @@ func (l *loader) create(ctx context.Context, worker int, seq int64) error {
 }
 
 func (l *loader) createNamed(ctx context.Context, name string) error {
-	body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":%q,"externalId":%q,`+
+	return l.do(ctx, http.MethodPost, "/Users", []byte(userBody(name)), http.StatusCreated, "")
+}
+
+// userBody is the SCIM user every create sends, named name.
+func userBody(name string) string {
+	return fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":%q,"externalId":%q,`+
 		`"name":{"givenName":"Load","familyName":"Test"},"emails":[{"value":%q,"type":"work","primary":true}],"active":true}`,
 		name, "ext-"+name, name)
-	return l.do(ctx, http.MethodPost, "/Users", []byte(body), http.StatusCreated, "")
 }
 
 func (l *loader) filter(ctx context.Context, _ int, _ int64) error {
