@@ -112,7 +112,10 @@ func (p *page) screenshot(name string) {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.Screenshot("html"))
+	// A full-page capture needs no node id, so a document that is replaced
+	// while it is taken (a redirect landing) cannot fail it.
+	p.waitFor("the page to load", `document.readyState === "complete"`)
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		p.t.Fatalf("screenshot %s: %v", name, err)
 	}
