@@ -2,11 +2,7 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scimsync/scimsync/internal/secret"
 )
 
 const (
@@ -42,15 +40,12 @@ type session struct {
 	CSRF string
 }
 
-func randomToken() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+// randomToken is a session id or CSRF token: 256 random bits, made as the
+// project's bearer tokens are.
+func randomToken() string { return secret.NewToken("") }
 
 func sessionKey(id string) string {
-	h := sha256.Sum256([]byte(id))
-	return keyPrefix + "session:" + hex.EncodeToString(h[:])
+	return keyPrefix + "session:" + secret.Hash(id)
 }
 
 // newSession stores a session and sets its cookie.
