@@ -55,11 +55,7 @@ func (s *Server) ExpireDeltaTokens() {
 
 func (s *Server) serveDelta(w http.ResponseWriter, r *http.Request) {
 	v := s.core.Admit(r.URL.Path, 1)
-	s.mu.Lock()
-	authorized := s.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
-	s.mu.Unlock()
-	if !authorized {
-		graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
+	if !s.authorized(w, r) {
 		return
 	}
 	if s.core.Fail(w, r, v) {

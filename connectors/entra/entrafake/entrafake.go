@@ -301,11 +301,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	v := s.core.Admit(route, page)
 
-	s.mu.Lock()
-	authorized := s.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
-	s.mu.Unlock()
-	if !authorized {
-		graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
+	if !s.authorized(w, r) {
 		return
 	}
 	if s.core.Fail(w, r, v) {
@@ -487,4 +483,16 @@ func tokenError(w http.ResponseWriter, status int, code, description string) {
 		"timestamp": "2030-01-02 03:04:05Z", "trace_id": "00000000-0000-0000-0000-000000000000",
 		"correlation_id": "00000000-0000-0000-0000-000000000000",
 	})
+}
+
+// authorized answers Graph's 401 unless the request carries a token this
+// fake issued.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	ok := s.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+	s.mu.Unlock()
+	if !ok {
+		graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
+	}
+	return ok
 }
