@@ -99,7 +99,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 // OpenStore opens the database cfg names and applies the migrations it
 // lacks, returning how many it applied. log may be nil.
 func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, int, error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log})
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{Logger: log, MaxOpenConns: cfg.DBMaxConns})
 	if err != nil {
 		return nil, 0, err
 	}

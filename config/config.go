@@ -51,6 +51,7 @@ var Vars = []Var{
 	{"SCIMSYNC_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "accept webhook URLs whose host resolves to a private, link-local or unspecified address (loopback is always accepted)"},
 	{"SCIMSYNC_CONSOLE_IDLE_TIMEOUT", "console-idle-timeout", "30m", "an operator console session ends after this long without a request"},
 	{"SCIMSYNC_METRICS_ADDR", "metrics-addr", "", "worker and scheduler roles: serve /metrics, /healthz and /readyz on this address (default: none)"},
+	{"SCIMSYNC_DB_MAX_CONNS", "db-max-conns", "0", "database connections each process may hold (0: 32 on Postgres, 8 on SQLite); a request waits for one when all are busy"},
 	{"SCIMSYNC_DEBUG_ADDR", "debug-addr", "", "serve /debug/pprof/ (CPU, heap, goroutine, block and mutex profiles, runtime trace) and /debug/dbpool on this loopback address (default: none)"},
 }
 
@@ -79,6 +80,8 @@ type Config struct {
 	// DebugAddr is a loopback address for profiles and pool statistics;
 	// empty: none.
 	DebugAddr string
+	// DBMaxConns caps the database pool; 0 leaves the store's default.
+	DBMaxConns int
 	// ReconcileStaleAfter is when a silent running run counts as abandoned.
 	ReconcileStaleAfter time.Duration
 	// EventRetention is how long events are kept.
@@ -196,6 +199,11 @@ func parse(m map[string]string) (Config, error) {
 		bad("SCIMSYNC_INVITE_MAX_SENDS", "%q is not a whole number ≥ 1", m["SCIMSYNC_INVITE_MAX_SENDS"])
 	} else {
 		c.InviteMaxSends = n
+	}
+	if n, err := strconv.Atoi(m["SCIMSYNC_DB_MAX_CONNS"]); err != nil || n < 0 {
+		bad("SCIMSYNC_DB_MAX_CONNS", "%q is not a whole number ≥ 0", m["SCIMSYNC_DB_MAX_CONNS"])
+	} else {
+		c.DBMaxConns = n
 	}
 	if g, err := ParseShare(m["SCIMSYNC_DEPROVISION_GUARD"]); err != nil {
 		bad("SCIMSYNC_DEPROVISION_GUARD", "%v", err)

@@ -43,6 +43,12 @@ type RelayConfig struct {
 	// PollInterval is the wait between empty polls (200ms); Notify cuts
 	// it short.
 	PollInterval time.Duration
+	// Gather is the least time from one pass's start to the next when a
+	// notification wakes the relay (10ms; negative for none). A write
+	// after a quiet spell is relayed at once; under a stream of writes
+	// each pass takes the rows of the last Gather together, instead of a
+	// transaction and a Redis call for each write.
+	Gather time.Duration
 	// MinBackoff and MaxBackoff bound the doubling wait after a failure
 	// (200ms, 30s).
 	MinBackoff, MaxBackoff time.Duration
@@ -73,6 +79,9 @@ func (c *RelayConfig) defaults() {
 		c.ConvergeBatch = task.MaxBatch
 	}
 	def(&c.PollInterval, 200*time.Millisecond)
+	if c.Gather == 0 {
+		c.Gather = 10 * time.Millisecond
+	}
 	def(&c.MinBackoff, 200*time.Millisecond)
 	def(&c.MaxBackoff, 30*time.Second)
 	def(&c.Retention, 24*time.Hour)
@@ -157,6 +166,13 @@ func (r *Relay) Run(ctx context.Context) error {
 		lastPurge time.Time
 	)
 	for {
+		// Writers notify after their commit, so the pass about to claim
+		// sees every write notified so far: those notifications are spent.
+		select {
+		case <-r.notify:
+		default:
+		}
+		passStart := r.cfg.Clock.Now()
 		n, err := r.RelayOnce(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -192,15 +208,37 @@ func (r *Relay) Run(ctx context.Context) error {
 				continue // more rows are likely waiting
 			}
 		}
+		woken := false
 		timer := r.cfg.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
 		case <-wake:
+			woken = true
 		case <-timer.C():
 		}
 		timer.Stop()
+		if woken && !r.gather(ctx, passStart) {
+			return nil
+		}
+	}
+}
+
+// gather waits, after a notification, until Gather has passed since the
+// last pass started. It returns false when ctx ends first.
+func (r *Relay) gather(ctx context.Context, passStart time.Time) bool {
+	rest := r.cfg.Gather - r.cfg.Clock.Now().Sub(passStart)
+	if rest <= 0 {
+		return true
+	}
+	timer := r.cfg.Clock.NewTimer(rest)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C():
+		return true
 	}
 }
 

@@ -202,7 +202,8 @@ func TestRelayRunBacksOffAndLogsOncePerOutage(t *testing.T) {
 		defer insp.Close()
 		clk := clock.NewFake(relayEpoch)
 		var logs syncbuf.Buffer
-		r := jobs.NewRelay(s, client, jobstest.TextLogger(&logs), nil, jobs.RelayConfig{Clock: clk, MaxBackoff: time.Second})
+		// No gather window: the fake clock would hold the notified pass.
+		r := jobs.NewRelay(s, client, jobstest.TextLogger(&logs), nil, jobs.RelayConfig{Clock: clk, MaxBackoff: time.Second, Gather: -1})
 
 		p.Down()
 		addRows(t, s, task.ConvergeUserRow("o", "u1", false))
@@ -405,4 +406,74 @@ func TestPurgeDeletesEventsPastTheirRetention(t *testing.T) {
 			}
 		})
 	}
+}
+
+// batchEnqueuer records the entity ids of each batch converge task it is
+// given, in order, and accepts every task.
+type batchEnqueuer struct {
+	mu      sync.Mutex
+	batches [][]string
+}
+
+func (e *batchEnqueuer) EnqueueContext(_ context.Context, t *asynq.Task, _ ...asynq.Option) (*asynq.TaskInfo, error) {
+	var b task.ConvergeBatch
+	if err := json.Unmarshal(t.Payload(), &b); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.batches = append(e.batches, b.IDs)
+	return &asynq.TaskInfo{}, nil
+}
+
+func (e *batchEnqueuer) got() [][]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.batches)
+}
+
+func TestRelayGathersWritesAfterAPass(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		clk := clock.NewFake(relayEpoch)
+		q := &batchEnqueuer{}
+		r := jobs.NewRelay(s, q, jobstest.Discard, nil, jobs.RelayConfig{Clock: clk})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		}()
+		waitingFor := func(d time.Duration) func() bool {
+			return func() bool { next, ok := clk.Next(); return ok && next == d }
+		}
+		if d := nextWait(clk); d != 200*time.Millisecond {
+			t.Fatalf("first wait %v, want the poll interval", d)
+		}
+
+		// A write right after a pass waits out the rest of the window, and
+		// the writes made meanwhile go with it in one pass.
+		addRows(t, s, task.ConvergeUserRow("o", "u1", false))
+		r.Notify()
+		eventually(t, 5*time.Second, "the relay to wait out the gather window", waitingFor(10*time.Millisecond))
+		addRows(t, s, task.ConvergeUserRow("o", "u2", false))
+		r.Notify()
+		if got := q.got(); len(got) != 0 {
+			t.Fatalf("relayed %v inside the gather window", got)
+		}
+		clk.Advance(10 * time.Millisecond)
+		eventually(t, 5*time.Second, "the gathered pass", func() bool { return len(q.got()) == 1 })
+		eventually(t, 5*time.Second, "the relay to poll again", waitingFor(200*time.Millisecond))
+
+		// After a quiet spell longer than the window, a write goes at once.
+		clk.Advance(50 * time.Millisecond)
+		addRows(t, s, task.ConvergeUserRow("o", "u3", false))
+		r.Notify()
+		eventually(t, 5*time.Second, "the write after a quiet spell", func() bool { return len(q.got()) == 2 })
+		if diff := cmp.Diff([][]string{{"u1", "u2"}, {"u3"}}, q.got()); diff != "" {
+			t.Errorf("batches (-want +got):\n%s", diff)
+		}
+	})
 }
