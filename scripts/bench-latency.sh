@@ -4,8 +4,8 @@
 # fresh Postgres database and real Redis, with pgbench at the same rate in
 # the same run. Rows:
 #   api    health  GET /healthz                        3,000/s
-#   api    create  POST /Users                         1,000/s
-#   api    filter  GET /Users?filter=userName eq "…"   3,000/s
+#   api    create  POST /Users                           500/s and 1,000/s
+#   api    filter  GET /Users?filter=userName eq "…"   1,000/s and 3,000/s
 #   serve  create  POST /Users (the worker converging)   500/s
 #   pgbench        INSERT of a user-like row           1,000/s
 # Each row also reports what would explain a tail, measured over the row:
@@ -15,7 +15,11 @@
 # than 20 ms (log_lock_waits on the bench database, read from the server
 # log at PG_LOG when it is readable); and how many SCIM token lookups
 # reached the database (scans of scim_tokens), which the token cache keeps
-# near one per TTL.
+# near one per TTL. And where the CPU went: the whole machine's busy share
+# over the row (/proc/stat), and the CPU milliseconds per request of
+# scimsync, of Postgres (all its processes) and of the load tool itself. A
+# row whose requests need more CPU than the machine has cannot meet a
+# latency target whatever the code does; the busy share shows it.
 #
 # Environment (defaults in brackets):
 #   PG_ADMIN_URL   [postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable]
@@ -27,6 +31,7 @@
 #   SECONDS_EACH   duration of each row [15]
 #   FILTER_USERS   users created before the filter row [2000]
 #   SCIMSYNC_BIN   a scimsync binary to measure instead of building one
+#   SCIMSYNC_DB_MAX_CONNS  passed to the server (its pool size) when set
 #   PG_LOG         Postgres server log [/var/log/postgresql/postgresql-*-main.log]
 set -euo pipefail
 
@@ -121,6 +126,7 @@ serve() {
     export SCIMSYNC_HTTP_ADDR=127.0.0.1:$port SCIMSYNC_PUBLIC_URL=$BASE SCIMSYNC_ADMIN_TOKEN=$ADMIN_TOKEN
     export SCIMSYNC_DEBUG_ADDR=127.0.0.1:$dport SCIMSYNC_DATA_DIR=$WORK DATABASE_URL=$PG_BENCH_URL REDIS_URL
     export SCIMSYNC_LOG_LEVEL=warn GODEBUG=gctrace=1
+    [ -z "${SCIMSYNC_DB_MAX_CONNS:-}" ] || export SCIMSYNC_DB_MAX_CONNS
     exec "$BIN" "$role"
   ) >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
@@ -144,18 +150,37 @@ token_scans() {
   psql "$PG_BENCH_URL" -Atc "SELECT coalesce(sum(coalesce(idx_scan, 0) + coalesce(seq_scan, 0)), 0) FROM pg_stat_user_tables WHERE relname = 'scim_tokens'"
 }
 
+# ticks PID...: CPU clock ticks (user and system) the processes have used.
+ticks() {
+  local t=0 p v
+  for p in "$@"; do
+    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+# cpu_now: the machine's busy and total ticks, then scimsync's and
+# Postgres's.
+cpu_now() {
+  echo "$(awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; print b, b+$5+$6}' /proc/stat) $(ticks "$SERVER_PID") $(ticks $(pgrep -u postgres || true))"
+}
+
 # row NAME ROLE MODE RATE [flags]: one measured row, appended to rows.jsonl.
 row() {
-  local name=$1 role=$2 mode=$3 rate=$4 out pool0 pool1 gc0 gc1 pg0 pg1 tok0 tok1
+  local name=$1 role=$2 mode=$3 rate=$4 out pool0 pool1 gc0 gc1 pg0 pg1 tok0 tok1 cpu0 cpu1
   shift 4
   tok0=$(token_scans)
   pool0=$(pool) gc0=$(lines "$WORK/server.log") pg0=$(pglog_lines)
+  cpu0=$(cpu_now)
   out=$("$WORK/scimsync-load" -url "$BASE/scim/v2" -token "$TOKEN" -mode "$mode" -rate "$rate" -duration "${SECONDS_EACH}s" -json "$@")
+  cpu1=$(cpu_now)
   pool1=$(pool) gc1=$(lines "$WORK/server.log") pg1=$(pglog_lines)
   tok1=$(token_scans)
-  python3 - "$name" "$role" "$out" "$pool0" "$pool1" "$WORK/server.log" "$gc0" "$gc1" "$PG_LOG" "$pg0" "$pg1" "$BENCH_DB" "$((tok1 - tok0))" <<'PY' >>"$WORK/rows.jsonl"
+  python3 - "$name" "$role" "$out" "$pool0" "$pool1" "$WORK/server.log" "$gc0" "$gc1" "$PG_LOG" "$pg0" "$pg1" "$BENCH_DB" "$((tok1 - tok0))" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" <<'PY' >>"$WORK/rows.jsonl"
 import json, re, sys
-name, role, out, p0, p1, slog, gc0, gc1, pglog, pg0, pg1, db, tok = sys.argv[1:]
+name, role, out, p0, p1, slog, gc0, gc1, pglog, pg0, pg1, db, tok, cpu0, cpu1, hz = sys.argv[1:]
+c0, c1 = [int(x) for x in cpu0.split()], [int(x) for x in cpu1.split()]
+d = [b - a for a, b in zip(c0, c1)]
 out, p0, p1 = json.loads(out), json.loads(p0), json.loads(p1)
 gcs = open(slog, errors="replace").read().splitlines()[int(gc0):int(gc1)]
 pauses = []
@@ -164,6 +189,10 @@ for l in gcs:
     if m:
         pauses.append(max(float(m.group(1)), float(m.group(2))))
 row = dict(name=name, role=role, **out, gcs=len(pauses), gcMaxStwMs=max(pauses, default=0), tokenLookups=int(tok))
+row["machineBusy"] = d[0] / d[1] if d[1] else 0
+if out["requests"]:
+    per = 1000 / float(hz) / out["requests"]
+    row["serverCpuMs"], row["postgresCpuMs"] = d[2] * per, d[3] * per
 if "waitCount" in p0 and "waitCount" in p1:
     row["poolWaits"] = p1["waitCount"] - p0["waitCount"]
     row["poolWaitMs"] = (p1["waitSeconds"] - p0["waitSeconds"]) * 1000
@@ -180,8 +209,10 @@ PY
 step "api role: health, create and filter"
 serve api
 row "GET /healthz" api health 3000/s
+row "POST /Users" api create 500/s
 row "POST /Users" api create 1000/s
 "$WORK/scimsync-load" -url "$BASE/scim/v2" -token "$TOKEN" -mode seed -run lat -users "$FILTER_USERS" >/dev/null
+row "GET /Users?filter" api filter 1000/s -seeded -run lat -users "$FILTER_USERS"
 row "GET /Users?filter" api filter 3000/s -seeded -run lat -users "$FILTER_USERS"
 stop_server
 
@@ -206,16 +237,20 @@ INSERT INTO pgb_users (org_id, user_name, external_id, email, given_name, family
 VALUES ('bench', 'load-' || :n || '@example.com', 'ext-' || :n, 'load-' || :n || '@example.com', 'Load', 'Test', true,
         '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"name":{"givenName":"Load","familyName":"Test"}}');
 SQL
+cpu0=$(cpu_now)
 (cd "$WORK" && pgbench -n -c 8 -j 2 -R 1000 -T "$SECONDS_EACH" -l --log-prefix=pgb -f user.sql "$PG_BENCH_URL" >pgbench.out 2>&1) ||
   { cat "$WORK/pgbench.out" >&2; die "pgbench failed"; }
-python3 - "$WORK" "$SECONDS_EACH" <<'PY' >>"$WORK/rows.jsonl"
+cpu1=$(cpu_now)
+python3 - "$WORK" "$SECONDS_EACH" "$cpu0" "$cpu1" <<'PY' >>"$WORK/rows.jsonl"
 import glob, json, re, sys
 work, secs = sys.argv[1], float(sys.argv[2])
+c0, c1 = [int(x) for x in sys.argv[3].split()], [int(x) for x in sys.argv[4].split()]
 lat = sorted(int(l.split()[2]) for f in glob.glob(work + "/pgb.*") for l in open(f))
 q = lambda p: lat[min(len(lat) - 1, max(0, int(p * len(lat) + 0.5) - 1))] / 1000 if lat else 0
 tps = re.search(r"tps = ([0-9.]+)", open(work + "/pgbench.out").read())
 print(json.dumps(dict(name="pgbench INSERT user", role="-", mode="pgbench", rate="1000/s", requests=len(lat), success=1.0,
-    throughput=float(tps.group(1)) if tps else len(lat) / secs, p50Ms=q(.5), p90Ms=q(.9), p99Ms=q(.99), maxMs=q(1))))
+    throughput=float(tps.group(1)) if tps else len(lat) / secs, p50Ms=q(.5), p90Ms=q(.9), p99Ms=q(.99), maxMs=q(1),
+    machineBusy=(c1[0] - c0[0]) / max(c1[1] - c0[1], 1))))
 PY
 tail -n 1 "$WORK/rows.jsonl" >&2
 
@@ -224,15 +259,18 @@ step "results"
   echo "date $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with local changes)'), binary ${SCIMSYNC_BIN:-built}, load $(cut -d' ' -f1-3 /proc/loadavg)"
   python3 - "$WORK/rows.jsonl" <<'PY'
 import json, sys
-print("%-22s %-5s %8s %8s %8s %8s %9s %8s %10s  %-14s %-16s %-10s %s" % (
-    "row", "role", "rate", "p50 ms", "p90 ms", "p99 ms", "max ms", "success", "throughput", "GCs/max STW", "pool waits", "lock waits", "token lookups"))
+print("%-22s %-5s %8s %8s %8s %8s %9s %8s %10s  %-5s %-20s %-14s %-16s %-10s %s" % (
+    "row", "role", "rate", "p50 ms", "p90 ms", "p99 ms", "max ms", "success", "throughput",
+    "busy", "cpu ms/req srv/pg/load", "GCs/max STW", "pool waits", "lock waits", "token lookups"))
 for l in open(sys.argv[1]):
     r = json.loads(l)
     gc = "%d/%.2f ms" % (r["gcs"], r["gcMaxStwMs"]) if "gcs" in r else "-"
     pw = "%d/%.0f ms" % (r["poolWaits"], r["poolWaitMs"]) if "poolWaits" in r else "-"
-    print("%-22s %-5s %8s %8.2f %8.2f %8.2f %9.2f %8.4f %8.0f/s  %-14s %-16s %-10s %s" % (
+    busy = "%.0f%%" % (100 * r["machineBusy"]) if "machineBusy" in r else "-"
+    cpu = "%.2f/%.2f/%.2f" % (r.get("serverCpuMs", 0), r.get("postgresCpuMs", 0), r.get("loadCpuMsPerRequest", 0)) if "serverCpuMs" in r else "-"
+    print("%-22s %-5s %8s %8.2f %8.2f %8.2f %9.2f %8.4f %8.0f/s  %-5s %-20s %-14s %-16s %-10s %s" % (
         r["name"], r["role"], r["rate"], r["p50Ms"], r["p90Ms"], r["p99Ms"], r["maxMs"], r["success"], r["throughput"],
-        gc, pw, r.get("lockWaits", "-"), r.get("tokenLookups", "-")))
+        busy, cpu, gc, pw, r.get("lockWaits", "-"), r.get("tokenLookups", "-")))
 PY
 } | tee "$WORK/table.txt"
 [ -n "${BENCH_LATENCY_OUT:-}" ] && cp "$WORK/table.txt" "$BENCH_LATENCY_OUT"

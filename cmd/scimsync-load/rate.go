@@ -45,6 +45,9 @@ type rateResult struct {
 	P90        float64 `json:"p90Ms"`
 	P99        float64 `json:"p99Ms"`
 	Max        float64 `json:"maxMs"`
+	// LoadCPU is this tool's own CPU time per request, which the machine
+	// spends beside the server's and the database's.
+	LoadCPU    float64 `json:"loadCpuMsPerRequest"`
 	FirstError string  `json:"firstError,omitempty"`
 }
 
@@ -142,6 +145,7 @@ func runRate(ctx context.Context, c config) (rateResult, error) {
 		ok       uint64
 		firstErr string
 	)
+	cpu0 := processCPU()
 	results := atk.Attack(tr, c.rate, c.duration, c.mode)
 	for done := false; !done; {
 		select {
@@ -171,6 +175,7 @@ func runRate(ctx context.Context, c config) (rateResult, error) {
 	}
 	if m.Requests > 0 {
 		r.Success = float64(ok) / float64(m.Requests)
+		r.LoadCPU = ms(processCPU()-cpu0) / float64(m.Requests)
 	}
 	if r.Seconds > 0 {
 		r.Throughput = float64(ok) / r.Seconds

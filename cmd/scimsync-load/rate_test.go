@@ -180,6 +180,9 @@ func TestRunRate(t *testing.T) {
 			if res.Requests == 0 || res.Success != 1 || res.FirstError != "" {
 				t.Errorf("%+v", res)
 			}
+			if processCPU() > 0 && res.LoadCPU <= 0 {
+				t.Errorf("the tool's CPU per request reads %v where the process's CPU is measured", res.LoadCPU)
+			}
 			if got := uint64(tt.counter.Load() - before); got != res.Requests {
 				t.Errorf("server saw %d requests, result counts %d", got, res.Requests)
 			}
