@@ -51,7 +51,7 @@ var Vars = []Var{
 	{"SCIMSYNC_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "accept webhook URLs whose host resolves to a private, link-local or unspecified address (loopback is always accepted)"},
 	{"SCIMSYNC_CONSOLE_IDLE_TIMEOUT", "console-idle-timeout", "30m", "an operator console session ends after this long without a request"},
 	{"SCIMSYNC_METRICS_ADDR", "metrics-addr", "", "worker and scheduler roles: serve /metrics, /healthz and /readyz on this address (default: none)"},
-	{"SCIMSYNC_DB_MAX_CONNS", "db-max-conns", "0", "database connections each process may hold (0: 32 on Postgres, 8 on SQLite); a request waits for one when all are busy"},
+	{"SCIMSYNC_DB_MAX_CONNS", "db-max-conns", "0", "database connections each process may hold (0: on Postgres four per CPU and at least 8, on SQLite 8); a request waits for one when all are busy"},
 	{"SCIMSYNC_DEBUG_ADDR", "debug-addr", "", "serve /debug/pprof/ (CPU, heap, goroutine, block and mutex profiles, runtime trace) and /debug/dbpool on this loopback address (default: none)"},
 }
 

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -142,7 +143,7 @@ var postgresDialect = dialect{
 	pool: func(db *sql.DB, maxOpen int) {
 		n := maxOpen
 		if n <= 0 {
-			n = 32
+			n = postgresConns(runtime.GOMAXPROCS(0))
 		}
 		db.SetMaxOpenConns(n)
 		db.SetMaxIdleConns(n)
@@ -303,3 +304,11 @@ func (a textArray) Value() (driver.Value, error) {
 	b.WriteByte('}')
 	return b.String(), nil
 }
+
+// postgresConns is the default pool for a process with cpus CPUs: four
+// connections per CPU, and at least 8. Postgres runs a process per connection: many more busy
+// connections than the database has CPUs only queue inside Postgres, where
+// lock holders lose their CPU and every commit waits longer, instead of
+// in the pool. On a 2-CPU machine a pool of 32 made POST /Users at 1,000/s
+// wait a second at p99 where 8 waited about 100 ms (BENCHMARKS.md).
+func postgresConns(cpus int) int { return max(8, 4*cpus) }

@@ -13,3 +13,11 @@ func TestWithConnectTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestPostgresConns(t *testing.T) {
+	for _, tt := range []struct{ cpus, want int }{{1, 8}, {2, 8}, {3, 12}, {8, 32}, {16, 64}} {
+		if got := postgresConns(tt.cpus); got != tt.want {
+			t.Errorf("postgresConns(%d) = %d, want %d", tt.cpus, got, tt.want)
+		}
+	}
+}

@@ -43,8 +43,8 @@ type Options struct {
 	// Clock tells the time the store writes (default the real clock). Tests
 	// inject a fake.
 	Clock clock.Clock
-	// MaxOpenConns caps the connection pool (default 32 on Postgres, 8 on
-	// SQLite).
+	// MaxOpenConns caps the connection pool (default on Postgres four per
+	// CPU and at least 8, see postgresConns; 8 on SQLite).
 	MaxOpenConns int
 }
 
