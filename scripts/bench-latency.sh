@@ -31,14 +31,11 @@
 #   SECONDS_EACH   duration of each row [15]
 #   FILTER_USERS   users created before the filter row [2000]
 #   SCIMSYNC_BIN   a scimsync binary to measure instead of building one
-#   SCIMSYNC_DB_MAX_CONNS  passed to the server (its pool size) when set
+#   SCIMSYNC_DB_MAX_CONNS  the server's pool size, as it reads it
 #   PG_LOG         Postgres server log [/var/log/postgresql/postgresql-*-main.log]
-set -euo pipefail
+BENCH_NAME=bench-latency
+. "$(dirname "$0")/bench-lib.sh"
 
-ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
-cd "$ROOT"
-
-PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 BENCH_DB=${BENCH_DB:-scimsync_latency}
 OWN_REDIS=
 [ -z "${REDIS_URL:-}" ] && OWN_REDIS=1
@@ -46,26 +43,11 @@ REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/13}
 SECONDS_EACH=${SECONDS_EACH:-15}
 FILTER_USERS=${FILTER_USERS:-2000}
 PG_LOG=${PG_LOG:-$(ls /var/log/postgresql/postgresql-*-main.log 2>/dev/null | head -n 1 || true)}
-
-step() { printf '\n==> %s\n' "$*" >&2; }
-die() { echo "bench-latency: $*" >&2; exit 1; }
-
-case "$BENCH_DB" in *[!a-z0-9_]*|"") die "BENCH_DB must be a plain lower-case name" ;; esac
-PG_BENCH_URL=$(echo "$PG_ADMIN_URL" | sed -E "s#/[^/?]*(\\?|\$)#/$BENCH_DB\\1#")
+PG_BENCH_URL=$(bench_db_url "$BENCH_DB")
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/scimsync-latency.XXXXXX")
-SERVER_PID=
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=
-}
-drop_db() { psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null 2>&1 || true; }
-fresh_db() {
-  drop_db
-  psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $BENCH_DB" >/dev/null
+bench_fresh_db() {
+  fresh_db "$BENCH_DB"
   # Lock waits past 20 ms are logged, for this database only.
   psql "$PG_ADMIN_URL" -qc "ALTER DATABASE $BENCH_DB SET log_lock_waits = on" -c "ALTER DATABASE $BENCH_DB SET deadlock_timeout = '20ms'" >/dev/null
   [ -z "$OWN_REDIS" ] || redis-cli -u "$REDIS_URL" flushdb >/dev/null
@@ -74,7 +56,7 @@ cleanup() {
   status=$?
   stop_server
   [ -z "$OWN_REDIS" ] || redis-cli -u "$REDIS_URL" flushdb >/dev/null 2>&1 || true
-  drop_db
+  drop_db "$BENCH_DB"
   [ "$status" -ne 0 ] && [ -f "$WORK/server.log" ] && tail -n 30 "$WORK/server.log" >&2
   rm -rf "$WORK"
   exit "$status"
@@ -93,32 +75,11 @@ if [ -z "$BIN" ]; then
 fi
 go build -o "$WORK/scimsync-load" ./cmd/scimsync-load
 
-ADMIN_TOKEN=bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-json() { python3 -c 'import json,sys;print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-# free_port picks a free port below the ephemeral range, which the load
-# generator's thousands of connections may take between the pick and the
-# server's bind.
-free_port() {
-  python3 -c '
-import random, socket
-for _ in range(1000):
-    p = random.randrange(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    break'
-}
-
 # serve ROLE: starts scimsync on a fresh database and sets BASE, DEBUG and
 # TOKEN.
 serve() {
-  local role=$1 port dport org
-  fresh_db
+  local role=$1 port dport
+  bench_fresh_db
   port=$(free_port) dport=$(free_port)
   BASE=http://127.0.0.1:$port DEBUG=http://127.0.0.1:$dport
   (
@@ -126,18 +87,11 @@ serve() {
     export SCIMSYNC_HTTP_ADDR=127.0.0.1:$port SCIMSYNC_PUBLIC_URL=$BASE SCIMSYNC_ADMIN_TOKEN=$ADMIN_TOKEN
     export SCIMSYNC_DEBUG_ADDR=127.0.0.1:$dport SCIMSYNC_DATA_DIR=$WORK DATABASE_URL=$PG_BENCH_URL REDIS_URL
     export SCIMSYNC_LOG_LEVEL=warn GODEBUG=gctrace=1
-    [ -z "${SCIMSYNC_DB_MAX_CONNS:-}" ] || export SCIMSYNC_DB_MAX_CONNS
     exec "$BIN" "$role"
   ) >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 150); do
-    curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break
-    kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited during start"
-    sleep 0.2
-  done
-  org=$(curl -fsS -X POST "$BASE/api/v1/orgs" -H "Authorization: Bearer $ADMIN_TOKEN" -d '{"name":"bench"}' | json id)
-  curl -fsS -X PATCH "$BASE/api/v1/orgs/$org" -H "Authorization: Bearer $ADMIN_TOKEN" -d '{"scimEnabled":true}' >/dev/null
-  TOKEN=$(curl -fsS -X POST "$BASE/api/v1/orgs/$org/scim-tokens" -H "Authorization: Bearer $ADMIN_TOKEN" -d '{"description":"bench","ttlDays":1}' | json token)
+  wait_healthy
+  scim_org
   # A warm-up, not measured: the pool's connections, their prepared
   # statements and the first pages of the tables, which a running server
   # has, would otherwise fall on the first row.
@@ -154,15 +108,6 @@ token_scans() {
   psql "$PG_BENCH_URL" -Atc "SELECT coalesce(sum(coalesce(idx_scan, 0) + coalesce(seq_scan, 0)), 0) FROM pg_stat_user_tables WHERE relname = 'scim_tokens'"
 }
 
-# ticks PID...: CPU clock ticks (user and system) the processes have used.
-ticks() {
-  local t=0 p v
-  for p in "$@"; do
-    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
 # cpu_now: the machine's busy and total ticks, then scimsync's and
 # Postgres's.
 cpu_now() {
@@ -226,7 +171,7 @@ row "POST /Users" serve create 500/s
 stop_server
 
 step "pgbench: INSERT of a user row at 1,000/s"
-fresh_db
+bench_fresh_db
 psql "$PG_BENCH_URL" -q <<'SQL' >/dev/null
 CREATE TABLE pgb_users (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(), org_id text NOT NULL, user_name text NOT NULL,

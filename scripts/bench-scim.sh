@@ -24,12 +24,9 @@
 #
 # To profile the SCIM layer, see BenchmarkSCIM in inbound/bench_test.go
 # (go test -run '^$' -bench BenchmarkSCIM -cpuprofile cpu.out ./inbound/).
-set -euo pipefail
+BENCH_NAME=bench-scim
+. "$(dirname "$0")/bench-lib.sh"
 
-ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
-cd "$ROOT"
-
-PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 BENCH_DB=${BENCH_DB:-scimsync_bench}
 OWN_REDIS=
 [ -z "${REDIS_URL:-}" ] && OWN_REDIS=1
@@ -39,30 +36,15 @@ CONNS=${CONNS:-32}
 SECONDS_EACH=${SECONDS_EACH:-20}
 FILTER_USERS=${FILTER_USERS:-2000}
 BACKENDS=${BACKENDS:-sqlite postgres}
-
-step() { printf '\n==> %s\n' "$*"; }
-die() { echo "bench: $*" >&2; exit 1; }
-
-case "$BENCH_DB" in *[!a-z0-9_]*|"") die "BENCH_DB must be a plain lower-case name" ;; esac
-PG_BENCH_URL=$(echo "$PG_ADMIN_URL" | sed -E "s#/[^/?]*(\\?|\$)#/$BENCH_DB\\1#")
+PG_BENCH_URL=$(bench_db_url "$BENCH_DB")
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/scimsync-bench.XXXXXX")
-SERVER_PID=
 DB_CREATED=
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=
-}
 cleanup() {
   status=$?
   stop_server
   [ -n "$OWN_REDIS" ] && redis-cli -u "$REDIS_URL" flushdb >/dev/null 2>&1
-  if [ -n "$DB_CREATED" ]; then
-    psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null 2>&1 || true
-  fi
+  [ -z "$DB_CREATED" ] || drop_db "$BENCH_DB"
   [ "$status" -ne 0 ] && [ -f "$WORK/server.log" ] && tail -n 30 "$WORK/server.log" >&2
   rm -rf "$WORK"
   exit "$status"
@@ -76,13 +58,10 @@ go build -o "$WORK/scimsync-load" ./cmd/scimsync-load
 redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 || die "Redis at REDIS_URL does not answer"
 [ -n "$OWN_REDIS" ] && redis-cli -u "$REDIS_URL" flushdb >/dev/null
 
-ADMIN_TOKEN=bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-json() { python3 -c 'import json,sys;print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-
 # serve DATABASE_URL: starts scimsync and sets BASE and TOKEN.
 serve() {
   local db=$1 port
-  port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  port=$(free_port)
   BASE=http://127.0.0.1:$port
   (
     cd "$WORK"
@@ -91,22 +70,14 @@ serve() {
     exec ./scimsync "$ROLE"
   ) >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 150); do
-    curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break
-    kill -0 "$SERVER_PID" 2>/dev/null || die "the server exited during start"
-    sleep 0.2
-  done
-  local org
-  org=$(curl -fsS -X POST "$BASE/api/v1/orgs" -H "Authorization: Bearer $ADMIN_TOKEN" -d '{"name":"bench"}' | json id)
-  curl -fsS -X PATCH "$BASE/api/v1/orgs/$org" -H "Authorization: Bearer $ADMIN_TOKEN" -d '{"scimEnabled":true}' >/dev/null
-  TOKEN=$(curl -fsS -X POST "$BASE/api/v1/orgs/$org/scim-tokens" -H "Authorization: Bearer $ADMIN_TOKEN" -d '{"description":"bench","ttlDays":1}' | json token)
+  wait_healthy
+  scim_org
 }
 
 # CPU time, in clock ticks, of a process and of the bench database's
 # Postgres backends: per request it is a figure that noisy neighbours on
 # the machine distort less than throughput.
 HZ=$(getconf CLK_TCK)
-ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # pg_ticks prints "pid:ticks" of each backend; pg_delta OLD NEW sums what
 # each backend used between the two (a new one all it used, one that ended
 # meanwhile nothing: a sum of current totals would go down when a backend
@@ -151,8 +122,7 @@ for backend in $BACKENDS; do
   case $backend in
     sqlite) url=sqlite://$WORK/bench.db ;;
     postgres)
-      psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null
-      psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $BENCH_DB" >/dev/null
+      fresh_db "$BENCH_DB"
       DB_CREATED=1
       url=$PG_BENCH_URL ;;
     *) die "unknown backend $backend" ;;
@@ -178,7 +148,7 @@ COMMIT;
 SQL
     pgbench -n -c "$CONNS" -j 2 -T "$SECONDS_EACH" -f "$WORK/custom.sql" "$PG_BENCH_URL" 2>&1 |
       grep -E 'tps|latency average|number of failed' | sed 's/^/pgbench: /' | tee -a "$WORK/results.txt"
-    psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null
+    drop_db "$BENCH_DB"
     DB_CREATED=
   fi
 done
