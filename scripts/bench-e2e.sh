@@ -8,7 +8,8 @@
 # when every invite was recorded, and a no-op full run once the queues
 # drained, against the bare listing. With PROFILE=1 it also keeps 30 s CPU
 # profiles of the server (from SCIMSYNC_DEBUG_ADDR) taken while members
-# converge, and the database pool's statistics at the end.
+# converge, the database pool's statistics, and the active statements of
+# the database sampled twice a second (pg-activity.txt).
 #
 # Environment (defaults in brackets):
 #   PG_ADMIN_URL   [postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable]
@@ -44,11 +45,12 @@ PG_BENCH_URL=$(echo "$PG_ADMIN_URL" | sed -E "s#/[^/?]*(\\?|\$)#/$BENCH_DB\\1#")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/scimsync-e2e.XXXXXX")
 OUT=${BENCH_E2E_OUT:-$WORK/out}
 mkdir -p "$OUT"
-SERVER_PID= PROF_PID=
+SERVER_PID= PROF_PID= ACT_PID=
 drop_db() { psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null 2>&1 || true; }
 cleanup() {
   status=$?
   [ -z "$PROF_PID" ] || kill "$PROF_PID" 2>/dev/null || true
+  [ -z "$ACT_PID" ] || kill "$ACT_PID" 2>/dev/null || true
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
@@ -112,6 +114,15 @@ if [ "${PROFILE:-}" = 1 ]; then
     done
   ) &
   PROF_PID=$!
+  # What the database's sessions are doing, twice a second: the statement
+  # and wait of each active one.
+  (
+    while sleep 0.5; do
+      psql "$PG_ADMIN_URL" -AtF '|' -c "SELECT wait_event_type, wait_event, regexp_replace(left(query, 160), '\s+', ' ', 'g')
+        FROM pg_stat_activity WHERE datname = '$BENCH_DB' AND state = 'active' AND pid <> pg_backend_pid()" 2>/dev/null || true
+    done
+  ) >"$OUT/pg-activity.txt" &
+  ACT_PID=$!
 fi
 
 step "provision $USERS users from the Okta fake at $PAGE_DELAY a page"
@@ -120,6 +131,7 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg)
   -admin-token "$ADMIN_TOKEN" -db "$PG_BENCH_URL" -duration "$TIMEOUT" -json >"$WORK/result.json"
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 curl -fsS "$DEBUG/debug/dbpool" >"$OUT/dbpool.json" 2>/dev/null || true
+curl -fsS "$BASE/metrics" 2>/dev/null | grep -E '^scimsync_(jobs_total|outbox_relayed_total)' >"$OUT/jobs.txt" || true
 
 step "results"
 {
@@ -135,6 +147,8 @@ print("all invites         %8.2f s from the start: %.2f s after the last member"
 print("no-op full run      %8.2f s: %.2fx the bare listing" % (r["noopS"], r["noopPerList"]))
 PY
   echo "database pool at the end: $(cat "$OUT/dbpool.json" 2>/dev/null || echo '?')"
+  echo "task runs by type and outcome:"
+  sed 's/^/  /' "$OUT/jobs.txt"
 } | tee "$OUT/table.txt"
 [ "${PROFILE:-}" = 1 ] && echo "profiles and logs in $OUT" >&2 && cp "$WORK/server.log" "$OUT/"
 exit 0

@@ -111,7 +111,7 @@ func runProvision(ctx context.Context, c config) (provisionResult, error) {
 		lastLog            time.Time
 	)
 	for pendingAt.IsZero() || mailsAt.IsZero() || run == nil {
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := sleep(ctx, time.Second); err != nil {
 			return res, err
 		}
 		now := time.Now()
