@@ -12,12 +12,14 @@
 //   - The relay delivers each row at least once. A repeat within the life of
 //     the queued task collapses on its task id; a later repeat runs the job
 //     again, which is harmless: converge is idempotent, and an invite's
-//     e-mail is keyed by its decision. Converge rows claimed together are
-//     delivered as batch tasks per organization, type and queue; the same
-//     entity may so be converged by two batches, which is harmless too.
+//     e-mail is keyed by its decision. Converge and invite rows claimed
+//     together are delivered as batch tasks per organization, type and
+//     queue; the same entity may so be converged by two batches, which is
+//     harmless too, and an invite in two batches is sent by the first.
 //   - Task handlers may run more than once (asynq retries, lost acks).
 //     A batch with a failing entity is retried whole; its other entities
-//     committed already. Converge re-reads state and writes only
+//     committed already (an invite batch's other e-mails are sent, and the
+//     retry finds them claimed). Converge re-reads state and writes only
 //     differences; an invite decision (membership, send number) is
 //     recorded once; its e-mail is sent at most once (a claim in the mail
 //     log precedes the send).

@@ -36,9 +36,9 @@ type RelayConfig struct {
 	// BatchSize is how many rows one transaction relays (500), and
 	// Parallel how many tasks are enqueued at a time (8).
 	BatchSize, Parallel int
-	// ConvergeBatch is how many converge rows of one organization, type
-	// and queue go into one batch task (100); 1 relays each as a task of
-	// its own.
+	// ConvergeBatch is how many converge or invite rows of one
+	// organization, type and queue go into one batch task (100); 1 relays
+	// each as a task of its own.
 	ConvergeBatch int
 	// PollInterval is the wait between empty polls (200ms); Notify cuts
 	// it short.
@@ -102,9 +102,10 @@ func (c *RelayConfig) defaults() {
 // no other holds.
 //
 // Converge rows (of TypeConvergeUser and TypeConvergeGroup, without a task
-// id of their own) claimed together are grouped by organization, type and
-// queue into batch tasks of up to ConvergeBatch entities, so deprovisions
-// keep their priority. A batch's task id is derived from its rows' ids: the
+// id of their own) and invite rows (TypeSendInvite; see task.BatchOf)
+// claimed together are grouped by organization, type and queue into batch
+// tasks of up to ConvergeBatch entities, so deprovisions keep their
+// priority. A batch's task id is derived from its rows' ids: the
 // same rows relayed again collapse as a single row does; rows grouped
 // differently on a later claim are converged again, which is harmless.
 //
@@ -320,8 +321,8 @@ type delivery struct {
 	payload  []byte
 }
 
-// deliveries turns claimed rows into tasks: converge rows grouped into
-// batches, every other row a task of its own.
+// deliveries turns claimed rows into tasks: converge and invite rows
+// grouped into batches, every other row a task of its own.
 func (r *Relay) deliveries(rows []store.OutboxRow) []delivery {
 	type key struct{ org, typ, queue string }
 	var (
@@ -330,13 +331,13 @@ func (r *Relay) deliveries(rows []store.OutboxRow) []delivery {
 		open    = map[key]int{} // the index in out of the batch filling up
 	)
 	for _, row := range rows {
-		bt := task.BatchType(row.TaskType)
+		bt := task.BatchOf(row)
 		var orgID, id string
 		var err error
-		if bt != "" && row.TaskID == "" {
+		if bt != "" {
 			orgID, id, err = task.EntityID(row.TaskType, row.Payload)
 		}
-		if bt == "" || row.TaskID != "" || err != nil || r.cfg.ConvergeBatch == 1 {
+		if bt == "" || err != nil || r.cfg.ConvergeBatch == 1 {
 			// An undecodable payload goes as it is: its handler archives
 			// it with the reason.
 			tid := row.TaskID
@@ -368,20 +369,24 @@ func (r *Relay) deliveries(rows []store.OutboxRow) []delivery {
 		if err != nil {
 			panic(fmt.Sprintf("relay: marshal batch: %v", err)) // strings always marshal
 		}
-		out[i].payload, out[i].taskID = p, batchTaskID(out[i].rows)
+		out[i].payload, out[i].taskID = p, batchTaskID(out[i].taskType, out[i].rows)
 	}
 	return out
 }
 
 // batchTaskID names a batch by the outbox rows it carries.
-func batchTaskID(rows []store.OutboxRow) string {
+func batchTaskID(taskType string, rows []store.OutboxRow) string {
+	prefix := "converge-batch-"
+	if taskType == task.TypeSendInvites {
+		prefix = "invite-batch-"
+	}
 	h := sha256.New()
 	var b [8]byte
 	for _, row := range rows {
 		binary.BigEndian.PutUint64(b[:], uint64(row.ID))
 		h.Write(b[:])
 	}
-	return "converge-batch-" + hex.EncodeToString(h.Sum(nil)[:16])
+	return prefix + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // enqueueAll enqueues ds with up to Parallel at a time and returns each

@@ -85,12 +85,12 @@ func TestRelayMovesRowsOnce(t *testing.T) {
 		if n, err := r.RelayOnce(ctx); err != nil || n != 0 {
 			t.Fatalf("second RelayOnce = %d, %v; want 0", n, err)
 		}
-		// Converges are batched per organization, type and queue, each
-		// entity once; other rows are tasks of their own.
+		// Converges and invite e-mails are batched per organization, type
+		// and queue, each entity once; other rows are tasks of their own.
 		for queue, want := range map[string][]string{
 			task.QueueDefault:  {"converge:groups o [g1]", "converge:users o [u1 u3]", "converge:users p [u9]"},
 			task.QueueCritical: {"converge:users o [u2]"},
-			task.QueueLow:      {"invite:send invite-i1"},
+			task.QueueLow:      {"invite:sends o [i1]"},
 		} {
 			if diff := cmp.Diff(want, queuedTasks(t, insp, queue)); diff != "" {
 				t.Errorf("queue %s (-want +got):\n%s", queue, diff)
@@ -119,7 +119,7 @@ func queuedTasks(t *testing.T, insp *asynq.Inspector, queue string) []string {
 	}
 	var out []string
 	for _, ti := range tasks {
-		if ti.Type == task.TypeConvergeUsers || ti.Type == task.TypeConvergeGroups {
+		if ti.Type == task.TypeConvergeUsers || ti.Type == task.TypeConvergeGroups || ti.Type == task.TypeSendInvites {
 			var b task.ConvergeBatch
 			if err := json.Unmarshal(ti.Payload, &b); err != nil {
 				t.Fatal(err)

@@ -28,6 +28,7 @@ type Converger interface {
 // InviteSender is what the invite e-mail handler needs.
 type InviteSender interface {
 	Send(ctx context.Context, orgID, inviteID string) (invite.SendOutcome, error)
+	SendAll(ctx context.Context, orgID string, inviteIDs []string) ([]invite.SendOutcome, error)
 }
 
 // Reconciler is what the reconcile handler needs; *reconciler.Reconciler
@@ -61,8 +62,8 @@ var terminal = []error{asynq.SkipRetry, errBadPayload, mail.ErrRejected, mail.Er
 // Register adds the task handlers to mux and registers their metrics on
 // reg: runs by task type and outcome, and run time by task type. The
 // entities of a batch converge count as runs of their single type
-// (converge:user, converge:group), so the outcomes read the same however
-// the work was batched.
+// (converge:user, converge:group, invite:send), so the outcomes read the
+// same however the work was batched.
 //
 // A batch whose entities partly fail is retried as a whole: the entities
 // that converged are committed and find nothing to do the next time.
@@ -111,6 +112,10 @@ func Register(mux *asynq.ServeMux, h Handlers, reg prometheus.Registerer) {
 		o, err := h.Invites.Send(ctx, p.OrgID, p.InviteID)
 		return string(o), err
 	}))
+	mux.Handle(task.TypeSendInvites, m.batchHandler(task.TypeSendInvites, task.TypeSendInvite, func(ctx context.Context, orgID string, ids []string) ([]string, error) {
+		os, err := h.Invites.SendAll(ctx, orgID, ids)
+		return outcomes(os, func(o invite.SendOutcome) invite.SendOutcome { return o }), err
+	}))
 	if h.Webhooks != nil {
 		mux.Handle(task.TypeWebhookDeliver, m.handler(task.TypeWebhookDeliver, func(ctx context.Context, payload []byte) (string, error) {
 			var p task.WebhookDeliver
@@ -154,8 +159,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-// outcomes lists the outcomes of a batch's plans.
-func outcomes[P any](ps []P, outcome func(P) lifecycle.Outcome) []string {
+// outcomes lists the outcomes of a batch's plans or sends.
+func outcomes[P any, O ~string](ps []P, outcome func(P) O) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
 		out[i] = string(outcome(p))
@@ -163,9 +168,9 @@ func outcomes[P any](ps []P, outcome func(P) lifecycle.Outcome) []string {
 	return out
 }
 
-// batchHandler wraps a batch converge: it counts each converged entity's
-// outcome under entityType, then fails the task as handler does when any
-// entity failed.
+// batchHandler wraps a batch converge or invite send: it counts each
+// entity's outcome under entityType, then fails the task as handler does
+// when any entity failed.
 func (m *metrics) batchHandler(taskType, entityType string, fn func(ctx context.Context, orgID string, ids []string) ([]string, error)) asynq.Handler {
 	return m.handler(taskType, func(ctx context.Context, payload []byte) (string, error) {
 		var p task.ConvergeBatch
@@ -180,7 +185,7 @@ func (m *metrics) batchHandler(taskType, entityType string, fn func(ctx context.
 			m.runs.WithLabelValues(entityType, o).Inc()
 		}
 		if err != nil {
-			return "", fmt.Errorf("%d of %d converged: %w", len(outcomes), len(p.IDs), err)
+			return "", fmt.Errorf("%d of %d done: %w", len(outcomes), len(p.IDs), err)
 		}
 		return "batch", nil
 	})

@@ -240,7 +240,7 @@ func TestInviteMailFailures(t *testing.T) {
 				if got := len(smtpd.Messages()); got != tt.wantSent {
 					t.Errorf("%d e-mails delivered, want %d", got, tt.wantSent)
 				}
-				if p.count(t, task.TypeSendInvite, "error")+p.count(t, task.TypeSendInvite, "failed") != 1 {
+				if p.count(t, task.TypeSendInvites, "error")+p.count(t, task.TypeSendInvites, "failed") != 1 {
 					t.Error("the failed attempt is not counted")
 				}
 				if tt.wantLog != store.MailRejected {
@@ -248,7 +248,7 @@ func TestInviteMailFailures(t *testing.T) {
 				}
 				eventually(t, 5*time.Second, "the task archived", func() bool {
 					archived, _ := p.insp.ListArchivedTasks(task.QueueLow)
-					return len(archived) == 1 && archived[0].Type == task.TypeSendInvite && archived[0].Retried == 0
+					return len(archived) == 1 && archived[0].Type == task.TypeSendInvites && archived[0].Retried == 0
 				})
 				audit := p.org.Audit()
 				if audit[len(audit)-1] != "invite.send" {
@@ -355,6 +355,7 @@ func TestHandlersArchiveBadPayloads(t *testing.T) {
 		{task.TypeConvergeUsers, `[`},
 		{task.TypeConvergeUsers, `{"orgId":"o"}`},
 		{task.TypeConvergeGroups, `{"ids":["g"]}`},
+		{task.TypeSendInvites, `{"orgId":"o"}`},
 		{task.TypeReconcile, `{"runId":"r"}`},
 		{task.TypeReconcile, `"o"`},
 	} {

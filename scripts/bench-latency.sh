@@ -64,16 +64,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-pg_isready -q -d "$PG_ADMIN_URL" || die "Postgres does not answer at PG_ADMIN_URL"
-redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 || die "Redis does not answer at REDIS_URL"
-
-step "build"
-BIN=${SCIMSYNC_BIN:-}
-if [ -z "$BIN" ]; then
-  go build -o "$WORK/scimsync" ./cmd/scimsync
-  BIN=$WORK/scimsync
-fi
-go build -o "$WORK/scimsync-load" ./cmd/scimsync-load
+bench_build
 
 # serve ROLE: starts scimsync on a fresh database and sets BASE, DEBUG and
 # TOKEN.

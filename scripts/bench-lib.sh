@@ -90,3 +90,18 @@ ticks() {
   done
   echo "$t"
 }
+
+# bench_build: checks that Postgres and Redis answer, then builds
+# scimsync-load, and scimsync unless SCIMSYNC_BIN names a binary, into
+# WORK; sets BIN.
+bench_build() {
+  pg_isready -q -d "$PG_ADMIN_URL" || die "Postgres does not answer at PG_ADMIN_URL"
+  redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 || die "Redis does not answer at REDIS_URL"
+  step "build"
+  BIN=${SCIMSYNC_BIN:-}
+  if [ -z "$BIN" ]; then
+    go build -o "$WORK/scimsync" ./cmd/scimsync
+    BIN=$WORK/scimsync
+  fi
+  go build -o "$WORK/scimsync-load" ./cmd/scimsync-load
+}

@@ -13,7 +13,11 @@
 #      that takes 20 ms per page (BenchmarkReconcile);
 #   4. the Okta connector's listing alone (BenchmarkOktaList);
 #   5. latency at a constant offered rate on Postgres and real Redis, with
-#      pgbench at the same rate (scripts/bench-latency.sh).
+#      pgbench at the same rate (scripts/bench-latency.sh);
+#   6. provisioning end to end through `scimsync serve` on Postgres and real
+#      Redis: 100k users from an Okta fake at 20 ms a page, to every member
+#      pending_setup and every invite recorded, and the no-op run against
+#      the bare listing (scripts/bench-e2e.sh).
 #
 # It prints what it runs on, each step's raw output, and a summary at the
 # end; the whole log is kept in $BENCH_OUT (default: a new directory under
@@ -32,8 +36,8 @@
 #   SECONDS_EACH, CONNS, FILTER_USERS: passed on to bench-scim.sh (and
 #                  SECONDS_EACH, FILTER_USERS to bench-latency.sh)
 #   QUICK=1        a short smoke run of every step (5 s SCIM runs, 2,000
-#                  converges, 10k reconcile only); its figures are not the
-#                  ones to record
+#                  converges, 10k reconcile only, 10k users end to end);
+#                  its figures are not the ones to record
 set -euo pipefail
 
 ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
@@ -44,10 +48,12 @@ PG_TEST_URL=${PG_TEST_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disab
 REDIS_BASE=${REDIS_URL:-redis://127.0.0.1:6379/0}
 PIPELINE_N=${PIPELINE_N:-10000}
 RECONCILE=${RECONCILE:-all}
+E2E_USERS=100000
 if [ "${QUICK:-}" = 1 ]; then
   export SECONDS_EACH=${SECONDS_EACH:-5}
   PIPELINE_N=2000
   RECONCILE=10k
+  E2E_USERS=10000
 fi
 OUT=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/scimsync-benchall.XXXXXX")}
 mkdir -p "$OUT"
@@ -104,6 +110,9 @@ gobench -- -bench "$listing" -benchtime 3x ./connectors/okta/
 step "latency at a constant offered rate, Postgres and real Redis"
 REDIS_URL= BENCH_LATENCY_OUT="$OUT/latency.txt" run bash scripts/bench-latency.sh
 
+step "provisioning end to end through the binary, Postgres and real Redis"
+REDIS_URL= USERS=$E2E_USERS BENCH_E2E_OUT="$OUT/e2e" run bash scripts/bench-e2e.sh
+
 step "summary"
 python3 - "$LOG" <<'PY' | tee "$OUT/summary.txt"
 import re, sys
@@ -139,4 +148,5 @@ for line in re.findall(r"^BenchmarkOktaList\S+.*$", log, re.M):
     print("%-30s %.2f s per listing  peak heap %.1f MB" % (line.split()[0], m.get("ns/op", 0) / 1e9, m.get("peak-inuse-MB", 0)))
 PY
 { echo "latency at a constant offered rate:"; cat "$OUT/latency.txt"; } | tee -a "$OUT/summary.txt"
+{ echo "provisioning end to end:"; sed '/^task runs/,$d' "$OUT/e2e/table.txt"; } | tee -a "$OUT/summary.txt"
 echo "full log: $LOG"

@@ -16,6 +16,24 @@ import (
 // organization in one transaction. Each is the many-ids form of a
 // single-entity query elsewhere in this package.
 
+// eachRow returns a FROM clause of the rows of table (as alias) whose
+// column equals one of values and for which cond (when not empty, with
+// its own parameters, bound after the returned one) holds, and the one
+// argument that carries the values. Each value is one index lookup
+// (Postgres), whatever the statistics say: an organization's first
+// provisioning fills its memberships faster than statistics follow, and
+// Postgres without them took "org_id = ?" for a few rows and read the
+// organization's every membership for each batch. A value matching
+// several rows yields one of them on Postgres.
+func (s *Store) eachRow(table, alias, column string, values []string, cond string) (string, any) {
+	on := alias + "." + column + " = k.value"
+	if cond != "" {
+		on += " AND " + cond
+	}
+	from, arg := s.d.list(values)
+	return "(" + from + ") k " + s.d.joinEach(table, alias, on), arg
+}
+
 // MembershipsByDirectoryUsers returns the organization's memberships linked
 // to any of the directory users, keyed by directory user id, and the
 // e-mail of each one's shared users row, keyed alike.
@@ -42,8 +60,9 @@ func (s *Store) membershipsByDirectoryUsers(ctx context.Context, orgID string, i
 	}
 	// The users row by a lookup per membership (its primary key), whatever
 	// the statistics say; it is only read, not locked.
+	from, arg := s.eachRow("org_memberships", "m", "directory_user_id", ids, "m.org_id = ?")
 	if err := s.conn(ctx).Raw("SELECT m.*, (SELECT u.email FROM users u WHERE u.id = m.user_id) AS user_email"+
-		" FROM org_memberships m WHERE m.org_id = ? AND m.directory_user_id IN ? ORDER BY m.directory_user_id"+lock, orgID, ids).
+		" FROM "+from+" ORDER BY m.directory_user_id"+lock, arg, orgID).
 		Scan(&rows).Error; err != nil {
 		return nil, nil, fmt.Errorf("get memberships: %w", err)
 	}
@@ -119,9 +138,9 @@ func (s *Store) MembershipsByEmails(ctx context.Context, orgID string, emails []
 		MemberOfPerson
 		EmailKey string `gorm:"column:email_key"`
 	}
+	from, arg := s.eachRow("users", "u", "email_key", keys, "")
 	if err := s.conn(ctx).Raw(`SELECT m.*, u.email_key, EXISTS (SELECT 1 FROM directory_users d WHERE d.org_id = m.org_id AND d.id = m.directory_user_id) AS directory_user_exists
-FROM users u JOIN org_memberships m ON m.user_id = u.id
-WHERE u.email_key IN ? AND m.org_id = ?`, keys, orgID).Scan(&rows).Error; err != nil {
+FROM `+from+` `+s.d.joinEach("org_memberships", "m", "m.org_id = ? AND m.user_id = u.id"), arg, orgID).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("get memberships by e-mail: %w", err)
 	}
 	for _, r := range rows {
@@ -381,7 +400,8 @@ func (s *Store) IssueFirstInvites(ctx context.Context, orgID string, invites []I
 	if res.RowsAffected != int64(len(invites)) {
 		return fmt.Errorf("issue first invites: %w", ErrConflict)
 	}
-	if err := db.Model(&Membership{}).Where("org_id = ? AND id IN ? AND invite_sends < 1", orgID, ids).
+	from, arg := s.eachRow("org_memberships", "m", "id", ids, "m.org_id = ?")
+	if err := db.Model(&Membership{}).Where("id IN (SELECT m.id FROM "+from+") AND invite_sends < 1", arg, orgID).
 		Updates(map[string]any{"invite_sends": 1, "last_invited_at": now}).Error; err != nil {
 		return fmt.Errorf("issue first invites: count send: %w", err)
 	}

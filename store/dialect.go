@@ -86,6 +86,9 @@ type dialect struct {
 	// lookupEach left-joins the row of table (as alias) that cond finds
 	// for each row before it, by an index lookup per row.
 	lookupEach func(table, alias, cond string) string
+	// joinEach is lookupEach as an inner join: rows before it that cond
+	// finds nothing for drop out (and the rows found may be locked).
+	joinEach func(table, alias, cond string) string
 	// batchRows is how many rows of columns bound parameters each one
 	// statement should write.
 	batchRows func(columns int) int
@@ -205,6 +208,9 @@ var postgresDialect = dialect{
 	lookupEach: func(table, alias, cond string) string {
 		return "LEFT JOIN LATERAL (SELECT * FROM " + table + " " + alias + " WHERE " + cond + " LIMIT 1) " + alias + " ON TRUE"
 	},
+	joinEach: func(table, alias, cond string) string {
+		return "JOIN LATERAL (SELECT * FROM " + table + " " + alias + " WHERE " + cond + " LIMIT 1) " + alias + " ON TRUE"
+	},
 	// Postgres takes thousands of parameters cheaply.
 	batchRows: func(columns int) int { return max(1, min(1000, 30000/columns)) },
 }
@@ -274,6 +280,9 @@ var sqliteDialect = dialect{
 	// Without LATERAL, SQLite plans the join by its indexes.
 	lookupEach: func(table, alias, cond string) string {
 		return "LEFT JOIN " + table + " " + alias + " ON " + cond
+	},
+	joinEach: func(table, alias, cond string) string {
+		return "JOIN " + table + " " + alias + " ON " + cond
 	},
 	// The SQLite driver matches each parameter to its argument by a linear
 	// search, so a statement's cost grows with the square of its

@@ -193,7 +193,8 @@ func (s *Store) membershipsByID(ctx context.Context, orgID string, ids []string)
 	out := make(map[string]Membership, len(ids))
 	for start := 0; start < len(ids); start += 500 {
 		var rows []Membership
-		if err := s.conn(ctx).Where("org_id = ? AND id IN ?", orgID, ids[start:min(start+500, len(ids))]).Find(&rows).Error; err != nil {
+		from, arg := s.eachRow("org_memberships", "m", "id", ids[start:min(start+500, len(ids))], "m.org_id = ?")
+		if err := s.conn(ctx).Raw("SELECT m.* FROM "+from, arg, orgID).Scan(&rows).Error; err != nil {
 			return nil, fmt.Errorf("get memberships: %w", err)
 		}
 		for _, m := range rows {

@@ -15,6 +15,15 @@
 // rate), in modes create, filter and health (GET /healthz):
 //
 //	scimsync-load -url … -token … -mode create -rate 1000/s -duration 15s
+//
+// Mode provision serves an Okta fake of -users users answering in
+// -page-delay a page, has the scimsync at -url (its base URL) provision
+// them through the admin API, and times the first reconcile, every member
+// pending_setup, every invite recorded, and a no-op reconcile against a
+// bare listing of the fake (scripts/bench-e2e.sh); -duration bounds the
+// wait:
+//
+//	scimsync-load -url http://127.0.0.1:8080 -mode provision -users 100000 -db postgres://… -duration 15m
 package main
 
 import (
@@ -53,6 +62,10 @@ type config struct {
 	jsonOut     bool
 	rateText    string      // -rate as given; empty for the closed model
 	rate        vegeta.Rate // parsed from rateText
+	// provision mode
+	adminToken string
+	dbURL      string
+	pageDelay  time.Duration
 }
 
 func main() {
@@ -66,9 +79,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var res any
-	if c.rateText != "" {
+	switch {
+	case c.mode == "provision":
+		res, err = runProvision(ctx, c)
+	case c.rateText != "":
 		res, err = runRate(ctx, c)
-	} else {
+	default:
 		res, err = run(ctx, c)
 	}
 	if err != nil {
@@ -92,7 +108,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs := flag.NewFlagSet("scimsync-load", flag.ContinueOnError)
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080/scim/v2", "SCIM base URL (loopback only)")
 	fs.StringVar(&c.token, "token", getenv("SCIMSYNC_LOAD_TOKEN"), "SCIM bearer token (default $SCIMSYNC_LOAD_TOKEN)")
-	fs.StringVar(&c.mode, "mode", "create", "create, filter or seed; with -rate create, filter or health")
+	fs.StringVar(&c.mode, "mode", "create", "create, filter, seed or provision; with -rate create, filter or health")
 	fs.IntVar(&c.concurrency, "c", 32, "concurrent connections (with -rate: idle connections kept)")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long to drive load")
 	fs.Int64Var(&c.max, "max", 2_000_000, "stop after this many requests")
@@ -101,6 +117,9 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.runID, "run", fmt.Sprintf("%x", rand.Uint32()), "name of this run, part of every userName")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the result as one JSON object")
 	fs.StringVar(&c.rateText, "rate", "", "offer this constant rate, like 1000/s, for -duration (open model; -c and -max do not apply)")
+	fs.StringVar(&c.adminToken, "admin-token", getenv("SCIMSYNC_ADMIN_TOKEN"), "provision: admin API token (default $SCIMSYNC_ADMIN_TOKEN)")
+	fs.StringVar(&c.dbURL, "db", getenv("DATABASE_URL"), "provision: the server's Postgres database, where members and e-mails are counted (default $DATABASE_URL)")
+	fs.DurationVar(&c.pageDelay, "page-delay", 20*time.Millisecond, "provision: the Okta fake's response time per page")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -375,3 +394,8 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// logf reports progress on stderr.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "scimsync-load: "+format+"\n", args...)
+}

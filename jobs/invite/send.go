@@ -52,67 +52,141 @@ func MailKey(inv store.Invite) string {
 // Without a mail sender, step 1 records the whole e-mail instead and that
 // is the end.
 func (s *Service) Send(ctx context.Context, orgID, inviteID string) (SendOutcome, error) {
-	var (
-		outcome SendOutcome
-		inv     store.Invite
-		msg     mail.Message
-	)
+	var c claimed
 	err := s.Store.Tx(ctx, func(tx *store.Store) error {
-		it, err := tx.InviteForSending(ctx, orgID, inviteID)
-		if errors.Is(err, store.ErrNotFound) {
-			outcome = Obsolete // removed with its membership
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		inv = it.Invite
-		if inv.AcceptedAt != nil || inv.SupersededAt != nil || it.MemberStatus != lifecycle.StatusPendingSetup || it.MemberEmail == "" {
-			outcome = Obsolete
-			return nil
-		}
-		token := secret.NewToken(secret.PrefixInvite)
-		expires := tx.Now().Add(s.Config.TTL)
-		msg, err = render(s.Config.PublicURL, token, it, expires)
-		if err != nil {
-			return err
-		}
-		rec := store.MailMessage{OrgID: orgID, IdempotencyKey: MailKey(inv), Recipient: it.MemberEmail, Subject: msg.Subject, Status: store.MailSending}
-		if s.Mail == nil {
-			// With no server, the log is the delivery: it keeps the e-mail.
-			rec.Status, rec.TextBody, rec.HTMLBody = store.MailRecorded, msg.Text, msg.HTML
-		}
-		claimed, err := tx.ClaimMail(ctx, &rec)
-		if err != nil {
-			return err
-		}
-		if !claimed {
-			outcome = Duplicate
-			return nil
-		}
-		if err := tx.SetInviteToken(ctx, orgID, inv.ID, secret.Hash(token), expires); err != nil {
-			return err
-		}
-		if s.Mail != nil {
-			return nil
-		}
-		outcome = Recorded
-		return s.finish(ctx, tx, inv, store.MailRecorded, "")
+		var err error
+		c, err = s.claim(ctx, tx, orgID, inviteID)
+		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("send invite: %w", err)
 	}
-	switch outcome {
+	return s.settle(ctx, orgID, c)
+}
+
+// SendAll is Send for many invites of an organization, in order, and
+// returns the outcomes of those it settled. Without a mail sender their
+// e-mails are recorded in one transaction, so that a first provisioning's
+// invites cost one commit per batch rather than one each. With one, each
+// invite is claimed and sent on its own, as Send does: a crash then leaves
+// at most one claim without its send, and a retry of the batch finds the
+// e-mails already sent (Duplicate) and sends only the others.
+//
+// The error joins the failures. When any of them may be retried, only
+// those are returned, so that the batch is retried; a failure that must
+// not be retried (mail.ErrRejected, mail.ErrUncertain) has recorded its
+// outcome, and the retry finds it Duplicate.
+func (s *Service) SendAll(ctx context.Context, orgID string, inviteIDs []string) ([]SendOutcome, error) {
+	outcomes := make([]SendOutcome, 0, len(inviteIDs))
+	if s.Mail == nil {
+		var cs []claimed
+		err := s.Store.Tx(ctx, func(tx *store.Store) error {
+			cs = cs[:0]
+			for _, id := range inviteIDs {
+				c, err := s.claim(ctx, tx, orgID, id)
+				if err != nil {
+					return fmt.Errorf("invite %s: %w", id, err)
+				}
+				cs = append(cs, c)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("send invites: %w", err)
+		}
+		for _, c := range cs {
+			o, _ := s.settle(ctx, orgID, c) // recorded, duplicate or obsolete: nothing is left to fail
+			outcomes = append(outcomes, o)
+		}
+		return outcomes, nil
+	}
+	var retry, final []error
+	for _, id := range inviteIDs {
+		if err := ctx.Err(); err != nil {
+			retry = append(retry, fmt.Errorf("send invite %s: %w", id, err))
+			break
+		}
+		o, err := s.Send(ctx, orgID, id)
+		switch {
+		case err == nil:
+			outcomes = append(outcomes, o)
+		case errors.Is(err, mail.ErrRejected) || errors.Is(err, mail.ErrUncertain):
+			final = append(final, fmt.Errorf("invite %s: %w", id, err))
+		default:
+			retry = append(retry, fmt.Errorf("invite %s: %w", id, err))
+		}
+	}
+	if len(retry) > 0 {
+		return outcomes, errors.Join(retry...)
+	}
+	return outcomes, errors.Join(final...)
+}
+
+// claimed is an invite after step 1 of Send: outcome is empty when its
+// e-mail is claimed for the mail server, which msg holds.
+type claimed struct {
+	outcome SendOutcome
+	inv     store.Invite
+	msg     mail.Message
+}
+
+// claim does step 1 of Send in tx: without a mail sender, the whole of it.
+func (s *Service) claim(ctx context.Context, tx *store.Store, orgID, inviteID string) (claimed, error) {
+	it, err := tx.InviteForSending(ctx, orgID, inviteID)
+	if errors.Is(err, store.ErrNotFound) {
+		return claimed{outcome: Obsolete}, nil // removed with its membership
+	}
+	if err != nil {
+		return claimed{}, err
+	}
+	c := claimed{inv: it.Invite}
+	if c.inv.AcceptedAt != nil || c.inv.SupersededAt != nil || it.MemberStatus != lifecycle.StatusPendingSetup || it.MemberEmail == "" {
+		c.outcome = Obsolete
+		return c, nil
+	}
+	token := secret.NewToken(secret.PrefixInvite)
+	expires := tx.Now().Add(s.Config.TTL)
+	c.msg, err = render(s.Config.PublicURL, token, it, expires)
+	if err != nil {
+		return claimed{}, err
+	}
+	rec := store.MailMessage{OrgID: orgID, IdempotencyKey: MailKey(c.inv), Recipient: it.MemberEmail, Subject: c.msg.Subject, Status: store.MailSending}
+	if s.Mail == nil {
+		// With no server, the log is the delivery: it keeps the e-mail.
+		rec.Status, rec.TextBody, rec.HTMLBody = store.MailRecorded, c.msg.Text, c.msg.HTML
+	}
+	ok, err := tx.ClaimMail(ctx, &rec)
+	if err != nil {
+		return claimed{}, err
+	}
+	if !ok {
+		c.outcome = Duplicate
+		return c, nil
+	}
+	if err := tx.SetInviteToken(ctx, orgID, c.inv.ID, secret.Hash(token), expires); err != nil {
+		return claimed{}, err
+	}
+	if s.Mail != nil {
+		return c, nil
+	}
+	c.outcome = Recorded
+	return c, s.finish(ctx, tx, c.inv, store.MailRecorded, "")
+}
+
+// settle ends Send once its claim is committed: steps 2 and 3 for a claim,
+// a log line for the other outcomes.
+func (s *Service) settle(ctx context.Context, orgID string, c claimed) (SendOutcome, error) {
+	switch c.outcome {
 	case "":
-		return s.deliver(ctx, inv, msg)
+		return s.deliver(ctx, c.inv, c.msg)
 	case Recorded:
 		s.sendLog().Log(ctx, "recorded in the mail log, not sent: SMTP_URL is not set",
-			"org", orgID, "invite", inv.ID, "mail_key", MailKey(inv))
+			"org", orgID, "invite", c.inv.ID, "mail_key", MailKey(c.inv))
 	case Duplicate:
 		s.sendLog().Log(ctx, "already sent or attempted; not sending again",
-			"org", orgID, "invite", inv.ID, "mail_key", MailKey(inv))
+			"org", orgID, "invite", c.inv.ID, "mail_key", MailKey(c.inv))
 	}
-	return outcome, nil
+	return c.outcome, nil
 }
 
 // deliver does steps 2 and 3 of Send.

@@ -152,3 +152,91 @@ func TestInviteOutcomesAreDebugLines(t *testing.T) {
 		}
 	})
 }
+
+// Without a mail server, a batch records each invite's e-mail once, in
+// one transaction, and its tokens work; a batch relayed again records
+// nothing more.
+func TestSendAllRecords(t *testing.T) {
+	eachEnv(t, nil, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		_, ada := e.provision(t, "ada")
+		_, grace := e.provision(t, "grace")
+		alan, superseded := e.provision(t, "alan")
+		mustIssue(t, e, alan.ID, 2)
+		ids := []string{ada.ID, grace.ID, ada.ID, superseded.ID}
+		got, err := e.inv.SendAll(ctx, e.org.ID, ids)
+		want := []invite.SendOutcome{invite.Recorded, invite.Recorded, invite.Duplicate, invite.Obsolete}
+		if diff := cmp.Diff(want, got); err != nil || diff != "" {
+			t.Fatalf("SendAll: %v (-want +got):\n%s", err, diff)
+		}
+		got, err = e.inv.SendAll(ctx, e.org.ID, ids)
+		want = []invite.SendOutcome{invite.Duplicate, invite.Duplicate, invite.Duplicate, invite.Obsolete}
+		if diff := cmp.Diff(want, got); err != nil || diff != "" {
+			t.Fatalf("SendAll again: %v (-want +got):\n%s", err, diff)
+		}
+		for _, inv := range []store.Invite{ada, grace} {
+			rec, err := e.store.MailByKey(ctx, e.org.ID, invite.MailKey(inv))
+			if err != nil || rec.Status != store.MailRecorded {
+				t.Fatalf("mail log %+v, %v", rec, err)
+			}
+			if _, err := e.inv.Accept(ctx, jobstest.Token(t, rec.TextBody)); err != nil {
+				t.Errorf("the recorded token of %s does not work: %v", rec.Recipient, err)
+			}
+		}
+	})
+}
+
+// With a mail server each invite is sent on its own: a failure leaves the
+// others sent, and a retry of the batch sends only the failed one, while a
+// failure no retry can change is retried only along with one that can.
+func TestSendAllRetriesOnlyTheFailed(t *testing.T) {
+	transient := errors.New("smtp: connect: connection refused")
+	rejected := fmt.Errorf("smtp: %w: 550", mail.ErrRejected)
+	tests := []struct {
+		name      string
+		errs      []error // of the first attempt's sends, in order
+		want      []invite.SendOutcome
+		wantErr   error // errors.Is the first attempt's error
+		terminal  bool  // whether that error wraps mail.ErrRejected
+		wantRetry []invite.SendOutcome
+		wantSent  int // e-mails sent in the end
+	}{
+		{"transient", []error{transient}, []invite.SendOutcome{invite.Sent, invite.Sent}, transient, false,
+			[]invite.SendOutcome{invite.Sent, invite.Duplicate, invite.Duplicate}, 3},
+		{"rejected", []error{rejected}, []invite.SendOutcome{invite.Sent, invite.Sent}, mail.ErrRejected, true,
+			[]invite.SendOutcome{invite.Duplicate, invite.Duplicate, invite.Duplicate}, 2},
+		{"rejected and transient", []error{rejected, transient}, []invite.SendOutcome{invite.Sent}, transient, false,
+			[]invite.SendOutcome{invite.Duplicate, invite.Sent, invite.Duplicate}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := &fakeSender{}
+			eachEnv(t, func() mail.Sender { fs.sent, fs.errs = nil, tt.errs; return fs }, func(t *testing.T, e *env) {
+				ctx := context.Background()
+				var ids []string
+				for _, name := range []string{"ada", "grace", "alan"} {
+					_, inv := e.provision(t, name)
+					ids = append(ids, inv.ID)
+				}
+				got, err := e.inv.SendAll(ctx, e.org.ID, ids)
+				if diff := cmp.Diff(tt.want, got); diff != "" {
+					t.Errorf("first attempt (-want +got):\n%s", diff)
+				}
+				if !errors.Is(err, tt.wantErr) || errors.Is(err, mail.ErrRejected) != tt.terminal {
+					t.Errorf("first attempt's error %v, want one that wraps %v (terminal %t)", err, tt.wantErr, tt.terminal)
+				}
+				got, err = e.inv.SendAll(ctx, e.org.ID, ids)
+				if diff := cmp.Diff(tt.wantRetry, got); err != nil || diff != "" {
+					t.Errorf("retry: %v (-want +got):\n%s", err, diff)
+				}
+				to := map[string]int{}
+				for _, m := range fs.sent {
+					to[m.To]++
+				}
+				if len(fs.sent) != tt.wantSent || len(to) != tt.wantSent {
+					t.Errorf("sent %d e-mails to %v, want %d, each to another member", len(fs.sent), to, tt.wantSent)
+				}
+			})
+		})
+	}
+}

@@ -26,6 +26,9 @@ const (
 	// organization and queue.
 	TypeConvergeUsers  = "converge:users"
 	TypeConvergeGroups = "converge:groups"
+	// TypeSendInvites, the batch form of TypeSendInvite, which the relay
+	// makes from invite rows of one organization.
+	TypeSendInvites = "invite:sends"
 	// TypeWebhookDeliver delivers one organization's new events to one
 	// webhook endpoint, in order; one task per pair (WebhookDeliverTaskID).
 	TypeWebhookDeliver = "webhook:deliver"
@@ -62,6 +65,9 @@ func LimitsOf(taskType string) (Limits, bool) {
 		return Limits{MaxRetry: 20, Timeout: 30 * time.Minute}, true
 	case TypeSendInvite:
 		return Limits{MaxRetry: 12, Timeout: 2 * time.Minute}, true
+	case TypeSendInvites:
+		// A batch's e-mails go one after the other to the mail server.
+		return Limits{MaxRetry: 12, Timeout: 10 * time.Minute}, true
 	case TypeWebhookDeliver:
 		// 14 retries after webhookRetryDelays span about 25 hours, past
 		// the day after which a failing endpoint is switched off.
@@ -143,27 +149,47 @@ const MaxBatch = 100
 
 // ConvergeBatch asks to converge many entities of one organization: the
 // payload of TypeConvergeUsers (directory user ids) and TypeConvergeGroups
-// (directory group ids).
+// (directory group ids); and to send many invite e-mails, the payload of
+// TypeSendInvites (invite ids).
 type ConvergeBatch struct {
 	OrgID string   `json:"orgId"`
 	IDs   []string `json:"ids"`
 }
 
-// BatchType is the batch task type that carries converges of taskType,
-// "" for a type that is not batched.
+// BatchType is the batch task type that carries rows of taskType, "" for
+// a type that is not batched.
 func BatchType(taskType string) string {
 	switch taskType {
 	case TypeConvergeUser:
 		return TypeConvergeUsers
 	case TypeConvergeGroup:
 		return TypeConvergeGroups
+	case TypeSendInvite:
+		return TypeSendInvites
 	}
 	return ""
 }
 
-// EntityID reads the entity id of a single converge payload of taskType.
+// BatchOf is the batch task type that may carry r, "" when r goes as a
+// task of its own. A converge row with a task id of its own is not
+// batched; an invite row always is: its task id only collapses repeats,
+// and the mail log's claim sends each decision's e-mail once however it
+// is queued.
+func BatchOf(r store.OutboxRow) string {
+	if r.TaskID != "" && r.TaskType != TypeSendInvite {
+		return ""
+	}
+	return BatchType(r.TaskType)
+}
+
+// EntityID reads the entity id of a single payload of a type that is
+// batched (BatchType).
 func EntityID(taskType string, payload []byte) (orgID, id string, err error) {
 	switch taskType {
+	case TypeSendInvite:
+		var p SendInvite
+		err = json.Unmarshal(payload, &p)
+		orgID, id = p.OrgID, p.InviteID
 	case TypeConvergeUser:
 		var p ConvergeUser
 		err = json.Unmarshal(payload, &p)

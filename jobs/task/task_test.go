@@ -19,6 +19,7 @@ func TestLimits(t *testing.T) {
 		task.TypeConvergeUsers:  {MaxRetry: 20, Timeout: 5 * time.Minute},
 		task.TypeConvergeGroups: {MaxRetry: 20, Timeout: 30 * time.Minute},
 		task.TypeSendInvite:     {MaxRetry: 12, Timeout: 2 * time.Minute},
+		task.TypeSendInvites:    {MaxRetry: 12, Timeout: 10 * time.Minute},
 		task.TypeReconcile:      {MaxRetry: 3, Timeout: 6 * time.Hour},
 	} {
 		if got, ok := task.LimitsOf(typ); !ok || got != want {
@@ -76,5 +77,31 @@ func TestRetryDelay(t *testing.T) {
 	}
 	if _, ok := task.RetryDelay(task.TypeConvergeUser, 0); ok {
 		t.Error("converge:user has its own delay, want asynq's default")
+	}
+}
+
+// Converge rows without a task id of their own and every invite row go in
+// batches; any other row is a task of its own.
+func TestBatchOf(t *testing.T) {
+	withID := task.ConvergeUserRow("o", "u", false)
+	withID.TaskID = "own"
+	for _, tt := range []struct {
+		row  store.OutboxRow
+		want string
+	}{
+		{task.ConvergeUserRow("o", "u", true), task.TypeConvergeUsers},
+		{task.ConvergeGroupRow("o", "g"), task.TypeConvergeGroups},
+		{task.SendInviteRow("o", "i"), task.TypeSendInvites},
+		{withID, ""},
+		{task.ReconcileRow("o", "r"), ""},
+		{task.WebhookDeliverRow("e", "o"), ""},
+	} {
+		if got := task.BatchOf(tt.row); got != tt.want {
+			t.Errorf("BatchOf(%s %q) = %q, want %q", tt.row.TaskType, tt.row.TaskID, got, tt.want)
+		}
+	}
+	org, id, err := task.EntityID(task.TypeSendInvite, task.SendInviteRow("o", "i").Payload)
+	if org != "o" || id != "i" || err != nil {
+		t.Errorf("EntityID of an invite row = %q, %q, %v", org, id, err)
 	}
 }
