@@ -17,6 +17,7 @@ import (
 	"github.com/scimsync/scimsync/connectors"
 	"github.com/scimsync/scimsync/connectors/okta"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
+	"github.com/scimsync/scimsync/internal/clock"
 )
 
 // provisionResult is what a provision run measured. Times are seconds from
@@ -304,13 +305,5 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// sleep waits d or until ctx ends, on the real clock.
+func sleep(ctx context.Context, d time.Duration) error { return clock.Real{}.Sleep(ctx, d) }
