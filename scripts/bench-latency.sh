@@ -17,7 +17,7 @@
 # reached the database (scans of scim_tokens), which the token cache keeps
 # near one per TTL. And where the CPU went: the whole machine's busy share
 # over the row (/proc/stat), and the CPU milliseconds per request of
-# scimsync, of Postgres (all its processes) and of the load tool itself. A
+# scimsync, of the bench database's Postgres backends and of the load tool. A
 # row whose requests need more CPU than the machine has cannot meet a
 # latency target whatever the code does; the busy share shows it.
 #
@@ -99,28 +99,27 @@ token_scans() {
   psql "$PG_BENCH_URL" -Atc "SELECT coalesce(sum(coalesce(idx_scan, 0) + coalesce(seq_scan, 0)), 0) FROM pg_stat_user_tables WHERE relname = 'scim_tokens'"
 }
 
-# cpu_now: the machine's busy and total ticks, then scimsync's and
-# Postgres's.
+# cpu_now: the machine's busy and total ticks, then scimsync's.
 cpu_now() {
-  echo "$(awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; print b, b+$5+$6}' /proc/stat) $(ticks "$SERVER_PID") $(ticks $(pgrep -u postgres || true))"
+  echo "$(awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; print b, b+$5+$6}' /proc/stat) $(ticks "$SERVER_PID")"
 }
 
 # row NAME ROLE MODE RATE [flags]: one measured row, appended to rows.jsonl.
 row() {
-  local name=$1 role=$2 mode=$3 rate=$4 out pool0 pool1 gc0 gc1 pg0 pg1 tok0 tok1 cpu0 cpu1
+  local name=$1 role=$2 mode=$3 rate=$4 out pool0 pool1 gc0 gc1 pg0 pg1 tok0 tok1 cpu0 cpu1 pgc0 pgc1
   shift 4
   tok0=$(token_scans)
   pool0=$(pool) gc0=$(lines "$WORK/server.log") pg0=$(pglog_lines)
-  cpu0=$(cpu_now)
+  cpu0=$(cpu_now) pgc0=$(pg_ticks)
   out=$("$WORK/scimsync-load" -url "$BASE/scim/v2" -token "$TOKEN" -mode "$mode" -rate "$rate" -duration "${SECONDS_EACH}s" -json "$@")
-  cpu1=$(cpu_now)
+  cpu1=$(cpu_now) pgc1=$(pg_ticks)
   pool1=$(pool) gc1=$(lines "$WORK/server.log") pg1=$(pglog_lines)
   tok1=$(token_scans)
-  python3 - "$name" "$role" "$out" "$pool0" "$pool1" "$WORK/server.log" "$gc0" "$gc1" "$PG_LOG" "$pg0" "$pg1" "$BENCH_DB" "$((tok1 - tok0))" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" <<'PY' >>"$WORK/rows.jsonl"
+  python3 - "$name" "$role" "$out" "$pool0" "$pool1" "$WORK/server.log" "$gc0" "$gc1" "$PG_LOG" "$pg0" "$pg1" "$BENCH_DB" "$((tok1 - tok0))" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" "$(pg_delta "$pgc0" "$pgc1")" <<'PY' >>"$WORK/rows.jsonl"
 import json, re, sys
-name, role, out, p0, p1, slog, gc0, gc1, pglog, pg0, pg1, db, tok, cpu0, cpu1, hz = sys.argv[1:]
+name, role, out, p0, p1, slog, gc0, gc1, pglog, pg0, pg1, db, tok, cpu0, cpu1, hz, pgcpu = sys.argv[1:]
 c0, c1 = [int(x) for x in cpu0.split()], [int(x) for x in cpu1.split()]
-d = [b - a for a, b in zip(c0, c1)]
+d = [b - a for a, b in zip(c0, c1)] + [int(pgcpu)]
 out, p0, p1 = json.loads(out), json.loads(p0), json.loads(p1)
 gcs = open(slog, errors="replace").read().splitlines()[int(gc0):int(gc1)]
 pauses = []

@@ -105,3 +105,18 @@ bench_build() {
   fi
   go build -o "$WORK/scimsync-load" ./cmd/scimsync-load
 }
+
+# pg_ticks prints "pid:ticks" of each Postgres backend of BENCH_DB; pg_delta OLD NEW sums what
+# each backend used between the two (a new one all it used, one that ended
+# meanwhile nothing: a sum of current totals would go down when a backend
+# with much CPU ends).
+pg_ticks() {
+  local p
+  for p in $(pgrep -f "postgres: .* $BENCH_DB " || true); do printf '%s:%s ' "$p" "$(ticks "$p")"; done
+}
+pg_delta() {
+  python3 -c '
+import sys
+old = dict(x.split(":") for x in sys.argv[1].split())
+print(sum(max(0, int(t) - int(old.get(p, 0))) for p, t in (x.split(":") for x in sys.argv[2].split())))' "$1" "$2"
+}

@@ -78,21 +78,6 @@ serve() {
 # Postgres backends: per request it is a figure that noisy neighbours on
 # the machine distort less than throughput.
 HZ=$(getconf CLK_TCK)
-# pg_ticks prints "pid:ticks" of each backend; pg_delta OLD NEW sums what
-# each backend used between the two (a new one all it used, one that ended
-# meanwhile nothing: a sum of current totals would go down when a backend
-# with much CPU ends).
-pg_ticks() {
-  local p
-  for p in $(pgrep -f "postgres: .* $BENCH_DB " || true); do printf '%s:%s ' "$p" "$(ticks "$p")"; done
-}
-pg_delta() {
-  python3 -c '
-import sys
-old = dict(x.split(":") for x in sys.argv[1].split())
-print(sum(max(0, int(t) - int(old.get(p, 0))) for p, t in (x.split(":") for x in sys.argv[2].split())))' "$1" "$2"
-}
-
 # load BACKEND MODE [flags]: one measured run of the load generator.
 load() {
   local backend=$1 mode=$2 s0 p0 s1 p1 out
