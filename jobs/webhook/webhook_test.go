@@ -94,7 +94,7 @@ type receiver struct {
 	mu     sync.Mutex
 	n      int
 	got    []received
-	answer func(n int, w http.ResponseWriter)
+	answer func(n int, w http.ResponseWriter, r *http.Request)
 	// anyTime skips the timestamp check (the fake clock was advanced).
 	anyTime bool
 }
@@ -120,7 +120,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.got = append(rc.got, received{r.Header.Get("webhook-id"), seq, string(body)})
 	rc.mu.Unlock()
 	if rc.answer != nil {
-		rc.answer(n, w)
+		rc.answer(n, w, r)
 	}
 }
 
@@ -128,7 +128,7 @@ func TestDeliverFailsThenRecovers(t *testing.T) {
 	each(t, func(t *testing.T, e env) {
 		ctx := context.Background()
 		org, _ := e.st.CreateOrg(ctx, "Acme")
-		rc := &receiver{t: t, answer: func(n int, w http.ResponseWriter) {
+		rc := &receiver{t: t, answer: func(n int, w http.ResponseWriter, _ *http.Request) {
 			switch n {
 			case 3, 4:
 				w.WriteHeader(500)
@@ -296,7 +296,7 @@ func TestDisableAfterADayOfFailures(t *testing.T) {
 	each(t, func(t *testing.T, e env) {
 		ctx := context.Background()
 		org, _ := e.st.CreateOrg(ctx, "Acme")
-		rc := &receiver{t: t, anyTime: true, answer: func(_ int, w http.ResponseWriter) { w.WriteHeader(503) }}
+		rc := &receiver{t: t, anyTime: true, answer: func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }}
 		srv := httptest.NewServer(rc)
 		defer srv.Close()
 		ep := e.endpoint(t, &org.ID, srv.URL)
@@ -382,9 +382,17 @@ func TestDeliverStoppedKeepsWhatWasAccepted(t *testing.T) {
 		defer cancel()
 		org, _ := e.st.CreateOrg(ctx, "Acme")
 		const stopAt = 150 // past one commit group, inside the next
-		rc := &receiver{t: t, answer: func(n int, w http.ResponseWriter) {
-			if n == stopAt {
-				cancel()
+		rc := &receiver{t: t, answer: func(n int, _ http.ResponseWriter, r *http.Request) {
+			if n != stopAt {
+				return
+			}
+			// Answer only once the sender has given up on this request;
+			// an answer racing the stop could be read as accepted.
+			cancel()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+				t.Error("the stopped sender did not drop its request")
 			}
 		}}
 		srv := httptest.NewServer(rc)
