@@ -73,6 +73,11 @@ func (s *Service) Members(ctx context.Context, orgID string, q MemberQuery) ([]s
 	return s.Store.SearchMembers(ctx, orgID, q.Status, q.Email, q.After, q.Limit)
 }
 
+// Member reads one member of an organization.
+func (s *Service) Member(ctx context.Context, orgID, id string) (store.Membership, error) {
+	return s.Store.Membership(ctx, orgID, id)
+}
+
 // Groups lists an organization's local groups with their members.
 func (s *Service) Groups(ctx context.Context, orgID, after string, limit int) ([]store.GroupView, error) {
 	if _, err := s.Store.Org(ctx, orgID); err != nil {

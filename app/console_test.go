@@ -60,7 +60,16 @@ func (p *page) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
+	var err error
+	// A node found just before a redirect's page replaced the document is
+	// gone by the time it is used: find it again.
+	for range 3 {
+		if err = chromedp.Do(ctx, steps...); err == nil || !strings.Contains(err.Error(), "Could not find node") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
 		p.t.Fatalf("%s: %v", what, err)
 	}
 }

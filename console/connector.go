@@ -288,3 +288,30 @@ func readConnector(r *http.Request, f *connectorForm) (settings, credentials jso
 	}
 	return settings, credentials, true
 }
+
+func (c *Console) deleteConnectorPage(w http.ResponseWriter, r *http.Request, s session) {
+	ctx := r.Context()
+	org, err := c.Service.Org(ctx, r.PathValue("org"))
+	if err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	cv, err := c.Service.Connector(ctx, org.ID)
+	if err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	c.ask(w, r, s, &org, "connector", question{
+		Heading: "Remove the " + cv.Type + " connector?",
+		Body:    "Scheduled pulls stop and its credentials are deleted. Members and groups stay as they are. To pull again, set the connector up anew.",
+		Action:  orgPath(org.ID) + "/connector/delete", Button: "Remove connector", ButtonID: "confirm-delete-connector", Cancel: orgPath(org.ID) + "/connector",
+	})
+}
+
+func (c *Console) deleteConnector(w http.ResponseWriter, r *http.Request, s session) {
+	if err := c.Service.DeleteConnector(r.Context(), r.PathValue("org")); err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	redirect(w, r, orgPath(r.PathValue("org")), "connector-deleted")
+}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,12 +18,19 @@ import (
 
 // notices are the messages a redirect may ask the next page to show.
 var notices = map[string]string{
-	"org":       "Organization created. Next: turn SCIM on and create a token, or choose the IdP to pull from.",
-	"scim-on":   "SCIM is on.",
-	"scim-off":  "SCIM is off: the IdP's requests are refused until you turn it on again.",
-	"revoked":   "Token revoked: the IdP can no longer use it.",
-	"settings":  "Schedule and role mapping saved.",
-	"connector": "Connector saved. It was tested against the IdP first.",
+	"org":               "Organization created. Next: turn SCIM on and create a token, or choose the IdP to pull from.",
+	"scim-on":           "SCIM is on.",
+	"scim-off":          "SCIM is off: the IdP's requests are refused until you turn it on again.",
+	"revoked":           "Token revoked: the IdP can no longer use it.",
+	"settings":          "Schedule and role mapping saved.",
+	"connector":         "Connector saved. It was tested against the IdP first.",
+	"connector-deleted": "Connector removed: no more scheduled pulls.",
+	"webhook":           "Webhook saved.",
+	"webhook-deleted":   "Webhook deleted: nothing more is sent to it.",
+	"retry-ok":          "Delivery sent again, and the endpoint accepted it.",
+	"retry-failed":      "Delivery sent again; the endpoint did not accept it (see the newest attempt).",
+	"purged":            "Older events were purged (past the retention): the list starts at the oldest event kept.",
+	"settled":           "Settled. The kept admin's change is applied, or waits for the next sync run.",
 }
 
 func redirect(w http.ResponseWriter, r *http.Request, path, done string) {
@@ -242,7 +250,17 @@ func (c *Console) revokeTokenPage(w http.ResponseWriter, r *http.Request, s sess
 		c.failed(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "revoke", view{Title: "Revoke token", CSRF: s.CSRF, Org: &org, Tab: "overview", Data: t})
+	lastUsed := "never"
+	if t.LastUsedAt != nil {
+		lastUsed = when(t.LastUsedAt)
+	}
+	c.ask(w, r, s, &org, "overview", question{
+		Heading: fmt.Sprintf("Revoke token “%s”?", cmp.Or(t.Description, "without description")),
+		Body:    "The IdP using this token will be refused at once. This cannot be undone; you can create a new token afterwards.",
+		Detail:  "Created " + when(t.CreatedAt) + " · last used " + lastUsed,
+		Action:  orgPath(org.ID) + "/tokens/" + url.PathEscape(t.ID) + "/revoke",
+		Button:  "Revoke token", ButtonID: "confirm-revoke", Cancel: orgPath(org.ID),
+	})
 }
 
 func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request, s session) {

@@ -27,25 +27,12 @@ type view struct {
 	Data    any
 }
 
-// pageNames are the templates/*.html files other than the layout.
-var pageNames = []string{"signin", "error", "orgs", "org", "revoke", "connector", "members", "groups", "runs", "run", "confirm", "audit"}
+// pageNames are the templates/*.html files other than the layout and
+// the partials every page may use.
+var pageNames = []string{"signin", "error", "orgs", "org", "ask", "connector", "members", "groups", "runs", "run", "confirm", "audit", "webhooks", "webhook", "events", "settle"}
 
 var funcs = template.FuncMap{
-	"when": func(t any) string {
-		switch t := t.(type) {
-		case time.Time:
-			if t.IsZero() {
-				return "—"
-			}
-			return t.UTC().Format("2006-01-02 15:04 UTC")
-		case *time.Time:
-			if t == nil {
-				return "—"
-			}
-			return t.UTC().Format("2006-01-02 15:04 UTC")
-		}
-		return fmt.Sprint(t)
-	},
+	"when":    when,
 	"percent": func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	// share is part of whole as a percentage.
 	"share": func(part, whole int) string {
@@ -63,10 +50,40 @@ var funcs = template.FuncMap{
 	},
 }
 
+// when shows a time in UTC to the minute, "—" for none.
+func when(t any) string {
+	switch t := t.(type) {
+	case time.Time:
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	case *time.Time:
+		if t == nil {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return fmt.Sprint(t)
+}
+
+// question is a page asking to confirm one irreversible action.
+type question struct {
+	Heading, Body, Detail string
+	// Action is where the confirming form posts; Button and ButtonID
+	// label its button; Cancel is where the other way leads.
+	Action, Button, ButtonID, Cancel string
+}
+
+// ask shows q on the page of org (nil for none) under tab.
+func (c *Console) ask(w http.ResponseWriter, r *http.Request, s session, org *store.Org, tab string, q question) {
+	c.render(w, r, http.StatusOK, "ask", view{Title: q.Heading, CSRF: s.CSRF, Org: org, Tab: tab, Data: q})
+}
+
 func parsePages() map[string]*template.Template {
 	out := make(map[string]*template.Template, len(pageNames))
 	for _, n := range pageNames {
-		out[n] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+n+".html"))
+		out[n] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+n+".html"))
 	}
 	return out
 }
