@@ -16,6 +16,7 @@ import (
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/broker/brokertest"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
+	"github.com/scimsync/scimsync/lifecycle"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -112,7 +113,8 @@ func TestConsoleWebhooksEventsAndSettle(t *testing.T) {
 	// the endpoint's deliveries list its attempt.
 	s.do(t, call{method: "PATCH", path: "/api/v1/orgs/" + orgID, auth: adminToken, body: `{"scimEnabled":true}`})
 	_, tok, _ := s.do(t, call{method: "POST", path: "/api/v1/orgs/" + orgID + "/scim-tokens", auth: adminToken, body: `{}`})
-	if code, u, _ := s.do(t, call{method: "POST", path: "/scim/v2/Users", auth: tok["token"].(string), body: `{
+	scimToken := tok["token"].(string)
+	if code, u, _ := s.do(t, call{method: "POST", path: "/scim/v2/Users", auth: scimToken, body: `{
 		"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ann@example.com",
 		"emails":[{"value":"ann@example.com","primary":true}],"active":true}`}); code != 201 {
 		t.Fatalf("SCIM create = %d %v", code, u)
@@ -167,6 +169,44 @@ func TestConsoleWebhooksEventsAndSettle(t *testing.T) {
 		code, body, _ = c.post(settle, url.Values{"csrf": {c.csrf(settle)}, "how": {"heir"}, "new_admin": {"nobody@example.com"}})
 		if code != http.StatusBadRequest || !strings.Contains(body, "No member of this organization has that e-mail") {
 			t.Errorf("an unknown heir = %d", code)
+		}
+	})
+
+	t.Run("settle: a kept last admin is deprovisioned once the removal is confirmed", func(t *testing.T) {
+		st := s.app.Store
+		ms, _ := s.app.AdminService().Members(ctx, orgID, admin.MemberQuery{Email: "ann@", Limit: 10})
+		ann := ms[0]
+		ann.Role = lifecycle.RoleAdmin
+		if err := st.UpdateMembership(ctx, &ann); err != nil {
+			t.Fatal(err)
+		}
+		// The IdP deactivates its only admin: converge keeps her.
+		if code, u, _ := s.do(t, call{method: "PATCH", path: "/scim/v2/Users/" + ann.DirectoryUserID, auth: scimToken, body: `{
+			"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`}); code != 200 {
+			t.Fatalf("SCIM deactivate = %d %v", code, u)
+		}
+		waitFor(t, "the member.keep audit event", func() bool {
+			evs, _ := s.app.AdminService().AuditEvents(ctx, orgID, 0, 50)
+			for _, e := range evs {
+				if e.Action == "member.keep" {
+					return true
+				}
+			}
+			return false
+		})
+		if m, _ := s.app.AdminService().Member(ctx, orgID, ann.ID); m.Status == lifecycle.StatusDeprovisioned {
+			t.Fatal("the last admin was deprovisioned before the settlement")
+		}
+		settle := "/console/orgs/" + orgID + "/members/" + ann.ID + "/settle"
+		if _, page, _ := c.get("/console/orgs/" + orgID + "/members"); !strings.Contains(page, `href="`+settle+`"`) {
+			t.Error("the members page does not link the admin's settlement")
+		}
+		code, _, h := c.post(settle, url.Values{"csrf": {c.csrf(settle)}, "how": {"remove"}, "confirm_email": {"ann@example.com"}})
+		if code != http.StatusSeeOther || !strings.Contains(h.Get("Location"), "done=settled") {
+			t.Fatalf("settle = %d %s", code, h.Get("Location"))
+		}
+		if m, _ := s.app.AdminService().Member(ctx, orgID, ann.ID); m.Status != lifecycle.StatusDeprovisioned {
+			t.Errorf("after the settlement: %s", m.Status)
 		}
 	})
 
