@@ -78,6 +78,7 @@ func newAppServer(t *testing.T, st *store.Store, br *broker.Broker, configure fu
 type call struct {
 	method, path, auth, body string
 	basic                    string // HTTP Basic password
+	header                   map[string]string
 }
 
 func (s *testServer) do(t *testing.T, c call) (int, map[string]any, http.Header) {
@@ -91,6 +92,9 @@ func (s *testServer) do(t *testing.T, c call) (int, map[string]any, http.Header)
 	}
 	if c.basic != "" {
 		req.SetBasicAuth("admin", c.basic)
+	}
+	for k, v := range c.header {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -125,6 +129,16 @@ func TestOperations(t *testing.T) {
 				{"monitoring with basic", call{method: "GET", path: "/monitoring/", basic: adminToken}, 200},
 				{"monitoring api with basic", call{method: "GET", path: "/monitoring/api/queues", basic: adminToken}, 200},
 				{"admin api rejects basic", call{method: "GET", path: "/api/v1/orgs", basic: adminToken}, 401},
+				// The browser's own credentials on a request another site made.
+				{"monitoring change from another site", call{method: "POST", path: "/monitoring/api/queues/default:pause", basic: adminToken,
+					header: map[string]string{"Sec-Fetch-Site": "cross-site"}}, 403},
+				{"monitoring change from another origin", call{method: "DELETE", path: "/monitoring/api/queues/default", basic: adminToken,
+					header: map[string]string{"Origin": "https://elsewhere.example"}}, 403},
+				{"monitoring read from another site", call{method: "GET", path: "/monitoring/api/queues", basic: adminToken,
+					header: map[string]string{"Sec-Fetch-Site": "cross-site"}}, 200},
+				{"monitoring change from the dashboard", call{method: "POST", path: "/monitoring/api/queues/default:pause", basic: adminToken,
+					header: map[string]string{"Sec-Fetch-Site": "same-origin"}}, 204},
+				{"monitoring change from a script", call{method: "POST", path: "/monitoring/api/queues/default:resume", auth: adminToken}, 204},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
