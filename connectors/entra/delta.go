@@ -15,6 +15,11 @@ import (
 // @odata.deltaLink of each; Graph refuses one it no longer holds state for
 // (410 Gone, or the code syncStateNotFound or resyncRequired), which is
 // connectors.ErrCursorExpired.
+//
+// A changed user comes whole: without "Prefer: return=minimal", Graph
+// answers a delta round with every $select-ed property, the unchanged ones
+// at their old values, and leaves out only properties never set. So an
+// absent mail or name is an empty one, as in a full listing.
 
 var _ connectors.DeltaDirectory = (*Directory)(nil)
 
