@@ -99,30 +99,29 @@ func (s *Service) SyncRun(ctx context.Context, orgID, id string) (store.SyncRun,
 	return s.Store.SyncRun(ctx, orgID, id)
 }
 
-// SyncRunItems returns at most limit of a run's planned changes, of the
-// given action when set, and whether there were more.
-func (s *Service) SyncRunItems(ctx context.Context, orgID, runID, action string, limit int) ([]SyncRunItemView, bool, error) {
+// SyncRunItems returns up to limit of a run's planned changes after the
+// cursor after (0: from the first), of the given action when set, and the
+// cursor of the next page (0 when this one is the last).
+func (s *Service) SyncRunItems(ctx context.Context, orgID, runID, action string, after int64, limit int) ([]SyncRunItemView, int64, error) {
 	var actions []string
 	if action != "" {
 		actions = []string{action}
 	}
-	var out []SyncRunItemView
-	more := false
-	errEnough := errors.New("enough")
-	err := s.Store.EachSyncRunItem(ctx, orgID, runID, func(items []store.SyncRunItem) error {
-		for _, it := range items {
-			if len(out) == limit {
-				more = true
-				return errEnough
-			}
-			out = append(out, SyncRunItemView{Action: it.Action, EntityType: it.EntityType, EntityID: it.EntityID, Detail: it.Detail})
-		}
-		return nil
-	}, actions...)
-	if err != nil && !errors.Is(err, errEnough) {
-		return nil, false, err
+	// One more than asked says whether a next page exists.
+	items, err := s.Store.SyncRunItemsAfter(ctx, orgID, runID, after, limit+1, actions...)
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, more, nil
+	var next int64
+	if len(items) > limit {
+		items = items[:limit]
+		next = items[limit-1].ID
+	}
+	out := make([]SyncRunItemView, len(items))
+	for i, it := range items {
+		out[i] = SyncRunItemView{Action: it.Action, EntityType: it.EntityType, EntityID: it.EntityID, Detail: it.Detail}
+	}
+	return out, next, nil
 }
 
 // SyncRunItemCounts counts a run's planned changes by action.

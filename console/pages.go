@@ -442,7 +442,7 @@ func (c *Console) startRun(w http.ResponseWriter, r *http.Request, s session) {
 	redirect(w, r, orgPath(r.PathValue("org"))+"/runs/"+url.PathEscape(run.ID), "")
 }
 
-// itemLimit bounds the plan items one page shows.
+// itemLimit is how many plan items one page shows.
 const itemLimit = 500
 
 func (c *Console) runPage(w http.ResponseWriter, r *http.Request, s session) {
@@ -468,13 +468,25 @@ func (c *Console) runPage(w http.ResponseWriter, r *http.Request, s session) {
 	}
 	sort.Strings(actions)
 	action := r.URL.Query().Get("action")
-	items, more, err := c.Service.SyncRunItems(ctx, org.ID, run.ID, action, itemLimit)
+	var after int64
+	if v := r.URL.Query().Get("after"); v != "" {
+		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
+			c.failed(w, r, fmt.Errorf("%w: after must be a plan item's position", admin.ErrInvalid))
+			return
+		}
+	}
+	items, nextAfter, err := c.Service.SyncRunItems(ctx, org.ID, run.ID, action, after, itemLimit)
 	if err != nil {
 		c.failed(w, r, err)
 		return
 	}
+	next := ""
+	if nextAfter != 0 {
+		next = "?" + url.Values{"action": {action}, "after": {strconv.FormatInt(nextAfter, 10)}}.Encode()
+	}
 	v := view{Title: "Run " + run.ID, CSRF: s.CSRF, Org: &org, Tab: "runs",
-		Data: map[string]any{"Run": viewRun(run), "Counts": counts, "Actions": actions, "Action": action, "Items": items, "More": more, "Limit": itemLimit}}
+		Data: map[string]any{"Run": viewRun(run), "Counts": counts, "Actions": actions, "Action": action, "Items": items,
+			"Next": next, "Paged": after != 0, "Limit": itemLimit}}
 	if run.Status == store.RunQueued || run.Status == store.RunRunning {
 		v.Refresh = 2
 	}

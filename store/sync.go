@@ -333,16 +333,9 @@ func (s *Store) CountSyncRunItems(ctx context.Context, orgID, runID string) (map
 func (s *Store) EachSyncRunItem(ctx context.Context, orgID, runID string, fn func([]SyncRunItem) error, actions ...string) error {
 	var after int64
 	for {
-		q := s.conn(ctx).Where("org_id = ? AND run_id = ? AND id > ?", orgID, runID, after)
-		if len(actions) > 0 {
-			q = q.Where("action IN ?", actions)
-		}
-		var batch []SyncRunItem
-		if err := q.Order("id").Limit(itemBatch).Find(&batch).Error; err != nil {
-			return fmt.Errorf("list sync run items: %w", err)
-		}
-		if len(batch) == 0 {
-			return nil
+		batch, err := s.SyncRunItemsAfter(ctx, orgID, runID, after, itemBatch, actions...)
+		if err != nil || len(batch) == 0 {
+			return err
 		}
 		if err := fn(batch); err != nil {
 			return err
@@ -352,6 +345,20 @@ func (s *Store) EachSyncRunItem(ctx context.Context, orgID, runID string, fn fun
 		}
 		after = batch[len(batch)-1].ID
 	}
+}
+
+// SyncRunItemsAfter returns up to limit of a run's items with ids above
+// after, in id order, of the given actions when any are given.
+func (s *Store) SyncRunItemsAfter(ctx context.Context, orgID, runID string, after int64, limit int, actions ...string) ([]SyncRunItem, error) {
+	q := s.conn(ctx).Where("org_id = ? AND run_id = ? AND id > ?", orgID, runID, after)
+	if len(actions) > 0 {
+		q = q.Where("action IN ?", actions)
+	}
+	var items []SyncRunItem
+	if err := q.Order("id").Limit(limit).Find(&items).Error; err != nil {
+		return nil, fmt.Errorf("list sync run items: %w", err)
+	}
+	return items, nil
 }
 
 // KeptByLatestRun returns the directory user whose change the
