@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -71,6 +72,45 @@ func TestSyncRunItemsPages(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				if diff := cmp.Diff(tt.want, pages(tt.org, tt.action, tt.limit)); diff != "" {
 					t.Errorf("pages (-want +got):\n%s", diff)
+				}
+			})
+		}
+	})
+}
+
+// TestReconcileRequestBounds refuses confirmation bounds that make no
+// sense and records the ones given on the queued run.
+func TestReconcileRequestBounds(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		svc := &admin.Service{Store: st}
+		org, _ := st.CreateOrg(ctx, "Acme")
+		n, neg := 3, -1
+		tests := []struct {
+			name    string
+			req     admin.ReconcileRequest
+			wantErr bool
+		}{
+			{"a bound without the confirmation", admin.ReconcileRequest{ConfirmedRemovals: &n}, true},
+			{"a negative bound", admin.ReconcileRequest{AllowMassDeprovision: true, ConfirmedGroupDeletions: &neg}, true},
+			{"bounds with the confirmation", admin.ReconcileRequest{AllowMassDeprovision: true, ConfirmedRemovals: &n, ConfirmedGroupDeletions: &n}, false},
+			{"a confirmation without bounds", admin.ReconcileRequest{AllowMassDeprovision: true}, false},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				run, err := svc.RequestReconcile(ctx, org.ID, tt.req)
+				if tt.wantErr {
+					if !errors.Is(err, admin.ErrInvalid) {
+						t.Fatalf("err = %v, want ErrInvalid", err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := st.SyncRun(ctx, org.ID, run.ID)
+				if diff := cmp.Diff([]*int{tt.req.ConfirmedRemovals, tt.req.ConfirmedGroupDeletions}, []*int{got.ConfirmedRemovals, got.ConfirmedGroupDeletions}); diff != "" {
+					t.Errorf("stored bounds (-want +got):\n%s", diff)
 				}
 			})
 		}

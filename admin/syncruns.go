@@ -20,14 +20,24 @@ type ReconcileRequest struct {
 	AllowMassDeprovision bool `json:"allowMassDeprovision"`
 	// Full asks for a full pull where a delta would do.
 	Full bool `json:"full"`
+	// ConfirmedRemovals and ConfirmedGroupDeletions, with
+	// AllowMassDeprovision, say what the operator reviewed: a plan that
+	// has since grown beyond either is blocked again rather than applied.
+	ConfirmedRemovals       *int `json:"confirmedRemovals"`
+	ConfirmedGroupDeletions *int `json:"confirmedGroupDeletions"`
 }
 
 // RequestReconcile queues a reconciliation of an organization for a worker
 // and returns the queued run. The run and its task are committed together
 // (through the outbox), so an accepted request is never lost.
 func (s *Service) RequestReconcile(ctx context.Context, orgID string, req ReconcileRequest) (store.SyncRun, error) {
+	for _, n := range []*int{req.ConfirmedRemovals, req.ConfirmedGroupDeletions} {
+		if n != nil && (*n < 0 || !req.AllowMassDeprovision) {
+			return store.SyncRun{}, fmt.Errorf("%w: confirmedRemovals and confirmedGroupDeletions are counts (0 or more) that go with allowMassDeprovision", ErrInvalid)
+		}
+	}
 	run := store.SyncRun{OrgID: orgID, Trigger: reconciler.TriggerAPI, DryRun: req.DryRun, AllowMassDeprovision: req.AllowMassDeprovision,
-		FullRequested: req.Full}
+		FullRequested: req.Full, ConfirmedRemovals: req.ConfirmedRemovals, ConfirmedGroupDeletions: req.ConfirmedGroupDeletions}
 	err := s.Store.Tx(ctx, func(tx *store.Store) error {
 		if _, err := tx.Org(ctx, orgID); err != nil {
 			return err
@@ -39,9 +49,20 @@ func (s *Service) RequestReconcile(ctx context.Context, orgID string, req Reconc
 			return err
 		}
 		return tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: orgID, Actor: actorAdmin, Action: "reconcile.request", EntityType: "sync_run", EntityID: run.ID,
-			Detail: fmt.Sprintf("dryRun=%t allowMassDeprovision=%t full=%t", req.DryRun, req.AllowMassDeprovision, req.Full)})
+			Detail: fmt.Sprintf("dryRun=%t allowMassDeprovision=%t full=%t%s", req.DryRun, req.AllowMassDeprovision, req.Full, confirmedDetail(req))})
 	})
 	return run, err
+}
+
+func confirmedDetail(req ReconcileRequest) string {
+	var out string
+	if n := req.ConfirmedRemovals; n != nil {
+		out += fmt.Sprintf(" confirmedRemovals=%d", *n)
+	}
+	if n := req.ConfirmedGroupDeletions; n != nil {
+		out += fmt.Sprintf(" confirmedGroupDeletions=%d", *n)
+	}
+	return out
 }
 
 // ViewSyncRun renders a run.

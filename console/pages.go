@@ -532,7 +532,11 @@ func (c *Console) confirmRun(w http.ResponseWriter, r *http.Request, s session) 
 			Error: fmt.Sprintf("Type %d, the number of members who will lose access, to confirm.", run.Plan.Guard.Removals), Data: map[string]any{"Run": run}})
 		return
 	}
-	next, err := c.Service.RequestReconcile(r.Context(), org.ID, admin.ReconcileRequest{AllowMassDeprovision: true})
+	// The confirmation covers the plan reviewed: a run that finds more to
+	// take away is blocked again.
+	removals, deletions := run.Plan.Guard.Removals, run.Plan.Guard.GroupDeletions
+	next, err := c.Service.RequestReconcile(r.Context(), org.ID, admin.ReconcileRequest{AllowMassDeprovision: true,
+		ConfirmedRemovals: &removals, ConfirmedGroupDeletions: &deletions})
 	if err != nil {
 		c.failed(w, r, err)
 		return

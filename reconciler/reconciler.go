@@ -114,10 +114,14 @@ type Options struct {
 	DryRun bool
 	// AllowMassDeprovision confirms a plan above the deprovision guard.
 	AllowMassDeprovision bool
+	// ConfirmedRemovals and ConfirmedGroupDeletions, when set, bound the
+	// confirmation: a plan with more is blocked again.
+	ConfirmedRemovals, ConfirmedGroupDeletions *int
 	// Trigger is recorded on the run.
 	Trigger string
 	// RunID names a queued run (created by the admin API) to carry out; its
-	// own DryRun and AllowMassDeprovision apply. Empty starts a new run.
+	// own DryRun, AllowMassDeprovision and bounds apply. Empty starts a new
+	// run.
 	RunID string
 	// Progress, when set, is called after each page a pull writes.
 	Progress func(Progress)
@@ -234,7 +238,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 		return store.SyncRun{}, fmt.Errorf("reconcile: %w", err)
 	}
 	run := store.SyncRun{ID: opts.RunID, OrgID: org.ID, Trigger: opts.Trigger, DryRun: opts.DryRun, AllowMassDeprovision: opts.AllowMassDeprovision,
-		FullRequested: opts.Full}
+		FullRequested: opts.Full, ConfirmedRemovals: opts.ConfirmedRemovals, ConfirmedGroupDeletions: opts.ConfirmedGroupDeletions}
 	if !opts.Slot.IsZero() {
 		run.Slot = opts.Slot.Unix()
 	}
@@ -373,11 +377,13 @@ func (e *execution) execute(ctx context.Context) (string, error) {
 	g := &e.plan.Guard
 	switch {
 	case !g.Tripped:
-	case e.run.AllowMassDeprovision:
+	case e.run.AllowMassDeprovision && beyondConfirmed(*g, e.run) == "":
 		g.Confirmed = true
 		e.log.WarnContext(ctx, "deprovision guard tripped; applying as confirmed", "reason", g.Reason)
 	case e.run.DryRun:
 		// The plan is the answer; the guard's verdict is in it.
+	case e.run.AllowMassDeprovision:
+		return store.RunBlocked, fmt.Errorf("%s; nothing was changed. Review the plan again, then confirm it", beyondConfirmed(*g, e.run))
 	default:
 		return store.RunBlocked, fmt.Errorf("%s; nothing was changed. Check the plan, then confirm with allowMassDeprovision", g.Reason)
 	}
@@ -454,6 +460,19 @@ func (e *execution) planChanges(ctx context.Context, sc *store.PlanScope) error 
 			g.GroupDeletions, groups, percent(g.GroupDeletions, groups), sharePercent(g.Share), GuardMinimum)
 	}
 	return nil
+}
+
+// beyondConfirmed says how a tripped guard's plan exceeds what the run's
+// confirmation reviewed, "" when it does not: a confirmation covers the
+// plan the operator read, not one that grew since.
+func beyondConfirmed(g Guard, run store.SyncRun) string {
+	switch {
+	case run.ConfirmedRemovals != nil && g.Removals > *run.ConfirmedRemovals:
+		return fmt.Sprintf("the plan now deprovisions or removes %d members, more than the %d confirmed", g.Removals, *run.ConfirmedRemovals)
+	case run.ConfirmedGroupDeletions != nil && g.GroupDeletions > *run.ConfirmedGroupDeletions:
+		return fmt.Sprintf("the plan now deletes %d groups, more than the %d confirmed", g.GroupDeletions, *run.ConfirmedGroupDeletions)
+	}
+	return ""
 }
 
 func total(counts map[string]int) int {

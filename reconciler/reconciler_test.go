@@ -295,7 +295,19 @@ func TestEmptyIdPIsBlockedUntilConfirmed(t *testing.T) {
 			t.Errorf("dry run guard = %+v", p.Guard)
 		}
 
-		run, p = h.reconcile(reconciler.Options{AllowMassDeprovision: true})
+		// A confirmation of a smaller plan than the one found blocks again.
+		reviewed := 19
+		run, p = h.reconcile(reconciler.Options{AllowMassDeprovision: true, ConfirmedRemovals: &reviewed})
+		h.mustStatus(run, store.RunBlocked)
+		if p.Guard.Confirmed || !strings.Contains(run.Error, "removes 20 members, more than the 19 confirmed") {
+			t.Fatalf("over-confirmed run: guard %+v, error %q", p.Guard, run.Error)
+		}
+		if rows := h.takeOutbox(); len(rows) != 0 || len(h.dirUsers()) != 20 {
+			t.Fatalf("a run beyond its confirmation changed something: %d outbox rows", len(rows))
+		}
+		noGroups := 0
+		reviewed = 20
+		run, p = h.reconcile(reconciler.Options{AllowMassDeprovision: true, ConfirmedRemovals: &reviewed, ConfirmedGroupDeletions: &noGroups})
 		h.mustStatus(run, store.RunSucceeded)
 		if !p.Guard.Confirmed || p.Applied.UsersSwept != 20 {
 			t.Fatalf("confirmed run: guard %+v, applied %+v", p.Guard, p.Applied)

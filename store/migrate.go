@@ -367,6 +367,12 @@ ALTER TABLE sync_runs ADD COLUMN cursor_before TEXT NOT NULL DEFAULT '';
 ALTER TABLE sync_runs ADD COLUMN cursor_after TEXT NOT NULL DEFAULT '';
 ALTER TABLE sync_runs ADD COLUMN idp_requests BIGINT NOT NULL DEFAULT 0;
 `, false},
+	// What an operator confirmed of a plan the guard blocked: the run
+	// applies no more removals or group deletions than these.
+	{12, "confirmed plan bounds", `
+ALTER TABLE sync_runs ADD COLUMN confirmed_removals BIGINT;
+ALTER TABLE sync_runs ADD COLUMN confirmed_group_deletions BIGINT;
+`, false},
 }
 
 func (s *Store) expand(sql string) string { return s.d.placeholders.Replace(sql) }

@@ -234,6 +234,10 @@ type SyncRun struct {
 	CursorBefore string `gorm:"column:cursor_before"`
 	CursorAfter  string `gorm:"column:cursor_after"`
 	IdPRequests  int64  `gorm:"column:idp_requests"`
+	// ConfirmedRemovals and ConfirmedGroupDeletions, when set, bound what
+	// AllowMassDeprovision confirms: the plan the operator reviewed.
+	ConfirmedRemovals       *int `gorm:"column:confirmed_removals"`
+	ConfirmedGroupDeletions *int `gorm:"column:confirmed_group_deletions"`
 }
 
 // Pull modes of a run.

@@ -137,6 +137,10 @@ type SyncRunView struct {
 	CursorBefore  string `json:"cursorBefore"`
 	CursorAfter   string `json:"cursorAfter"`
 	IdPRequests   int64  `json:"idpRequests"`
+	// ConfirmedRemovals and ConfirmedGroupDeletions bound a confirmation:
+	// null when the request gave none.
+	ConfirmedRemovals       *int `json:"confirmedRemovals"`
+	ConfirmedGroupDeletions *int `json:"confirmedGroupDeletions"`
 }
 
 // View renders the run.
@@ -147,7 +151,8 @@ func (r SyncRun) View() SyncRunView {
 	}
 	v := SyncRunView{ID: r.ID, Status: r.Status, DryRun: r.DryRun, AllowMassDeprovision: r.AllowMassDeprovision, Trigger: r.Trigger,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, PagesFetched: r.PagesFetched, Plan: plan, Error: r.Error,
-		Mode: r.PullMode, FullRequested: r.FullRequested, CursorBefore: r.CursorBefore, CursorAfter: r.CursorAfter, IdPRequests: r.IdPRequests}
+		Mode: r.PullMode, FullRequested: r.FullRequested, CursorBefore: r.CursorBefore, CursorAfter: r.CursorAfter, IdPRequests: r.IdPRequests,
+		ConfirmedRemovals: r.ConfirmedRemovals, ConfirmedGroupDeletions: r.ConfirmedGroupDeletions}
 	if r.Slot > 0 {
 		at := time.Unix(r.Slot, 0).UTC()
 		v.ScheduledFor = &at

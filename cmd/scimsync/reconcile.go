@@ -20,7 +20,7 @@ import (
 	"github.com/scimsync/scimsync/store"
 )
 
-const reconcileUsage = "reconcile --org ID [--dry-run] [--json] [--allow-mass-deprovision] [--full]"
+const reconcileUsage = "reconcile --org ID [--dry-run] [--json] [--allow-mass-deprovision [--confirmed-removals N]] [--full]"
 
 // reconcileCmd runs one reconciliation in this process (no worker needed)
 // and prints its plan. It exits 0 when the run succeeded (a dry run
@@ -31,12 +31,16 @@ func reconcileCmd(ctx context.Context, args []string, out, errOut io.Writer, get
 	dryRun := fs.Bool("dry-run", false, "plan and print the plan; change nothing")
 	asJSON := fs.Bool("json", false, "print the run and its plan as JSON")
 	allow := fs.Bool("allow-mass-deprovision", false, "confirm a plan that the deprovision guard blocks")
+	confirmed := fs.Int("confirmed-removals", -1, "with --allow-mass-deprovision: the deprovisions and removals reviewed; a plan with more is blocked again")
 	full := fs.Bool("full", false, "pull the IdP in full where a delta would do")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *orgID == "" {
 		return usageError{"--org is required"}
+	}
+	if *confirmed >= 0 && !*allow {
+		return usageError{"--confirmed-removals bounds --allow-mass-deprovision: give both"}
 	}
 	cfg, err := config.FromEnv(getenv)
 	if err != nil {
@@ -50,9 +54,11 @@ func reconcileCmd(ctx context.Context, args []string, out, errOut io.Writer, get
 	defer done()
 
 	progress := &progressPrinter{w: errOut}
-	run, err := r.Reconcile(ctx, *orgID, reconciler.Options{
-		DryRun: *dryRun, AllowMassDeprovision: *allow, Full: *full, Trigger: reconciler.TriggerCLI, Progress: progress.print,
-	})
+	opts := reconciler.Options{DryRun: *dryRun, AllowMassDeprovision: *allow, Full: *full, Trigger: reconciler.TriggerCLI, Progress: progress.print}
+	if *confirmed >= 0 {
+		opts.ConfirmedRemovals = confirmed
+	}
+	run, err := r.Reconcile(ctx, *orgID, opts)
 	progress.finish()
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {

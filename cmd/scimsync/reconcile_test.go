@@ -129,7 +129,13 @@ func TestReconcileCommand(t *testing.T) {
 	if code != exitError || !strings.Contains(errOut, "blocked") || !strings.Contains(out, "remove        50") {
 		t.Fatalf("mass removal: exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
-	if code, _, errOut = runCLI(t, env, "reconcile", "--org", org.ID, "--allow-mass-deprovision"); code != exitOK {
+	if code, _, errOut = runCLI(t, env, "reconcile", "--org", org.ID, "--confirmed-removals", "50"); code != exitUsage || !strings.Contains(errOut, "--allow-mass-deprovision") {
+		t.Fatalf("a bound without the confirmation: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut = runCLI(t, env, "reconcile", "--org", org.ID, "--allow-mass-deprovision", "--confirmed-removals", "49"); code != exitError || !strings.Contains(errOut, "more than the 49 confirmed") {
+		t.Fatalf("confirmed fewer than planned: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut = runCLI(t, env, "reconcile", "--org", org.ID, "--allow-mass-deprovision", "--confirmed-removals", "50"); code != exitOK {
 		t.Fatalf("confirmed: exit %d: %s", code, errOut)
 	}
 	if n := converges(); n != 50 {
