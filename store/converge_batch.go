@@ -84,8 +84,12 @@ func (s *Store) DirectoryUsersWithRoleMapping(ctx context.Context, orgID string,
 		DirectoryUser
 		RoleMapping JSONMap `gorm:"column:role_mapping"`
 	}
-	if err := s.conn(ctx).Raw(`SELECT d.*, o.role_mapping FROM directory_users d JOIN organizations o ON o.id = d.org_id
-WHERE d.org_id = ? AND d.id IN ?`, orgID, ids).Scan(&rows).Error; err != nil {
+	// By primary key alone, the organization checked after (see
+	// InvitesForSending): a plan without statistics may otherwise read the
+	// organization's users through (org_id, created_at, id).
+	from, arg := s.eachRow("directory_users", "d", "id", ids, "")
+	if err := s.conn(ctx).Raw(`SELECT d.*, o.role_mapping FROM `+from+` JOIN organizations o ON o.id = d.org_id
+WHERE d.org_id = ?`, arg, orgID).Scan(&rows).Error; err != nil {
 		return nil, nil, fmt.Errorf("get directory users: %w", err)
 	}
 	var mapping JSONMap

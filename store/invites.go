@@ -118,17 +118,32 @@ type InviteToSend struct {
 // InviteForSending reads an invite with its membership's status, e-mail
 // and first name and its organization's name, in one round trip.
 func (s *Store) InviteForSending(ctx context.Context, orgID, id string) (InviteToSend, error) {
-	var out InviteToSend
-	err := s.conn(ctx).Raw(`SELECT i.*, m.status AS member_status, m.email AS member_email, m.first_name AS member_first_name, o.name AS org_name
-FROM invites i
-JOIN org_memberships m ON m.org_id = i.org_id AND m.id = i.membership_id
-JOIN organizations o ON o.id = i.org_id
-WHERE i.org_id = ? AND i.id = ?`, orgID, id).Scan(&out).Error
-	if err != nil {
-		return InviteToSend{}, fmt.Errorf("get invite to send: %w", err)
+	out, err := s.InvitesForSending(ctx, orgID, []string{id})
+	return oneOf(out, err, id, "invite")
+}
+
+// InvitesForSending is InviteForSending for many invites of an
+// organization, in one round trip, keyed by invite id; ids that do not
+// exist are absent. Each invite and its membership are looked up by
+// primary key alone (the organization is checked after): a plan made
+// without table statistics could otherwise pick the (org_id, status) index
+// and read every member of the organization for each invite.
+func (s *Store) InvitesForSending(ctx context.Context, orgID string, ids []string) (map[string]InviteToSend, error) {
+	out := make(map[string]InviteToSend, len(ids))
+	if len(ids) == 0 {
+		return out, nil
 	}
-	if out.ID == "" {
-		return InviteToSend{}, fmt.Errorf("invite %w", ErrNotFound)
+	var rows []InviteToSend
+	from, arg := s.eachRow("invites", "i", "id", ids, "")
+	err := s.conn(ctx).Raw(`SELECT i.*, m.status AS member_status, m.email AS member_email, m.first_name AS member_first_name, o.name AS org_name
+FROM `+from+` `+s.d.joinEach("org_memberships", "m", "m.id = i.membership_id")+`
+JOIN organizations o ON o.id = i.org_id
+WHERE i.org_id = ? AND m.org_id = i.org_id`, arg, orgID).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("get invites to send: %w", err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r
 	}
 	return out, nil
 }

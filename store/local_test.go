@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scimsync/scimsync/lifecycle"
@@ -94,6 +95,36 @@ func TestIssueInviteRecordsADecisionOnce(t *testing.T) {
 		got, _ := s.Membership(ctx, m.OrgID, m.ID)
 		if got.InviteSends != 2 || got.LastInvitedAt == nil {
 			t.Errorf("membership counts %d sends, last %v", got.InviteSends, got.LastInvitedAt)
+		}
+	})
+}
+
+func TestInvitesForSending(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		exp := s.Now().Add(time.Hour)
+		a, b := member(t, s, "ada@example.com"), member(t, s, "bob@example.com")
+		invA, _, err := s.IssueInvite(ctx, a.OrgID, a.ID, 1, "hash-a", exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		invB, _, err := s.IssueInvite(ctx, b.OrgID, b.ID, 1, "hash-b", exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		org, _ := s.Org(ctx, a.OrgID)
+		got, err := s.InvitesForSending(ctx, a.OrgID, []string{invA.ID, invB.ID, "nope"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// b's invite is another organization's: absent, like an unknown id.
+		want := map[string]store.InviteToSend{invA.ID: {Invite: invA, MemberStatus: lifecycle.StatusPendingSetup,
+			MemberEmail: "ada@example.com", OrgName: org.Name}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("InvitesForSending (-want +got):\n%s", diff)
+		}
+		if _, err := s.InviteForSending(ctx, a.OrgID, invB.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("InviteForSending of another organization's invite: %v, want ErrNotFound", err)
 		}
 	})
 }

@@ -82,8 +82,13 @@ func (s *Service) SendAll(ctx context.Context, orgID string, inviteIDs []string)
 		var cs []claimed
 		err := s.Store.Tx(ctx, func(tx *store.Store) error {
 			cs = cs[:0]
+			its, err := tx.InvitesForSending(ctx, orgID, inviteIDs)
+			if err != nil {
+				return err
+			}
 			for _, id := range inviteIDs {
-				c, err := s.claim(ctx, tx, orgID, id)
+				it, ok := its[id]
+				c, err := s.claimRead(ctx, tx, orgID, it, ok)
 				if err != nil {
 					return fmt.Errorf("invite %s: %w", id, err)
 				}
@@ -133,11 +138,17 @@ type claimed struct {
 // claim does step 1 of Send in tx: without a mail sender, the whole of it.
 func (s *Service) claim(ctx context.Context, tx *store.Store, orgID, inviteID string) (claimed, error) {
 	it, err := tx.InviteForSending(ctx, orgID, inviteID)
-	if errors.Is(err, store.ErrNotFound) {
-		return claimed{outcome: Obsolete}, nil // removed with its membership
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return claimed{}, err
+	}
+	return s.claimRead(ctx, tx, orgID, it, err == nil)
+}
+
+// claimRead is claim of the invite it, read in tx; found is false when the
+// invite is not there.
+func (s *Service) claimRead(ctx context.Context, tx *store.Store, orgID string, it store.InviteToSend, found bool) (claimed, error) {
+	if !found {
+		return claimed{outcome: Obsolete}, nil // removed with its membership
 	}
 	c := claimed{inv: it.Invite}
 	if c.inv.AcceptedAt != nil || c.inv.SupersededAt != nil || it.MemberStatus != lifecycle.StatusPendingSetup || it.MemberEmail == "" {
@@ -146,6 +157,7 @@ func (s *Service) claim(ctx context.Context, tx *store.Store, orgID, inviteID st
 	}
 	token := secret.NewToken(secret.PrefixInvite)
 	expires := tx.Now().Add(s.Config.TTL)
+	var err error
 	c.msg, err = render(s.Config.PublicURL, token, it, expires)
 	if err != nil {
 		return claimed{}, err
