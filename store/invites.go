@@ -84,11 +84,23 @@ func (s *Store) InviteByTokenHash(ctx context.Context, tokenHash string) (Invite
 // the expiry counted from now. ErrNotFound when the invite is no longer
 // open (accepted or superseded).
 func (s *Store) SetInviteToken(ctx context.Context, orgID, id, tokenHash string, expiresAt time.Time) error {
+	return s.updateOpenInvite(ctx, "set invite token", orgID, id, map[string]any{"token_hash": tokenHash, "expires_at": expiresAt})
+}
+
+// RecordInviteSent is SetInviteToken and MarkInviteSent in one statement,
+// for an e-mail recorded in the transaction that claimed it.
+func (s *Store) RecordInviteSent(ctx context.Context, orgID, id, tokenHash string, expiresAt time.Time) error {
+	return s.updateOpenInvite(ctx, "record invite sent", orgID, id, map[string]any{"token_hash": tokenHash, "expires_at": expiresAt, "sent_at": s.now()})
+}
+
+// updateOpenInvite sets fields of an invite that is still open;
+// ErrNotFound when it is not.
+func (s *Store) updateOpenInvite(ctx context.Context, op, orgID, id string, fields map[string]any) error {
 	res := s.conn(ctx).Model(&Invite{}).
 		Where("org_id = ? AND id = ? AND accepted_at IS NULL AND superseded_at IS NULL", orgID, id).
-		Updates(map[string]any{"token_hash": tokenHash, "expires_at": expiresAt})
+		Updates(fields)
 	if res.Error != nil {
-		return fmt.Errorf("set invite token: %w", res.Error)
+		return fmt.Errorf("%s: %w", op, res.Error)
 	}
 	if res.RowsAffected == 0 {
 		return fmt.Errorf("open invite %w", ErrNotFound)
