@@ -339,8 +339,11 @@ func (s *Store) EnsureUsers(ctx context.Context, emails []string) (map[string]Us
 		CreateInBatches(&rows, 500).Error; err != nil {
 		return nil, fmt.Errorf("ensure users: %w", err)
 	}
+	// Each key looked up on its own (eachRow): an IN list, planned without
+	// statistics on a table that was small, scans every user.
 	var got []User
-	if err := db.Where("email_key IN ?", keys).Find(&got).Error; err != nil {
+	from, arg := s.eachRow("users", "u", "email_key", keys, "")
+	if err := db.Raw("SELECT u.* FROM "+from, arg).Scan(&got).Error; err != nil {
 		return nil, fmt.Errorf("ensure users: %w", err)
 	}
 	for _, u := range got {
