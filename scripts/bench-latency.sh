@@ -33,6 +33,8 @@
 #   SCIMSYNC_BIN   a scimsync binary to measure instead of building one
 #   SCIMSYNC_DB_MAX_CONNS  the server's pool size, as it reads it
 #   PG_LOG         Postgres server log [/var/log/postgresql/postgresql-*-main.log]
+#   ROWS           which groups of rows to run, of api, serve and pgbench
+#                  [api serve pgbench]
 BENCH_NAME=bench-latency
 . "$(dirname "$0")/bench-lib.sh"
 
@@ -44,6 +46,12 @@ SECONDS_EACH=${SECONDS_EACH:-15}
 FILTER_USERS=${FILTER_USERS:-2000}
 PG_LOG=${PG_LOG:-$(ls /var/log/postgresql/postgresql-*-main.log 2>/dev/null | head -n 1 || true)}
 PG_BENCH_URL=$(bench_db_url "$BENCH_DB")
+ROWS=${ROWS:-api serve pgbench}
+for r in $ROWS; do
+  case $r in api|serve|pgbench) ;; *) die "ROWS: unknown group $r (api, serve or pgbench)" ;; esac
+done
+# wants GROUP: whether ROWS names GROUP.
+wants() { case " $ROWS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/scimsync-latency.XXXXXX")
 bench_fresh_db() {
@@ -145,6 +153,7 @@ PY
 
 # /healthz comes first, on a server not yet busy with what an overloaded
 # row left behind.
+if wants api; then
 step "api role: health, create and filter"
 serve api
 row "GET /healthz" api health 3000/s
@@ -154,12 +163,16 @@ row "POST /Users" api create 1000/s
 row "GET /Users?filter" api filter 1000/s -seeded -run lat -users "$FILTER_USERS"
 row "GET /Users?filter" api filter 3000/s -seeded -run lat -users "$FILTER_USERS"
 stop_server
+fi
 
+if wants serve; then
 step "serve role: create"
 serve serve
 row "POST /Users" serve create 500/s
 stop_server
+fi
 
+if wants pgbench; then
 step "pgbench: INSERT of a user row at 1,000/s"
 bench_fresh_db
 psql "$PG_BENCH_URL" -q <<'SQL' >/dev/null
@@ -192,6 +205,7 @@ print(json.dumps(dict(name="pgbench INSERT user", role="-", mode="pgbench", rate
     machineBusy=(c1[0] - c0[0]) / max(c1[1] - c0[1], 1))))
 PY
 tail -n 1 "$WORK/rows.jsonl" >&2
+fi
 
 step "results"
 {

@@ -84,8 +84,12 @@ func (s *Store) DirectoryUsersWithRoleMapping(ctx context.Context, orgID string,
 		DirectoryUser
 		RoleMapping JSONMap `gorm:"column:role_mapping"`
 	}
-	if err := s.conn(ctx).Raw(`SELECT d.*, o.role_mapping FROM directory_users d JOIN organizations o ON o.id = d.org_id
-WHERE d.org_id = ? AND d.id IN ?`, orgID, ids).Scan(&rows).Error; err != nil {
+	// By primary key alone, the organization checked after (see
+	// InvitesForSending): a plan without statistics may otherwise read the
+	// organization's users through (org_id, created_at, id).
+	from, arg := s.eachRow("directory_users", "d", "id", ids, "")
+	if err := s.conn(ctx).Raw(`SELECT d.*, o.role_mapping FROM `+from+` JOIN organizations o ON o.id = d.org_id
+WHERE d.org_id = ?`, arg, orgID).Scan(&rows).Error; err != nil {
 		return nil, nil, fmt.Errorf("get directory users: %w", err)
 	}
 	var mapping JSONMap
@@ -335,8 +339,11 @@ func (s *Store) EnsureUsers(ctx context.Context, emails []string) (map[string]Us
 		CreateInBatches(&rows, 500).Error; err != nil {
 		return nil, fmt.Errorf("ensure users: %w", err)
 	}
+	// Each key looked up on its own (eachRow): an IN list, planned without
+	// statistics on a table that was small, scans every user.
 	var got []User
-	if err := db.Where("email_key IN ?", keys).Find(&got).Error; err != nil {
+	from, arg := s.eachRow("users", "u", "email_key", keys, "")
+	if err := db.Raw("SELECT u.* FROM "+from, arg).Scan(&got).Error; err != nil {
 		return nil, fmt.Errorf("ensure users: %w", err)
 	}
 	for _, u := range got {

@@ -241,12 +241,19 @@ func (s *Store) groupViewsByID(ctx context.Context, orgID string, ids []string) 
 // LocalGroupView renders one local group as GET /groups shows it.
 func (s *Store) LocalGroupView(ctx context.Context, orgID, id string) (GroupView, error) {
 	vs, err := s.groupViewsByID(ctx, orgID, []string{id})
+	return oneOf(vs, err, id, "local group")
+}
+
+// oneOf is the entry id of what a batch read returned, ErrNotFound (of
+// what) when the batch did not have it.
+func oneOf[T any](m map[string]T, err error, id, what string) (T, error) {
+	var zero T
 	if err != nil {
-		return GroupView{}, err
+		return zero, err
 	}
-	v, ok := vs[id]
+	v, ok := m[id]
 	if !ok {
-		return GroupView{}, fmt.Errorf("local group %w", ErrNotFound)
+		return zero, fmt.Errorf("%s %w", what, ErrNotFound)
 	}
 	return v, nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scimsync/scimsync/lifecycle"
@@ -98,6 +99,36 @@ func TestIssueInviteRecordsADecisionOnce(t *testing.T) {
 	})
 }
 
+func TestInvitesForSending(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		exp := s.Now().Add(time.Hour)
+		a, b := member(t, s, "ada@example.com"), member(t, s, "bob@example.com")
+		invA, _, err := s.IssueInvite(ctx, a.OrgID, a.ID, 1, "hash-a", exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		invB, _, err := s.IssueInvite(ctx, b.OrgID, b.ID, 1, "hash-b", exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		org, _ := s.Org(ctx, a.OrgID)
+		got, err := s.InvitesForSending(ctx, a.OrgID, []string{invA.ID, invB.ID, "nope"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// b's invite is another organization's: absent, like an unknown id.
+		want := map[string]store.InviteToSend{invA.ID: {Invite: invA, MemberStatus: lifecycle.StatusPendingSetup,
+			MemberEmail: "ada@example.com", OrgName: org.Name}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("InvitesForSending (-want +got):\n%s", diff)
+		}
+		if _, err := s.InviteForSending(ctx, a.OrgID, invB.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("InviteForSending of another organization's invite: %v, want ErrNotFound", err)
+		}
+	})
+}
+
 func TestClaimMailOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
@@ -123,6 +154,76 @@ func TestClaimMailOnce(t *testing.T) {
 		}
 		if got, err := s.MailByKey(ctx, "o", "k"); err != nil || got.Status != store.MailSent {
 			t.Errorf("a finished send was released: %+v, %v", got, err)
+		}
+	})
+}
+
+// A batch claim inserts each new key once, over as many statements as the
+// backend takes rows in one, and reports only the keys it inserted.
+func TestClaimMails(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		msg := func(key string) store.MailMessage {
+			return store.MailMessage{OrgID: "o", IdempotencyKey: key, Recipient: key + "@example.com", Subject: "s", Status: store.MailRecorded}
+		}
+		if ok, err := s.ClaimMail(ctx, ptr(msg("k1"))); err != nil || !ok {
+			t.Fatalf("ClaimMail = %v, %v", ok, err)
+		}
+		n := s.BatchRows(8) + 5
+		var ms []store.MailMessage
+		want := map[string]bool{}
+		for i := range n {
+			k := fmt.Sprint("k", i)
+			ms = append(ms, msg(k))
+			want[k] = true
+		}
+		ms = append(ms, msg("k2")) // listed twice: inserted once
+		got, err := s.ClaimMails(ctx, ms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delete(want, "k1") // claimed before
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("ClaimMails (-want +got):\n%s", diff)
+		}
+		for _, k := range []string{"k0", "k1", "k2", fmt.Sprint("k", n-1)} {
+			if m, err := s.MailByKey(ctx, "o", k); err != nil || m.Recipient != k+"@example.com" {
+				t.Errorf("MailByKey(%s) = %+v, %v", k, m, err)
+			}
+		}
+		again, err := s.ClaimMails(ctx, ms[:3])
+		if err != nil || len(again) != 0 {
+			t.Errorf("ClaimMails of claimed keys = %v, %v; want none", again, err)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// RecordInviteSent sets an open invite's token and marks it sent in one
+// statement, and refuses an invite that is no longer open.
+func TestRecordInviteSent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		m := member(t, s, "ada@example.com")
+		exp := s.Now().Add(time.Hour)
+		first, _, err := s.IssueInvite(ctx, m.OrgID, m.ID, 1, "hash-1", exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		later := exp.Add(time.Hour)
+		if err := s.RecordInviteSent(ctx, m.OrgID, first.ID, "hash-sent", later); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Invite(ctx, m.OrgID, first.ID)
+		if err != nil || got.TokenHash != "hash-sent" || !got.ExpiresAt.Equal(later) || got.SentAt == nil {
+			t.Errorf("after RecordInviteSent: %+v, %v", got, err)
+		}
+		if _, _, err := s.IssueInvite(ctx, m.OrgID, m.ID, 2, "hash-2", exp); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordInviteSent(ctx, m.OrgID, first.ID, "hash-x", later); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("RecordInviteSent of a superseded invite: %v, want ErrNotFound", err)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm/clause"
 )
@@ -28,6 +29,41 @@ func (s *Store) ClaimMail(ctx context.Context, m *MailMessage) (bool, error) {
 		return false, fmt.Errorf("claim mail: %w", res.Error)
 	}
 	return res.RowsAffected == 1, nil
+}
+
+// ClaimMails is ClaimMail for many messages: it inserts those whose
+// idempotency key no message has yet and returns the keys it inserted, in
+// one statement per BatchRows(8) messages. Of messages sharing a key only
+// the first is inserted.
+func (s *Store) ClaimMails(ctx context.Context, ms []MailMessage) (map[string]bool, error) {
+	claimed := make(map[string]bool, len(ms))
+	now := s.now()
+	n := s.d.batchRows(8)
+	for len(ms) > 0 {
+		chunk := ms[:min(n, len(ms))]
+		ms = ms[len(chunk):]
+		var sb strings.Builder
+		args := make([]any, 0, 8*len(chunk))
+		sb.WriteString("INSERT INTO mail_log (org_id, idempotency_key, recipient, subject, text_body, html_body, status, created_at) VALUES ")
+		for i, m := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, m.OrgID, m.IdempotencyKey, m.Recipient, m.Subject, m.TextBody, m.HTMLBody, m.Status, now)
+		}
+		// RETURNING names the rows this statement inserted, not those a
+		// conflict skipped.
+		sb.WriteString(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
+		var keys []string
+		if err := s.conn(ctx).Raw(sb.String(), args...).Scan(&keys).Error; err != nil {
+			return nil, fmt.Errorf("claim mails: %w", err)
+		}
+		for _, k := range keys {
+			claimed[k] = true
+		}
+	}
+	return claimed, nil
 }
 
 // MailByKey reads an organization's mail log entry by idempotency key.

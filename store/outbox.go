@@ -35,8 +35,12 @@ func (s *Store) MarkOutboxSent(ctx context.Context, ids []int64) error {
 	for i, id := range ids {
 		keys[i] = strconv.FormatInt(id, 10)
 	}
+	// Each row is looked up by its id (joinEach): a plan made while the
+	// table was small and without statistics would otherwise scan the
+	// whole table, sent rows included, for every batch.
 	from, arg := s.d.list(keys)
-	if err := s.conn(ctx).Exec("UPDATE outbox SET sent_at = ? WHERE id IN (SELECT CAST(value AS BIGINT) FROM ("+from+") AS v)", s.now(), arg).Error; err != nil {
+	if err := s.conn(ctx).Exec("UPDATE outbox SET sent_at = ? WHERE id IN (SELECT o.id FROM ("+from+") k "+
+		s.d.joinEach("outbox", "o", "o.id = CAST(k.value AS BIGINT)")+")", s.now(), arg).Error; err != nil {
 		return fmt.Errorf("mark outbox sent: %w", err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/jobs/mail"
@@ -52,6 +53,13 @@ func MailKey(inv store.Invite) string {
 // Without a mail sender, step 1 records the whole e-mail instead and that
 // is the end.
 func (s *Service) Send(ctx context.Context, orgID, inviteID string) (SendOutcome, error) {
+	if s.Mail == nil {
+		os, err := s.SendAll(ctx, orgID, []string{inviteID})
+		if err != nil {
+			return "", err
+		}
+		return os[0], nil
+	}
 	var c claimed
 	err := s.Store.Tx(ctx, func(tx *store.Store) error {
 		var err error
@@ -66,11 +74,12 @@ func (s *Service) Send(ctx context.Context, orgID, inviteID string) (SendOutcome
 
 // SendAll is Send for many invites of an organization, in order, and
 // returns the outcomes of those it settled. Without a mail sender their
-// e-mails are recorded in one transaction, so that a first provisioning's
-// invites cost one commit per batch rather than one each. With one, each
-// invite is claimed and sent on its own, as Send does: a crash then leaves
-// at most one claim without its send, and a retry of the batch finds the
-// e-mails already sent (Duplicate) and sends only the others.
+// e-mails are recorded in one transaction (record), so that a first
+// provisioning's invites cost one commit and a few statements per batch
+// rather than five statements and a commit each. With one, each invite is
+// claimed and sent on its own, as Send does: a crash then leaves at most
+// one claim without its send, and a retry of the batch finds the e-mails
+// already sent (Duplicate) and sends only the others.
 //
 // The error joins the failures. When any of them may be retried, only
 // those are returned, so that the batch is retried; a failure that must
@@ -81,15 +90,9 @@ func (s *Service) SendAll(ctx context.Context, orgID string, inviteIDs []string)
 	if s.Mail == nil {
 		var cs []claimed
 		err := s.Store.Tx(ctx, func(tx *store.Store) error {
-			cs = cs[:0]
-			for _, id := range inviteIDs {
-				c, err := s.claim(ctx, tx, orgID, id)
-				if err != nil {
-					return fmt.Errorf("invite %s: %w", id, err)
-				}
-				cs = append(cs, c)
-			}
-			return nil
+			var err error
+			cs, err = s.record(ctx, tx, orgID, inviteIDs)
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("send invites: %w", err)
@@ -130,31 +133,17 @@ type claimed struct {
 	msg     mail.Message
 }
 
-// claim does step 1 of Send in tx: without a mail sender, the whole of it.
+// claim does step 1 of Send in tx, with a mail sender.
 func (s *Service) claim(ctx context.Context, tx *store.Store, orgID, inviteID string) (claimed, error) {
 	it, err := tx.InviteForSending(ctx, orgID, inviteID)
-	if errors.Is(err, store.ErrNotFound) {
-		return claimed{outcome: Obsolete}, nil // removed with its membership
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return claimed{}, err
 	}
-	c := claimed{inv: it.Invite}
-	if c.inv.AcceptedAt != nil || c.inv.SupersededAt != nil || it.MemberStatus != lifecycle.StatusPendingSetup || it.MemberEmail == "" {
-		c.outcome = Obsolete
-		return c, nil
+	c, token, expires, err := s.compose(tx, it, err == nil)
+	if err != nil || c.outcome != "" {
+		return c, err
 	}
-	token := secret.NewToken(secret.PrefixInvite)
-	expires := tx.Now().Add(s.Config.TTL)
-	c.msg, err = render(s.Config.PublicURL, token, it, expires)
-	if err != nil {
-		return claimed{}, err
-	}
-	rec := store.MailMessage{OrgID: orgID, IdempotencyKey: MailKey(c.inv), Recipient: it.MemberEmail, Subject: c.msg.Subject, Status: store.MailSending}
-	if s.Mail == nil {
-		// With no server, the log is the delivery: it keeps the e-mail.
-		rec.Status, rec.TextBody, rec.HTMLBody = store.MailRecorded, c.msg.Text, c.msg.HTML
-	}
+	rec := mailRecord(orgID, it, c.msg, store.MailSending)
 	ok, err := tx.ClaimMail(ctx, &rec)
 	if err != nil {
 		return claimed{}, err
@@ -163,14 +152,93 @@ func (s *Service) claim(ctx context.Context, tx *store.Store, orgID, inviteID st
 		c.outcome = Duplicate
 		return c, nil
 	}
-	if err := tx.SetInviteToken(ctx, orgID, c.inv.ID, secret.Hash(token), expires); err != nil {
-		return claimed{}, err
+	return c, tx.SetInviteToken(ctx, orgID, c.inv.ID, secret.Hash(token), expires)
+}
+
+// record does the whole of Send without a mail sender for a batch of
+// invites, in tx, set-based where it can be: one read of the invites, one
+// insert into the mail log (which keeps each e-mail; a key already there
+// makes a Duplicate), one update per recorded invite (its own token) and
+// one insert of their audit events. It returns an outcome for each id, in
+// order.
+func (s *Service) record(ctx context.Context, tx *store.Store, orgID string, inviteIDs []string) ([]claimed, error) {
+	its, err := tx.InvitesForSending(ctx, orgID, inviteIDs)
+	if err != nil {
+		return nil, err
 	}
-	if s.Mail != nil {
-		return c, nil
+	cs := make([]claimed, len(inviteIDs))
+	tokens := make([]string, len(inviteIDs))
+	expires := make([]time.Time, len(inviteIDs))
+	recs := make([]store.MailMessage, 0, len(inviteIDs))
+	keys := make(map[string]bool, len(inviteIDs))
+	for i, id := range inviteIDs {
+		it, ok := its[id]
+		cs[i], tokens[i], expires[i], err = s.compose(tx, it, ok)
+		if err != nil {
+			return nil, fmt.Errorf("invite %s: %w", id, err)
+		}
+		if cs[i].outcome != "" {
+			continue
+		}
+		// An invite listed twice: the second finds its key claimed, as a
+		// second Send would.
+		key := MailKey(cs[i].inv)
+		if keys[key] {
+			cs[i].outcome = Duplicate
+			continue
+		}
+		keys[key] = true
+		rec := mailRecord(orgID, it, cs[i].msg, store.MailRecorded)
+		rec.TextBody, rec.HTMLBody = cs[i].msg.Text, cs[i].msg.HTML // with no server, the log is the delivery
+		recs = append(recs, rec)
 	}
-	c.outcome = Recorded
-	return c, s.finish(ctx, tx, c.inv, store.MailRecorded, "")
+	claimedKeys, err := tx.ClaimMails(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
+	var events []store.AuditEvent
+	for i := range cs {
+		c := &cs[i]
+		if c.outcome != "" {
+			continue
+		}
+		if !claimedKeys[MailKey(c.inv)] {
+			c.outcome = Duplicate
+			continue
+		}
+		if err := tx.RecordInviteSent(ctx, orgID, c.inv.ID, secret.Hash(tokens[i]), expires[i]); err != nil {
+			return nil, fmt.Errorf("invite %s: %w", c.inv.ID, err)
+		}
+		c.outcome = Recorded
+		events = append(events, auditEvent(c.inv, store.MailRecorded, ""))
+	}
+	return cs, tx.AddAuditEvents(ctx, events)
+}
+
+// compose checks that the invite it (found in tx, or not) is to be sent,
+// and if so mints its token and renders its e-mail; otherwise the outcome
+// is Obsolete.
+func (s *Service) compose(tx *store.Store, it store.InviteToSend, found bool) (c claimed, token string, expires time.Time, err error) {
+	if !found {
+		return claimed{outcome: Obsolete}, "", time.Time{}, nil // removed with its membership
+	}
+	c = claimed{inv: it.Invite}
+	if c.inv.AcceptedAt != nil || c.inv.SupersededAt != nil || it.MemberStatus != lifecycle.StatusPendingSetup || it.MemberEmail == "" {
+		c.outcome = Obsolete
+		return c, "", time.Time{}, nil
+	}
+	token = secret.NewToken(secret.PrefixInvite)
+	expires = tx.Now().Add(s.Config.TTL)
+	c.msg, err = render(s.Config.PublicURL, token, it, expires)
+	if err != nil {
+		return claimed{}, "", time.Time{}, err
+	}
+	return c, token, expires, nil
+}
+
+// mailRecord is the mail log's entry of an invite's e-mail.
+func mailRecord(orgID string, it store.InviteToSend, msg mail.Message, status string) store.MailMessage {
+	return store.MailMessage{OrgID: orgID, IdempotencyKey: MailKey(it.Invite), Recipient: it.MemberEmail, Subject: msg.Subject, Status: status}
 }
 
 // settle ends Send once its claim is committed: steps 2 and 3 for a claim,
@@ -243,11 +311,16 @@ func (s *Service) finish(ctx context.Context, tx *store.Store, inv store.Invite,
 			return err
 		}
 	}
+	return tx.AddAuditEvent(ctx, auditEvent(inv, status, detail))
+}
+
+// auditEvent is the audit event of how a claimed send ended.
+func auditEvent(inv store.Invite, status, detail string) store.AuditEvent {
 	if detail == "" {
 		detail = "invite #" + strconv.Itoa(inv.SendNumber)
 	} else {
 		detail = "invite #" + strconv.Itoa(inv.SendNumber) + ": " + detail
 	}
-	return tx.AddAuditEvent(ctx, store.AuditEvent{OrgID: inv.OrgID, Actor: Actor, Action: "invite.send",
-		EntityType: "member", EntityID: inv.MembershipID, Outcome: status, Detail: detail})
+	return store.AuditEvent{OrgID: inv.OrgID, Actor: Actor, Action: "invite.send",
+		EntityType: "member", EntityID: inv.MembershipID, Outcome: status, Detail: detail}
 }

@@ -174,7 +174,24 @@ func TestSendAllRecords(t *testing.T) {
 		if diff := cmp.Diff(want, got); err != nil || diff != "" {
 			t.Fatalf("SendAll again: %v (-want +got):\n%s", err, diff)
 		}
+		evs, err := e.store.AuditEvents(ctx, e.org.ID, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sends []string
+		for _, ev := range evs {
+			if ev.Action == "invite.send" {
+				sends = append(sends, ev.EntityID+" "+ev.Outcome+" "+ev.Detail)
+			}
+		}
+		wantSends := []string{grace.MembershipID + " recorded invite #1", ada.MembershipID + " recorded invite #1"} // newest first
+		if diff := cmp.Diff(wantSends, sends); diff != "" {
+			t.Errorf("audit events of the sends (-want +got):\n%s", diff)
+		}
 		for _, inv := range []store.Invite{ada, grace} {
+			if got := e.latest(t, inv.MembershipID); got.SentAt == nil {
+				t.Errorf("invite of %s not marked sent", inv.MembershipID)
+			}
 			rec, err := e.store.MailByKey(ctx, e.org.ID, invite.MailKey(inv))
 			if err != nil || rec.Status != store.MailRecorded {
 				t.Fatalf("mail log %+v, %v", rec, err)
