@@ -14,8 +14,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/broker/brokertest"
 	"github.com/scimsync/scimsync/console"
+	"github.com/scimsync/scimsync/internal/secret"
+	"github.com/scimsync/scimsync/internal/syncbuf"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -265,5 +268,91 @@ func TestConsoleConnectorErrors(t *testing.T) {
 	}
 	if _, err := s.app.AdminService().Connector(context.Background(), org["id"].(string)); err == nil {
 		t.Error("a refused connector was stored")
+	}
+}
+
+// TestConsoleNewSecretShownOnce: a form that makes a secret answers with a
+// redirect, and the page it leads to shows the secret once. A reload
+// creates nothing more and shows nothing; the secret is in no address,
+// no log and no other session's page.
+func TestConsoleNewSecretShownOnce(t *testing.T) {
+	logs := &syncbuf.Buffer{}
+	s := newAppServer(t, storetest.Open(t, lastBackend(), store.Options{}), brokertest.Open(t), func(a *App) {
+		a.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	ctx := context.Background()
+	svc := s.app.AdminService()
+	o, err := svc.CreateOrg(ctx, "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgPath := "/console/orgs/" + o.ID
+	hookURL := "http://127.0.0.1:9/hook"
+	hook, err := svc.CreateWebhook(ctx, o.ID, admin.WebhookInput{URL: &hookURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookPath := "/console/webhooks/" + hook.ID
+	tokenValue := regexp.MustCompile(`id="token-value" readonly value="([^"]+)"`)
+
+	tests := []struct {
+		name       string
+		post, page string
+		form       url.Values
+		shown      *regexp.Regexp
+		// made checks what the POST made, given the secret shown.
+		made func(t *testing.T, sec string)
+	}{
+		{"a SCIM token", orgPath + "/tokens", orgPath, url.Values{"description": {"Okta"}}, tokenValue, func(t *testing.T, sec string) {
+			toks, err := svc.SCIMTokens(ctx, o.ID)
+			if err != nil || len(toks) != 1 || !strings.HasPrefix(sec, secret.PrefixSCIM) {
+				t.Errorf("tokens = %+v, %v; shown %d characters", toks, err, len(sec))
+			}
+		}},
+		{"a webhook", orgPath + "/webhooks", orgPath + "/webhooks", url.Values{"url": {"http://127.0.0.1:9/other"}, "enabled": {"true"}}, secretValue, func(t *testing.T, sec string) {
+			hooks, err := svc.ListWebhooks(ctx, o.ID)
+			if err != nil || len(hooks) != 2 {
+				t.Errorf("webhooks = %+v, %v; want the first and one more", hooks, err)
+			}
+		}},
+		{"a rotated webhook secret", hookPath + "/rotate", hookPath, url.Values{}, secretValue, func(t *testing.T, sec string) {
+			if sec == hook.Secret {
+				t.Error("the old secret is shown")
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newConsoleClient(t, s.URL)
+			c.signin(adminToken)
+			other := newConsoleClient(t, s.URL)
+			other.signin(adminToken)
+
+			tt.form.Set("csrf", c.csrf(tt.page))
+			code, body, h := c.post(tt.post, tt.form)
+			if code != http.StatusSeeOther || h.Get("Location") != tt.page {
+				t.Fatalf("POST = %d to %q, want 303 to %s", code, h.Get("Location"), tt.page)
+			}
+			if tt.shown.MatchString(body) {
+				t.Error("the POST's answer shows the secret")
+			}
+			if code, body, _ := other.get(tt.page); code != http.StatusOK || tt.shown.MatchString(body) {
+				t.Errorf("another session's page = %d, shows the secret: %v", code, tt.shown.MatchString(body))
+			}
+			code, body, _ = c.get(tt.page)
+			m := tt.shown.FindStringSubmatch(body)
+			if code != http.StatusOK || m == nil {
+				t.Fatalf("page after the redirect = %d, no secret:\n%s", code, body)
+			}
+			sec := m[1]
+			code, body, _ = c.get(tt.page)
+			if code != http.StatusOK || strings.Contains(body, sec) || tt.shown.MatchString(body) {
+				t.Errorf("reload = %d: the secret is shown again", code)
+			}
+			tt.made(t, sec)
+			if strings.Contains(logs.String(), sec) {
+				t.Error("the secret is in the log")
+			}
+		})
 	}
 }

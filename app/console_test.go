@@ -194,11 +194,19 @@ func TestConsoleJourneys(t *testing.T) {
 	if !strings.HasPrefix(token, secret.PrefixSCIM) || scimURL != s.URL+"/scim/v2" {
 		t.Fatalf("token %q at %q", token, scimURL)
 	}
+	// The form's answer redirected to the page: the address carries
+	// nothing, and a reload resends no form.
+	if loc, _ := p.eval("location.pathname + location.search"); loc != orgPath {
+		t.Errorf("after creating the token: at %s, want %s", loc, orgPath)
+	}
 	p.screenshot("03-token-created")
-	p.open(orgPath)
-	p.waitFor("the tokens table", `document.querySelector("#tokens")`)
+	p.do("reload", chromedp.Reload())
+	p.waitFor("the tokens table", `document.querySelector("#tokens") && !document.querySelector("#token-value")`)
 	if html, _ := p.eval("document.documentElement.outerHTML"); strings.Contains(html, token) {
 		t.Fatal("the token is shown again after a reload")
+	}
+	if n, _ := p.eval(`document.querySelectorAll("#tokens tbody tr").length`); n != "1" {
+		t.Errorf("%s tokens after a reload, want 1", n)
 	}
 
 	// 4: the IdP pushes a user with the token; the member waits for setup.

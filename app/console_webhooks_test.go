@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/broker/brokertest"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
@@ -59,12 +61,16 @@ func TestConsoleWebhooksEventsAndSettle(t *testing.T) {
 		}
 	})
 
-	// Created: the secret is in this answer only.
-	code, body, _ := c.post(orgHooks, url.Values{"csrf": {c.csrf(orgHooks)}, "url": {recv.URL + "/hook"}, "description": {"the app"},
+	// Created: the page the answer redirects to shows the secret, once.
+	code, _, h := c.post(orgHooks, url.Values{"csrf": {c.csrf(orgHooks)}, "url": {recv.URL + "/hook"}, "description": {"the app"},
 		"types": {"member.provisioned", "member.deprovisioned"}, "enabled": {"true"}})
+	if code != http.StatusSeeOther || h.Get("Location") != orgHooks {
+		t.Fatalf("create = %d to %q, want 303 to the list", code, h.Get("Location"))
+	}
+	code, body, _ := c.get(orgHooks)
 	m := secretValue.FindStringSubmatch(body)
-	if code != http.StatusCreated || m == nil {
-		t.Fatalf("create = %d, no secret shown:\n%s", code, body)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("list after create = %d, no secret shown:\n%s", code, body)
 	}
 	sec := m[1]
 	hooks, err := s.app.AdminService().ListWebhooks(ctx, orgID)
@@ -99,10 +105,14 @@ func TestConsoleWebhooksEventsAndSettle(t *testing.T) {
 	})
 
 	t.Run("rotate shows a new secret once", func(t *testing.T) {
-		code, body, _ := c.post(hookPath+"/rotate", url.Values{"csrf": {c.csrf(hookPath)}})
+		code, _, h := c.post(hookPath+"/rotate", url.Values{"csrf": {c.csrf(hookPath)}})
+		if code != http.StatusSeeOther || h.Get("Location") != hookPath {
+			t.Fatalf("rotate = %d to %q, want 303 to the endpoint", code, h.Get("Location"))
+		}
+		code, body, _ := c.get(hookPath)
 		m := secretValue.FindStringSubmatch(body)
 		if code != 200 || m == nil || m[1] == sec {
-			t.Fatalf("rotate = %d, secret %v", code, m)
+			t.Fatalf("endpoint after rotate = %d, secret %v", code, m)
 		}
 		if _, body, _ := c.get(hookPath); strings.Contains(body, m[1]) {
 			t.Error("the rotated secret is shown again")
@@ -141,7 +151,7 @@ func TestConsoleWebhooksEventsAndSettle(t *testing.T) {
 	}
 	dels, _ := s.app.AdminService().WebhookDeliveries(ctx, "", hook.ID, 0, 10)
 	status.Store(500)
-	code, _, h := c.post(hookPath+"/deliveries/"+strconv.FormatInt(dels[0].ID, 10)+"/retry", url.Values{"csrf": {c.csrf(hookPath)}})
+	code, _, h = c.post(hookPath+"/deliveries/"+strconv.FormatInt(dels[0].ID, 10)+"/retry", url.Values{"csrf": {c.csrf(hookPath)}})
 	if code != http.StatusSeeOther || !strings.Contains(h.Get("Location"), "done=retry-failed") || answered.Load() != sent+1 {
 		t.Errorf("re-send = %d %s, %d sent", code, h.Get("Location"), answered.Load()-sent)
 	}
@@ -253,6 +263,11 @@ func TestConsoleWebhookInBrowser(t *testing.T) {
 		t.Fatalf("secret %q, list %q", sec, p.text("#webhooks"))
 	}
 	p.screenshot("11-webhook-created")
+	p.do("reload", chromedp.Reload())
+	p.waitFor("the list again", `document.querySelector("#webhooks") && !document.querySelector("#secret-value")`)
+	if n, _ := p.eval(`document.querySelectorAll("#webhooks tbody tr").length`); n != "1" {
+		t.Errorf("%s endpoints after a reload, want 1", n)
+	}
 	p.click("#webhooks a")
 	p.waitFor("the endpoint's page", `document.querySelector("#rotate-secret")`)
 	if html, _ := p.eval("document.documentElement.outerHTML"); strings.Contains(html, sec) {

@@ -104,7 +104,7 @@ func problem(err error) string {
 // orgForm carries what the organization page shows besides the stored
 // state: a token just created, and errors of its forms.
 type orgForm struct {
-	NewToken      *admin.NewSCIMToken
+	NewToken      *flashed
 	TokenError    string
 	Schedule      string
 	Mapping       string
@@ -113,7 +113,16 @@ type orgForm struct {
 }
 
 func (c *Console) orgPage(w http.ResponseWriter, r *http.Request, s session) {
-	c.showOrg(w, r, s, http.StatusOK, nil)
+	tok, err := c.takeSecret(r, s)
+	if err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	if tok == nil {
+		c.showOrg(w, r, s, http.StatusOK, nil)
+		return
+	}
+	c.showOrgWith(w, r, s, http.StatusOK, func(f *orgForm) { f.NewToken = tok })
 }
 
 func (c *Console) showOrg(w http.ResponseWriter, r *http.Request, s session, status int, form *orgForm) {
@@ -209,8 +218,7 @@ func (c *Console) createToken(w http.ResponseWriter, r *http.Request, s session)
 		c.failed(w, r, err)
 		return
 	}
-	// Shown in this answer only; the page is not cached (no-store).
-	c.showOrgWith(w, r, s, http.StatusCreated, func(f *orgForm) { f.NewToken = &t })
+	c.redirectWithSecret(w, r, s, orgPath(r.PathValue("org")), flashed{Secret: t.Token})
 }
 
 // showOrgWith shows the organization page with its stored settings and a

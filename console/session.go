@@ -78,7 +78,7 @@ func (c *Console) session(r *http.Request) (session, error) {
 // endSession deletes the session and its cookie.
 func (c *Console) endSession(ctx context.Context, w http.ResponseWriter, s session) error {
 	http.SetCookie(w, c.cookie(cookieName, "", -1))
-	if err := c.Redis.Del(ctx, s.key).Err(); err != nil {
+	if err := c.Redis.Del(ctx, s.key, flashKey(s)).Err(); err != nil {
 		return fmt.Errorf("delete console session: %w", err)
 	}
 	return nil

@@ -20,6 +20,15 @@ import (
 
 func webhookPath(id string) string { return Prefix + "webhooks/" + url.PathEscape(id) }
 
+// webhooksPath lists the endpoints of an organization, or with orgID ""
+// those for all of them.
+func webhooksPath(orgID string) string {
+	if orgID == "" {
+		return Prefix + "webhooks"
+	}
+	return orgPath(orgID) + "/webhooks"
+}
+
 // webhookForm is the create and edit form: what was typed, and its error.
 type webhookForm struct {
 	URL, Description string
@@ -52,10 +61,17 @@ func readWebhookForm(r *http.Request) (webhookForm, admin.WebhookInput) {
 // webhooksPage lists the endpoints of the organization in the address, or
 // all of them on the top-level page.
 func (c *Console) webhooksPage(w http.ResponseWriter, r *http.Request, s session) {
-	c.showWebhooks(w, r, s, http.StatusOK, webhookForm{Enabled: true}, nil)
+	created, err := c.takeSecret(r, s)
+	if err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	c.showWebhooks(w, r, s, http.StatusOK, webhookForm{Enabled: true}, created)
 }
 
-func (c *Console) showWebhooks(w http.ResponseWriter, r *http.Request, s session, status int, form webhookForm, created *admin.WebhookWithSecret) {
+// showWebhooks shows the list, the create form and, after a creation, the
+// new endpoint's secret.
+func (c *Console) showWebhooks(w http.ResponseWriter, r *http.Request, s session, status int, form webhookForm, created *flashed) {
 	ctx := r.Context()
 	orgID := r.PathValue("org")
 	v := view{Title: "Webhooks", CSRF: s.CSRF, Notice: notices[r.URL.Query().Get("done")]}
@@ -72,10 +88,7 @@ func (c *Console) showWebhooks(w http.ResponseWriter, r *http.Request, s session
 		c.failed(w, r, err)
 		return
 	}
-	action := Prefix + "webhooks"
-	if orgID != "" {
-		action = orgPath(orgID) + "/webhooks"
-	}
+	action := webhooksPath(orgID)
 	v.Data = map[string]any{"Webhooks": hooks, "Form": form, "Types": lifecycle.EventTypes, "Action": action, "Created": created, "All": orgID == ""}
 	c.render(w, r, status, "webhooks", v)
 }
@@ -93,8 +106,7 @@ func (c *Console) createWebhook(w http.ResponseWriter, r *http.Request, s sessio
 		c.failed(w, r, err)
 		return
 	}
-	// The secret is in this answer only; the page is not cached (no-store).
-	c.showWebhooks(w, r, s, http.StatusCreated, webhookForm{Enabled: true}, &created)
+	c.redirectWithSecret(w, r, s, webhooksPath(r.PathValue("org")), flashed{Secret: created.Secret, For: created.URL})
 }
 
 func (c *Console) webhookPage(w http.ResponseWriter, r *http.Request, s session) {
@@ -103,7 +115,16 @@ func (c *Console) webhookPage(w http.ResponseWriter, r *http.Request, s session)
 		c.failed(w, r, err)
 		return
 	}
-	c.showWebhook(w, r, s, http.StatusOK, v, formOf(v), "")
+	rotated, err := c.takeSecret(r, s)
+	if err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	newSecret := ""
+	if rotated != nil {
+		newSecret = rotated.Secret
+	}
+	c.showWebhook(w, r, s, http.StatusOK, v, formOf(v), newSecret)
 }
 
 // showWebhook shows an endpoint with its edit form, its recent deliveries
@@ -170,7 +191,7 @@ func (c *Console) rotateWebhook(w http.ResponseWriter, r *http.Request, s sessio
 		c.failed(w, r, err)
 		return
 	}
-	c.showWebhook(w, r, s, http.StatusOK, hook.WebhookView, formOf(hook.WebhookView), hook.Secret)
+	c.redirectWithSecret(w, r, s, webhookPath(hook.ID), flashed{Secret: hook.Secret})
 }
 
 func (c *Console) deleteWebhookPage(w http.ResponseWriter, r *http.Request, s session) {
@@ -205,11 +226,11 @@ func (c *Console) deleteWebhook(w http.ResponseWriter, r *http.Request, s sessio
 		c.failed(w, r, err)
 		return
 	}
-	back := Prefix + "webhooks"
+	orgID := ""
 	if hook.OrgID != nil {
-		back = orgPath(*hook.OrgID) + "/webhooks"
+		orgID = *hook.OrgID
 	}
-	redirect(w, r, back, "webhook-deleted")
+	redirect(w, r, webhooksPath(orgID), "webhook-deleted")
 }
 
 func (c *Console) retryDelivery(w http.ResponseWriter, r *http.Request, s session) {
