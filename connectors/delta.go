@@ -31,6 +31,9 @@ type Delta struct {
 	DeletedGroups []string
 	// Joins and Leaves are membership changes.
 	Joins, Leaves []Membership
+	// Pages is how many pages holding something the IdP answered with,
+	// counted as a full listing's pages are: one per page handed over.
+	Pages int
 }
 
 // Empty reports whether the delta holds no change.

@@ -101,7 +101,8 @@ func (e *execution) pullDelta(ctx context.Context, ps *pullState, source string,
 	}
 	e.pulled = store.Pull{OrgID: e.org.ID, RunID: e.run.ID, Source: source, Snapshot: e.run.Snapshot, Delta: true}
 	pd := toPulledDelta(d)
-	stats := PullStats{Source: source, Mode: store.PullDelta, Users: len(pd.Users), Groups: len(pd.Groups), GroupMembers: len(pd.Joins),
+	e.countPages(d.Pages)
+	stats := PullStats{Source: source, Mode: store.PullDelta, Pages: e.pages, Users: len(pd.Users), Groups: len(pd.Groups), GroupMembers: len(pd.Joins),
 		DeletedUsers: len(pd.DeletedUsers), DeletedGroups: len(pd.DeletedGroups), Leaves: len(pd.Leaves), SkippedUsers: len(d.Users) - len(pd.Users)}
 	e.plan.Pull = &stats
 	if !d.Empty() {

@@ -361,3 +361,49 @@ func TestQueuedFullRun(t *testing.T) {
 		}
 	})
 }
+
+// A delta run counts the pages it read as a full run does, one for each
+// page of changes the IdP answered with, so PagesFetched is not 0 on an
+// Okta run that read changes.
+func TestDeltaCountsPages(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta(oktafake.WithMaxLimit(20))
+		users := h.addOktaUsers("u", 50)
+		eng := idp.AddGroup("Engineering")
+		run, p := h.reconcile(reconciler.Options{})
+		h.mustMode(run, store.PullFull)
+		// 3 pages of users, 1 of groups; Engineering lists no members.
+		if run.PagesFetched != 4 || p.Pull.Pages != 4 {
+			t.Errorf("full run: %d pages fetched, plan %d, want 4", run.PagesFetched, p.Pull.Pages)
+		}
+		h.converge()
+		h.clock.Advance(time.Hour)
+		run, _ = h.reconcile(reconciler.Options{}) // reads the full run's own changes again
+		h.mustMode(run, store.PullDelta)
+		h.converge()
+		h.clock.Advance(time.Hour)
+
+		for _, u := range users[:30] {
+			idp.UpdateUser(u.ID, func(u *oktafake.User) { u.FirstName = "Renamed" })
+		}
+		idp.AddMember(eng.ID, users[0].ID)
+		// Past the overlap, so that the next delta no longer reads them.
+		h.clock.Advance(10 * time.Minute)
+		run, p = h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunSucceeded)
+		h.mustMode(run, store.PullDelta)
+		// 2 pages of changed users, none of groups, 1 of the System Log.
+		if run.PagesFetched != 3 || p.Pull.Pages != 3 {
+			t.Errorf("delta run: %d pages fetched, plan %d, want 3", run.PagesFetched, p.Pull.Pages)
+		}
+
+		h.converge()
+		h.clock.Advance(time.Hour)
+		run, p = h.reconcile(reconciler.Options{})
+		h.mustMode(run, store.PullDelta)
+		if run.PagesFetched != 0 || p.Pull.Pages != 0 {
+			t.Errorf("delta run without changes: %d pages fetched, plan %d, want 0", run.PagesFetched, p.Pull.Pages)
+		}
+	})
+}

@@ -72,6 +72,15 @@ func (e *execution) pull(ctx context.Context, dir connectors.Directory, source s
 	return stats, err
 }
 
+// countPages adds n pages the IdP answered with to the run's count
+// (PagesFetched) and the metric, the same for a full pull and a delta.
+func (e *execution) countPages(n int) {
+	e.pages += n
+	for range n {
+		e.r.Metrics.page()
+	}
+}
+
 // refreshStats has the database re-read the statistics of tables (by
 // default all a reconciliation works on) after a large change, so that its
 // plans stay index lookups.
@@ -194,12 +203,9 @@ func (w *writer) write(ctx context.Context, b *batch) error {
 	if err != nil {
 		return fmt.Errorf("write %s pages %d-%d: %w", b.phase, e.pages+1, e.pages+b.pages, err)
 	}
-	e.pages += b.pages
+	e.countPages(b.pages)
 	s := &w.stats
 	s.Pages, s.Users, s.Groups, s.GroupMembers = e.pages, s.Users+len(b.users), s.Groups+len(b.groups), s.GroupMembers+len(b.members)
-	for i := 0; i < b.pages; i++ {
-		e.r.Metrics.page()
-	}
 	if e.pages >= w.analyzeAt {
 		w.analyzeAt *= 8 // at about 8, 64, 512, … pages: the statistics follow the growth
 		e.refreshStats(ctx, "directory_users", "directory_groups", "directory_group_members", "pull_seen")

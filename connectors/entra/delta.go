@@ -39,10 +39,10 @@ type cursor struct {
 func (d *Directory) Cursor(ctx context.Context) (string, error) {
 	var c cursor
 	var err error
-	if c.Users, err = d.deltaRound(ctx, "users", d.graph.String()+usersDelta+"&$deltatoken=latest", func(json.RawMessage) error { return nil }); err != nil {
+	if c.Users, _, err = d.deltaRound(ctx, "users", d.graph.String()+usersDelta+"&$deltatoken=latest", func(json.RawMessage) error { return nil }); err != nil {
 		return "", err
 	}
-	if c.Groups, err = d.deltaRound(ctx, "groups", d.graph.String()+groupsDelta+"&$deltatoken=latest", func(json.RawMessage) error { return nil }); err != nil {
+	if c.Groups, _, err = d.deltaRound(ctx, "groups", d.graph.String()+groupsDelta+"&$deltatoken=latest", func(json.RawMessage) error { return nil }); err != nil {
 		return "", err
 	}
 	b, _ := json.Marshal(c)
@@ -63,7 +63,8 @@ func (d *Directory) Changes(ctx context.Context, raw string) (connectors.Delta, 
 	var delta connectors.Delta
 	var next cursor
 	var err error
-	next.Users, err = d.deltaRound(ctx, "users", c.Users, func(item json.RawMessage) error {
+	var pages int
+	next.Users, pages, err = d.deltaRound(ctx, "users", c.Users, func(item json.RawMessage) error {
 		var u struct {
 			graphUser
 			Removed *struct{} `json:"@removed"`
@@ -83,7 +84,8 @@ func (d *Directory) Changes(ctx context.Context, raw string) (connectors.Delta, 
 	if err != nil {
 		return connectors.Delta{}, "", err
 	}
-	next.Groups, err = d.deltaRound(ctx, "groups", c.Groups, func(item json.RawMessage) error {
+	delta.Pages = pages
+	next.Groups, pages, err = d.deltaRound(ctx, "groups", c.Groups, func(item json.RawMessage) error {
 		var g struct {
 			ID          string    `json:"id"`
 			DisplayName *string   `json:"displayName"`
@@ -121,14 +123,17 @@ func (d *Directory) Changes(ctx context.Context, raw string) (connectors.Delta, 
 	if err != nil {
 		return connectors.Delta{}, "", err
 	}
+	delta.Pages += pages
 	b, _ := json.Marshal(next)
 	return delta, string(b), nil
 }
 
 // deltaRound follows one delta query from link through its nextLinks,
-// handing each item to fn, and returns the deltaLink that ends it.
-func (d *Directory) deltaRound(ctx context.Context, what, link string, fn func(json.RawMessage) error) (string, error) {
+// handing each item to fn, and returns the deltaLink that ends it and how
+// many of its pages held items.
+func (d *Directory) deltaRound(ctx context.Context, what, link string, fn func(json.RawMessage) error) (string, int, error) {
 	op := "read changed " + what
+	full := 0
 	for page := 1; ; page++ {
 		var body struct {
 			Value     []json.RawMessage `json:"value"`
@@ -139,27 +144,30 @@ func (d *Directory) deltaRound(ctx context.Context, what, link string, fn func(j
 			if expired(err) {
 				err = fmt.Errorf("%w: %w", connectors.ErrCursorExpired, err)
 			}
-			return "", fmt.Errorf("entra: %s (page %d): %w", op, page, err)
+			return "", 0, fmt.Errorf("entra: %s (page %d): %w", op, page, err)
+		}
+		if len(body.Value) > 0 {
+			full++
 		}
 		for _, item := range body.Value {
 			if err := fn(item); err != nil {
-				return "", fmt.Errorf("entra: %s: %w", op, err)
+				return "", 0, fmt.Errorf("entra: %s: %w", op, err)
 			}
 		}
 		switch {
 		case body.DeltaLink != "":
 			if err := d.checkNextLink(body.DeltaLink); err != nil {
-				return "", fmt.Errorf("entra: %s: %w", op, err)
+				return "", 0, fmt.Errorf("entra: %s: %w", op, err)
 			}
-			return body.DeltaLink, nil
+			return body.DeltaLink, full, nil
 		case body.NextLink == "":
-			return "", fmt.Errorf("entra: %s (page %d): the answer has neither a nextLink nor a deltaLink", op, page)
+			return "", 0, fmt.Errorf("entra: %s (page %d): the answer has neither a nextLink nor a deltaLink", op, page)
 		}
 		if err := d.checkNextLink(body.NextLink); err != nil {
-			return "", fmt.Errorf("entra: %s (page %d): %w", op, page, err)
+			return "", 0, fmt.Errorf("entra: %s (page %d): %w", op, page, err)
 		}
 		if err := ctx.Err(); err != nil {
-			return "", fmt.Errorf("entra: %s: %w", op, err)
+			return "", 0, fmt.Errorf("entra: %s: %w", op, err)
 		}
 		link = body.NextLink
 	}

@@ -90,6 +90,7 @@ func (d *Directory) Changes(ctx context.Context, cursor string) (connectors.Delt
 			return users, resp, err
 		},
 		func(page []*oktasdk.User) error {
+			delta.Pages++
 			for _, u := range page {
 				delta.Users = append(delta.Users, toUser(u))
 			}
@@ -106,6 +107,7 @@ func (d *Directory) Changes(ctx context.Context, cursor string) (connectors.Delt
 			return d.client.Group.ListGroups(ctx, &query.Params{Limit: pageSize, Filter: `lastUpdated gt "` + since + `"`})
 		},
 		func(page []*oktasdk.Group) error {
+			delta.Pages++
 			for _, g := range page {
 				name := ""
 				if g.Profile != nil {
@@ -129,6 +131,7 @@ func (d *Directory) Changes(ctx context.Context, cursor string) (connectors.Delt
 				SortOrder: "ASCENDING", Limit: logPageSize})
 		},
 		func(page []*oktasdk.LogEvent) error {
+			delta.Pages++
 			events = append(events, page...)
 			return nil
 		})

@@ -73,12 +73,14 @@ func TestChanges(t *testing.T) {
 		DeletedGroups: []string{old.ID},
 		Joins:         []connectors.Membership{{GroupExternalID: eng.ID, UserExternalID: added.ID}},
 		Leaves:        []connectors.Membership{{GroupExternalID: eng.ID, UserExternalID: leaves.ID}},
+		Pages:         4,
 	}
 	sortDelta(&want)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("delta (-want +got):\n%s", diff)
 	}
-	// Users take two pages of two; groups and the System Log one each.
+	// Users take two pages of two; groups and the System Log one each:
+	// four pages, each one request.
 	if got := n.Load(); got != 4 {
 		t.Errorf("requests = %d, want 4", got)
 	}
