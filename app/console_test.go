@@ -284,6 +284,14 @@ func TestConsoleJourneys(t *testing.T) {
 	}
 	p.screenshot("07-run-blocked")
 	p.do("phone size", chromedp.EmulateViewport(390, 844))
+	// Every tab of the organization is on screen: they wrap, none is cut
+	// or scrolled away.
+	if out, _ := p.eval(`[...document.querySelectorAll("nav.tabs a")].filter(a => { const r = a.getBoundingClientRect(); return r.left < 0 || r.right > document.documentElement.clientWidth }).map(a => a.innerText).join(", ") || (document.querySelector("nav.tabs").scrollWidth > document.querySelector("nav.tabs").clientWidth ? "the bar scrolls" : "")`); out != "" {
+		t.Errorf("at phone width, tabs off screen: %s", out)
+	}
+	if n, _ := p.eval(`document.querySelectorAll("nav.tabs a").length`); n != "8" {
+		t.Errorf("%s tabs, want 8", n)
+	}
 	p.screenshot("07b-run-blocked-phone")
 	p.do("laptop size", chromedp.EmulateViewport(1280, 900))
 
