@@ -174,7 +174,8 @@ func (a *App) Handler(auth *admin.Auth) (http.Handler, func() error) {
 	svc.Invalidate = bus
 
 	cons := &console.Console{Service: svc, Auth: auth, Redis: a.Broker.Client(), Log: a.Log.With("component", "console"),
-		IdleTimeout: a.Cfg.ConsoleIdleTimeout, Secure: strings.HasPrefix(a.Cfg.PublicURL, "https://"), MonitoringPath: ops.MonitoringPath}
+		IdleTimeout: a.Cfg.ConsoleIdleTimeout, Secure: strings.HasPrefix(a.Cfg.PublicURL, "https://"), MonitoringPath: ops.MonitoringPath,
+		TrustedProxies: a.Cfg.TrustedProxies}
 
 	mux := http.NewServeMux()
 	a.healthRoutes(mux)

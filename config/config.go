@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -50,6 +51,7 @@ var Vars = []Var{
 	{"SCIMSYNC_EVENT_RETENTION", "event-retention", "720h", "how long the change feed keeps an event (30 days); a reader whose cursor falls behind it is told to resync"},
 	{"SCIMSYNC_WEBHOOK_ALLOW_PRIVATE", "webhook-allow-private", "false", "accept webhook URLs whose host resolves to a private, link-local or unspecified address (loopback is always accepted)"},
 	{"SCIMSYNC_CONSOLE_IDLE_TIMEOUT", "console-idle-timeout", "30m", "an operator console session ends after this long without a request"},
+	{"SCIMSYNC_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client that console sign-in failures are counted by (default: none; the peer address counts)"},
 	{"SCIMSYNC_METRICS_ADDR", "metrics-addr", "", "worker and scheduler roles: serve /metrics, /healthz and /readyz on this address (default: none)"},
 	{"SCIMSYNC_DB_MAX_CONNS", "db-max-conns", "0", "database connections each process may hold (0: on Postgres four per CPU and at least 8, on SQLite 8); a request waits for one when all are busy"},
 	{"SCIMSYNC_DEBUG_ADDR", "debug-addr", "", "serve /debug/pprof/ (CPU, heap, goroutine, block and mutex profiles, runtime trace) and /debug/dbpool on this loopback address (default: none)"},
@@ -90,6 +92,9 @@ type Config struct {
 	WebhookAllowPrivate bool
 	// ConsoleIdleTimeout ends an idle console session.
 	ConsoleIdleTimeout time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed; none by default.
+	TrustedProxies []netip.Prefix
 }
 
 // ErrUsage marks configuration errors: the command exits 2 on them.
@@ -218,6 +223,11 @@ func parse(m map[string]string) (Config, error) {
 	} else {
 		c.WebhookAllowPrivate = b
 	}
+	if p, err := ParsePrefixes(m["SCIMSYNC_TRUSTED_PROXIES"]); err != nil {
+		bad("SCIMSYNC_TRUSTED_PROXIES", "%v", err)
+	} else {
+		c.TrustedProxies = p
+	}
 	if c.DataDir == "" {
 		c.DataDir = "."
 		if db, err := ParseDatabaseURL(c.DatabaseURL); err == nil && db.Driver == "sqlite" && db.Path != ":memory:" {
@@ -308,6 +318,28 @@ func ParseShare(s string) (float64, error) {
 		return 0, fmt.Errorf("%q is outside 0%%–100%%", s)
 	}
 	return f, nil
+}
+
+// ParsePrefixes reads a comma-separated list of CIDRs or single addresses
+// (a single address is its own /32 or /128).
+func ParsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a CIDR such as 10.0.0.0/8", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // checkLoopback accepts host:port whose host is a loopback IP or

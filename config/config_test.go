@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,8 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"SCIMSYNC_RECONCILE_STALE_AFTER": "0s"}, "SCIMSYNC_RECONCILE_STALE_AFTER"},
 		{map[string]string{"SCIMSYNC_EVENT_RETENTION": "30d"}, "SCIMSYNC_EVENT_RETENTION"},
 		{map[string]string{"SCIMSYNC_WEBHOOK_ALLOW_PRIVATE": "maybe"}, "SCIMSYNC_WEBHOOK_ALLOW_PRIVATE"},
+		{map[string]string{"SCIMSYNC_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, "SCIMSYNC_TRUSTED_PROXIES"},
+		{map[string]string{"SCIMSYNC_TRUSTED_PROXIES": "10.0.0.0/33"}, "SCIMSYNC_TRUSTED_PROXIES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -136,6 +139,17 @@ func TestDataDirFollowsSQLite(t *testing.T) {
 	}
 	if c.DataDir != "/var/lib/scimsync" {
 		t.Errorf("DataDir = %q", c.DataDir)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{"SCIMSYNC_TRUSTED_PROXIES": " 10.1.2.3/8, 192.0.2.7 ,fd00::/8,, ::ffff:198.51.100.1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("198.51.100.1/32")}
+	if diff := cmp.Diff(want, c.TrustedProxies, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("TrustedProxies (-want +got):\n%s", diff)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -53,6 +54,9 @@ type Console struct {
 	Secure bool
 	// MonitoringPath is linked from every page when set.
 	MonitoringPath string
+	// TrustedProxies are reverse proxies whose X-Forwarded-For names the
+	// client sign-in failures are counted by (see clientAddr).
+	TrustedProxies []netip.Prefix
 
 	pages map[string]*template.Template
 }
@@ -190,7 +194,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		c.showSignin(w, r, http.StatusForbidden, "The sign-in form expired. Try again.")
 		return
 	}
-	addr := clientAddr(r)
+	addr := c.clientAddr(r)
 	limited, err := c.throttled(ctx, addr)
 	if err != nil {
 		c.failed(w, r, err)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -108,13 +110,45 @@ func validCSRF(r *http.Request, want string) bool {
 }
 
 // clientAddr is the address sign-in failures are counted by: the peer's,
-// since a forwarded header could be forged to dodge the limit.
-func clientAddr(r *http.Request) string {
+// since a forwarded header could be forged to dodge the limit, unless the
+// peer is one of TrustedProxies. Then it is the nearest X-Forwarded-For
+// hop that is not a trusted proxy: a client can put anything at the start
+// of the header, but not after what the proxies append, so the walk goes
+// from the end and stops at the first hop not trusted.
+func (c *Console) clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !c.trusted(addr) {
+		return host
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // believe nothing before a hop that is not an address
+		}
+		addr = hop.WithZone("").Unmap()
+		if !c.trusted(addr) {
+			break
+		}
+	}
+	return addr.String()
+}
+
+func (c *Console) trusted(addr netip.Addr) bool {
+	addr = addr.WithZone("").Unmap()
+	for _, p := range c.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func failureKey(addr string) string { return keyPrefix + "signin-failures:" + addr }
