@@ -336,6 +336,19 @@ func TestConsoleNewSecretShownOnce(t *testing.T) {
 			if tt.shown.MatchString(body) {
 				t.Error("the POST's answer shows the secret")
 			}
+			// What waits in Redis for the page, sealed under the session.
+			var kept []string
+			rdb := s.app.Broker.Client()
+			keys, _ := rdb.Keys(ctx, "scimsync:console:*:flash").Result()
+			for _, k := range keys {
+				vals, _ := rdb.HGetAll(ctx, k).Result()
+				for _, v := range vals {
+					kept = append(kept, v)
+				}
+			}
+			if len(kept) == 0 {
+				t.Fatal("nothing kept in Redis for the page")
+			}
 			if code, body, _ := other.get(tt.page); code != http.StatusOK || tt.shown.MatchString(body) {
 				t.Errorf("another session's page = %d, shows the secret: %v", code, tt.shown.MatchString(body))
 			}
@@ -350,6 +363,11 @@ func TestConsoleNewSecretShownOnce(t *testing.T) {
 				t.Errorf("reload = %d: the secret is shown again", code)
 			}
 			tt.made(t, sec)
+			for _, v := range kept {
+				if strings.Contains(v, sec) {
+					t.Error("Redis held the secret in clear")
+				}
+			}
 			if strings.Contains(logs.String(), sec) {
 				t.Error("the secret is in the log")
 			}

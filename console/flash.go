@@ -1,6 +1,7 @@
 package console
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scimsync/scimsync/internal/secret"
 )
 
 // A secret a form makes (a SCIM token, a webhook's signing secret) is
@@ -26,6 +29,13 @@ type flashed struct {
 	For string `json:"for,omitempty"`
 }
 
+// flashBox is the box a session's waiting secrets are sealed in: its key
+// is derived from the session id, which Redis holds only as a hash.
+func flashBox(sessionID string) (*secret.Box, error) {
+	key := sha256.Sum256([]byte("scimsync console flash\x00" + sessionID))
+	return secret.NewBox(key[:])
+}
+
 // flashKey holds a session's waiting secrets, one field per page path.
 func flashKey(s session) string { return s.key + ":flash" }
 
@@ -35,7 +45,7 @@ func (c *Console) redirectWithSecret(w http.ResponseWriter, r *http.Request, s s
 	b, err := json.Marshal(f)
 	if err == nil {
 		pipe := c.Redis.TxPipeline()
-		pipe.HSet(ctx, flashKey(s), path, b)
+		pipe.HSet(ctx, flashKey(s), path, s.box.Seal(b, []byte(path)))
 		pipe.Expire(ctx, flashKey(s), flashTTL)
 		_, err = pipe.Exec(ctx)
 	}
@@ -63,6 +73,9 @@ func (c *Console) takeSecret(r *http.Request, s session) (*flashed, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("take a new secret: %w", err)
+	}
+	if b, err = s.box.Open(b, []byte(path)); err != nil {
+		return nil, fmt.Errorf("open a new secret: %w", err)
 	}
 	var f flashed
 	if err := json.Unmarshal(b, &f); err != nil {

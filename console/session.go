@@ -40,6 +40,10 @@ var errNoSession = errors.New("no console session")
 type session struct {
 	key  string // the Redis key
 	CSRF string
+	// box seals what the session keeps in Redis for a moment (a new
+	// secret on its way to its page) under a key made from the session's
+	// id, which only the browser holds: Redis alone cannot read it.
+	box *secret.Box
 }
 
 // randomToken is a session id or CSRF token: 256 random bits, made as the
@@ -74,7 +78,11 @@ func (c *Console) session(r *http.Request) (session, error) {
 	if err != nil {
 		return session{}, fmt.Errorf("read console session: %w", err)
 	}
-	return session{key: key, CSRF: csrf}, nil
+	box, err := flashBox(ck.Value)
+	if err != nil {
+		return session{}, err
+	}
+	return session{key: key, CSRF: csrf, box: box}, nil
 }
 
 // endSession deletes the session and its cookie.
