@@ -279,7 +279,8 @@ func TestConsoleJourneys(t *testing.T) {
 		okta.DeleteUser(id)
 	}
 	runTo("#run-now", "blocked")
-	if got := p.text("#guard"); !strings.Contains(got, "Blocked") {
+	// The verdict shows the share the plan takes and, apart, the limit.
+	if got := p.text("#guard"); !strings.Contains(got, "Blocked") || !strings.Contains(got, "6 of 7 members (86%) would lose access") || !strings.Contains(got, "the guard allows 10%") {
 		t.Errorf("guard = %q", got)
 	}
 	p.screenshot("07-run-blocked")

@@ -381,21 +381,34 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s session) {
 
 // plan is the part of a run's recorded plan the console shows.
 type plan struct {
-	Provision    int `json:"provision"`
-	Update       int `json:"update"`
-	Deprovision  int `json:"deprovision"`
-	Remove       int `json:"remove"`
-	ResendInvite int `json:"resendInvite"`
-	GroupChanges int `json:"groupChanges"`
-	Members      int `json:"members"`
-	Guard        struct {
-		Share          float64 `json:"share"`
-		Removals       int     `json:"removals"`
-		GroupDeletions int     `json:"groupDeletions"`
-		Tripped        bool    `json:"tripped"`
-		Confirmed      bool    `json:"confirmed"`
-		Reason         string  `json:"reason"`
-	} `json:"guard"`
+	Provision    int          `json:"provision"`
+	Update       int          `json:"update"`
+	Deprovision  int          `json:"deprovision"`
+	Remove       int          `json:"remove"`
+	ResendInvite int          `json:"resendInvite"`
+	GroupChanges int          `json:"groupChanges"`
+	Members      int          `json:"members"`
+	Guard        guardVerdict `json:"guard"`
+}
+
+// guardVerdict is a plan's deprovision guard as the console shows it.
+type guardVerdict struct {
+	Share          float64  `json:"share"`
+	Limit          *float64 `json:"limit"`
+	Removals       int      `json:"removals"`
+	GroupDeletions int      `json:"groupDeletions"`
+	Tripped        bool     `json:"tripped"`
+	Confirmed      bool     `json:"confirmed"`
+	Reason         string   `json:"reason"`
+}
+
+// Allows is the share of members the guard lets a run take. A plan
+// recorded before the limit had its own field kept it in share.
+func (g guardVerdict) Allows() float64 {
+	if g.Limit == nil {
+		return g.Share
+	}
+	return *g.Limit
 }
 
 // runRow is a run as the console lists it.

@@ -164,7 +164,10 @@ type Plan struct {
 
 // Guard is the deprovision guard's verdict on a plan.
 type Guard struct {
+	// Share is the part of the members the plan deprovisions or removes
+	// (0 to 1); Limit is the configured share above which the guard trips.
 	Share float64 `json:"share"`
+	Limit float64 `json:"limit"`
 	// Removals are the planned deprovisions and removals; GroupDeletions
 	// the planned deletions of local groups.
 	Removals       int  `json:"removals"`
@@ -345,7 +348,7 @@ type execution struct {
 func (e *execution) execute(ctx context.Context) (string, error) {
 	st := e.r.Store
 	sc := store.PlanScope{OrgID: e.org.ID, RunID: e.run.ID, Snapshot: e.run.Snapshot, RoleMapping: e.org.RoleMapping}
-	e.plan.Guard.Share = e.r.Policy.Guard
+	e.plan.Guard.Limit = e.r.Policy.Guard
 
 	start := e.r.clk().Now()
 	// The connector's row is read before it is opened: a change of its
@@ -449,15 +452,16 @@ func (e *execution) planChanges(ctx context.Context, sc *store.PlanScope) error 
 	}
 	g := &p.Guard
 	g.Removals, g.GroupDeletions = p.Deprovision+p.Remove, counts[lifecycle.GroupDelete.PlanItem()]
+	g.Share = shareOf(g.Removals, members)
 	switch {
-	case exceeds(g.Removals, members, g.Share):
+	case exceeds(g.Removals, members, g.Limit):
 		g.Tripped = true
 		g.Reason = fmt.Sprintf("the plan deprovisions or removes %d of %d members (%.0f%%), more than the deprovision guard allows (%s and more than %d)",
-			g.Removals, members, percent(g.Removals, members), sharePercent(g.Share), GuardMinimum)
-	case exceeds(g.GroupDeletions, groups, g.Share):
+			g.Removals, members, percent(g.Removals, members), sharePercent(g.Limit), GuardMinimum)
+	case exceeds(g.GroupDeletions, groups, g.Limit):
 		g.Tripped = true
 		g.Reason = fmt.Sprintf("the plan deletes %d of %d groups (%.0f%%), more than the deprovision guard allows (%s and more than %d)",
-			g.GroupDeletions, groups, percent(g.GroupDeletions, groups), sharePercent(g.Share), GuardMinimum)
+			g.GroupDeletions, groups, percent(g.GroupDeletions, groups), sharePercent(g.Limit), GuardMinimum)
 	}
 	return nil
 }
@@ -494,6 +498,14 @@ func percent(n, total int) float64 {
 		return 100
 	}
 	return 100 * float64(n) / float64(total)
+}
+
+// shareOf is n of total as a part of 1; nothing of nothing is 0.
+func shareOf(n, total int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return percent(n, total) / 100
 }
 
 func sharePercent(share float64) string { return fmt.Sprintf("%g%%", share*100) }

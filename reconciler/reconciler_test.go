@@ -278,6 +278,10 @@ func TestEmptyIdPIsBlockedUntilConfirmed(t *testing.T) {
 		if p.Remove != 20 || !p.Guard.Tripped || p.Guard.Confirmed || !strings.Contains(run.Error, "20 of 20 members") {
 			t.Fatalf("plan = %+v, error %q", p, run.Error)
 		}
+		// share is what the plan takes, limit what the guard allows.
+		if p.Guard.Share != 1 || p.Guard.Limit != 0.1 {
+			t.Errorf("guard share %v, limit %v, want 1 and 0.1", p.Guard.Share, p.Guard.Limit)
+		}
 		if got := len(h.itemsOf(run, lifecycle.Remove.PlanItem())); got != 20 {
 			t.Errorf("blocked plan shows %d removals, want 20", got)
 		}
@@ -337,6 +341,9 @@ func TestGuardAllowsSmallRemovals(t *testing.T) {
 		h.mustStatus(run, store.RunSucceeded)
 		if p.Remove != 5 || p.Guard.Tripped {
 			t.Fatalf("plan = %+v", p)
+		}
+		if p.Guard.Share != 5.0/8 || p.Guard.Limit != 0.1 {
+			t.Errorf("guard share %v, limit %v, want %v and 0.1", p.Guard.Share, p.Guard.Limit, 5.0/8)
 		}
 	})
 }
