@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -95,6 +96,9 @@ func TestReconcileRequestBounds(t *testing.T) {
 			{"a negative bound", admin.ReconcileRequest{AllowMassDeprovision: true, ConfirmedGroupDeletions: &neg}, true},
 			{"bounds with the confirmation", admin.ReconcileRequest{AllowMassDeprovision: true, ConfirmedRemovals: &n, ConfirmedGroupDeletions: &n}, false},
 			{"a confirmation without bounds", admin.ReconcileRequest{AllowMassDeprovision: true}, false},
+			{"losses without the confirmation", admin.ReconcileRequest{ConfirmedLosses: strings.Repeat("a", 64)}, true},
+			{"losses that are no digest", admin.ReconcileRequest{AllowMassDeprovision: true, ConfirmedLosses: "ABC"}, true},
+			{"losses with the confirmation", admin.ReconcileRequest{AllowMassDeprovision: true, ConfirmedLosses: strings.Repeat("0f", 32)}, false},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -111,6 +115,9 @@ func TestReconcileRequestBounds(t *testing.T) {
 				got, _ := st.SyncRun(ctx, org.ID, run.ID)
 				if diff := cmp.Diff([]*int{tt.req.ConfirmedRemovals, tt.req.ConfirmedGroupDeletions}, []*int{got.ConfirmedRemovals, got.ConfirmedGroupDeletions}); diff != "" {
 					t.Errorf("stored bounds (-want +got):\n%s", diff)
+				}
+				if got.ConfirmedLosses != tt.req.ConfirmedLosses {
+					t.Errorf("stored losses %q, want %q", got.ConfirmedLosses, tt.req.ConfirmedLosses)
 				}
 			})
 		}

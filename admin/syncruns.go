@@ -25,6 +25,9 @@ type ReconcileRequest struct {
 	// has since grown beyond either is blocked again rather than applied.
 	ConfirmedRemovals       *int `json:"confirmedRemovals"`
 	ConfirmedGroupDeletions *int `json:"confirmedGroupDeletions"`
+	// ConfirmedLosses is the reviewed plan's guard.losses: a plan that
+	// takes away other members or groups is blocked again.
+	ConfirmedLosses string `json:"confirmedLosses"`
 }
 
 // RequestReconcile queues a reconciliation of an organization for a worker
@@ -36,8 +39,12 @@ func (s *Service) RequestReconcile(ctx context.Context, orgID string, req Reconc
 			return store.SyncRun{}, fmt.Errorf("%w: confirmedRemovals and confirmedGroupDeletions are counts (0 or more) that go with allowMassDeprovision", ErrInvalid)
 		}
 	}
+	if req.ConfirmedLosses != "" && (!req.AllowMassDeprovision || !isDigest(req.ConfirmedLosses)) {
+		return store.SyncRun{}, fmt.Errorf("%w: confirmedLosses is a blocked plan's guard.losses (64 hex digits) and goes with allowMassDeprovision", ErrInvalid)
+	}
 	run := store.SyncRun{OrgID: orgID, Trigger: reconciler.TriggerAPI, DryRun: req.DryRun, AllowMassDeprovision: req.AllowMassDeprovision,
-		FullRequested: req.Full, ConfirmedRemovals: req.ConfirmedRemovals, ConfirmedGroupDeletions: req.ConfirmedGroupDeletions}
+		FullRequested: req.Full, ConfirmedRemovals: req.ConfirmedRemovals, ConfirmedGroupDeletions: req.ConfirmedGroupDeletions,
+		ConfirmedLosses: req.ConfirmedLosses}
 	err := s.Store.Tx(ctx, func(tx *store.Store) error {
 		if _, err := tx.Org(ctx, orgID); err != nil {
 			return err
@@ -54,8 +61,24 @@ func (s *Service) RequestReconcile(ctx context.Context, orgID string, req Reconc
 	return run, err
 }
 
+// isDigest reports whether s is a SHA-256 in lowercase hex.
+func isDigest(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func confirmedDetail(req ReconcileRequest) string {
 	var out string
+	if req.ConfirmedLosses != "" {
+		out += " confirmedLosses=" + req.ConfirmedLosses[:12]
+	}
 	if n := req.ConfirmedRemovals; n != nil {
 		out += fmt.Sprintf(" confirmedRemovals=%d", *n)
 	}

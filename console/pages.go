@@ -400,6 +400,7 @@ type guardVerdict struct {
 	Tripped        bool     `json:"tripped"`
 	Confirmed      bool     `json:"confirmed"`
 	Reason         string   `json:"reason"`
+	Losses         string   `json:"losses"`
 }
 
 // Allows is the share of members the guard lets a run take. A plan
@@ -553,11 +554,11 @@ func (c *Console) confirmRun(w http.ResponseWriter, r *http.Request, s session) 
 			Error: fmt.Sprintf("Type %d, the number of members who will lose access, to confirm.", run.Plan.Guard.Removals), Data: map[string]any{"Run": run}})
 		return
 	}
-	// The confirmation covers the plan reviewed: a run that finds more to
-	// take away is blocked again.
+	// The confirmation covers the plan reviewed: a run that finds more, or
+	// other members and groups, to take away is blocked again.
 	removals, deletions := run.Plan.Guard.Removals, run.Plan.Guard.GroupDeletions
 	next, err := c.Service.RequestReconcile(r.Context(), org.ID, admin.ReconcileRequest{AllowMassDeprovision: true,
-		ConfirmedRemovals: &removals, ConfirmedGroupDeletions: &deletions})
+		ConfirmedRemovals: &removals, ConfirmedGroupDeletions: &deletions, ConfirmedLosses: run.Plan.Guard.Losses})
 	if err != nil {
 		c.failed(w, r, err)
 		return

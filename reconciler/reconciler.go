@@ -2,10 +2,14 @@ package reconciler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/scimsync/scimsync/config"
@@ -117,6 +121,9 @@ type Options struct {
 	// ConfirmedRemovals and ConfirmedGroupDeletions, when set, bound the
 	// confirmation: a plan with more is blocked again.
 	ConfirmedRemovals, ConfirmedGroupDeletions *int
+	// ConfirmedLosses, when set, is the Guard.Losses of the plan reviewed:
+	// a plan that takes away others is blocked again.
+	ConfirmedLosses string
 	// Trigger is recorded on the run.
 	Trigger string
 	// RunID names a queued run (created by the admin API) to carry out; its
@@ -176,6 +183,10 @@ type Guard struct {
 	// Confirmed: an operator allowed the plan although the guard tripped.
 	Confirmed bool   `json:"confirmed"`
 	Reason    string `json:"reason,omitempty"`
+	// Losses digests who and what a tripped plan takes away (its
+	// deprovisions, removals and group deletions), so that a confirmation
+	// can name the plan it was given for.
+	Losses string `json:"losses,omitempty"`
 }
 
 // PullStats describe a run's pull.
@@ -241,7 +252,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, orgID string, opts Options) 
 		return store.SyncRun{}, fmt.Errorf("reconcile: %w", err)
 	}
 	run := store.SyncRun{ID: opts.RunID, OrgID: org.ID, Trigger: opts.Trigger, DryRun: opts.DryRun, AllowMassDeprovision: opts.AllowMassDeprovision,
-		FullRequested: opts.Full, ConfirmedRemovals: opts.ConfirmedRemovals, ConfirmedGroupDeletions: opts.ConfirmedGroupDeletions}
+		FullRequested: opts.Full, ConfirmedRemovals: opts.ConfirmedRemovals, ConfirmedGroupDeletions: opts.ConfirmedGroupDeletions,
+		ConfirmedLosses: opts.ConfirmedLosses}
 	if !opts.Slot.IsZero() {
 		run.Slot = opts.Slot.Unix()
 	}
@@ -463,7 +475,37 @@ func (e *execution) planChanges(ctx context.Context, sc *store.PlanScope) error 
 		g.Reason = fmt.Sprintf("the plan deletes %d of %d groups (%.0f%%), more than the deprovision guard allows (%s and more than %d)",
 			g.GroupDeletions, groups, percent(g.GroupDeletions, groups), sharePercent(g.Limit), GuardMinimum)
 	}
+	if g.Tripped {
+		if g.Losses, err = lossesDigest(ctx, st, e.org.ID, e.run.ID); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// lossActions are the plan items a confirmation covers.
+var lossActions = []string{lifecycle.Deprovision.PlanItem(), lifecycle.Remove.PlanItem(), lifecycle.GroupDelete.PlanItem()}
+
+// lossesDigest is a SHA-256 over a run's loss items, each "action
+// entity", sorted: two runs that take away the same members and groups
+// have the same digest, whatever order they planned them in.
+func lossesDigest(ctx context.Context, st *store.Store, orgID, runID string) (string, error) {
+	var lines []string
+	err := st.EachSyncRunItem(ctx, orgID, runID, func(items []store.SyncRunItem) error {
+		for _, it := range items {
+			lines = append(lines, it.Action+" "+it.EntityType+" "+it.EntityID)
+		}
+		return nil
+	}, lossActions...)
+	if err != nil {
+		return "", fmt.Errorf("digest the plan's losses: %w", err)
+	}
+	slices.Sort(lines)
+	h := sha256.New()
+	for _, l := range lines {
+		io.WriteString(h, l+"\n")
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // beyondConfirmed says how a tripped guard's plan exceeds what the run's
@@ -475,6 +517,8 @@ func beyondConfirmed(g Guard, run store.SyncRun) string {
 		return fmt.Sprintf("the plan now deprovisions or removes %d members, more than the %d confirmed", g.Removals, *run.ConfirmedRemovals)
 	case run.ConfirmedGroupDeletions != nil && g.GroupDeletions > *run.ConfirmedGroupDeletions:
 		return fmt.Sprintf("the plan now deletes %d groups, more than the %d confirmed", g.GroupDeletions, *run.ConfirmedGroupDeletions)
+	case run.ConfirmedLosses != "" && g.Losses != run.ConfirmedLosses:
+		return "the plan now takes away other members or groups than the ones confirmed"
 	}
 	return ""
 }

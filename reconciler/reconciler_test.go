@@ -328,6 +328,47 @@ func TestEmptyIdPIsBlockedUntilConfirmed(t *testing.T) {
 	})
 }
 
+// TestConfirmationCoversTheReviewedLosses: a confirmation that names the
+// reviewed plan's losses does not cover a plan taking away as many others.
+func TestConfirmationCoversTheReviewedLosses(t *testing.T) {
+	each(t, func(t *testing.T, b storetest.Backend) {
+		h := newHarness(t, b)
+		idp := h.connectOkta()
+		users := h.addOktaUsers("u", 20)
+		h.settle()
+		for _, u := range users[:10] {
+			idp.SetStatus(u.ID, "DEPROVISIONED")
+		}
+		run, reviewed := h.reconcile(reconciler.Options{})
+		h.mustStatus(run, store.RunBlocked)
+		if reviewed.Deprovision != 10 || len(reviewed.Guard.Losses) != 64 {
+			t.Fatalf("blocked plan = %+v", reviewed)
+		}
+		if _, again := h.reconcile(reconciler.Options{DryRun: true}); again.Guard.Losses != reviewed.Guard.Losses {
+			t.Fatalf("the same losses digest differently: %s, then %s", reviewed.Guard.Losses, again.Guard.Losses)
+		}
+
+		// As many lose access, but one of them another person.
+		idp.SetStatus(users[0].ID, "ACTIVE")
+		idp.SetStatus(users[10].ID, "DEPROVISIONED")
+		ten := 10
+		run, p := h.reconcile(reconciler.Options{AllowMassDeprovision: true, ConfirmedRemovals: &ten, ConfirmedLosses: reviewed.Guard.Losses})
+		h.mustStatus(run, store.RunBlocked)
+		if p.Deprovision != 10 || p.Guard.Confirmed || !strings.Contains(run.Error, "other members or groups than the ones confirmed") {
+			t.Fatalf("a confirmation of other losses: plan %+v, error %q", p, run.Error)
+		}
+		if rows := h.takeOutbox(); len(rows) != 0 {
+			t.Fatalf("a run beyond its confirmation wrote %d outbox rows", len(rows))
+		}
+
+		run, p = h.reconcile(reconciler.Options{AllowMassDeprovision: true, ConfirmedRemovals: &ten, ConfirmedLosses: p.Guard.Losses})
+		h.mustStatus(run, store.RunSucceeded)
+		if !p.Guard.Confirmed || p.Deprovision != 10 {
+			t.Fatalf("confirmed run: %+v", p.Guard)
+		}
+	})
+}
+
 func TestGuardAllowsSmallRemovals(t *testing.T) {
 	each(t, func(t *testing.T, b storetest.Backend) {
 		h := newHarness(t, b)

@@ -368,10 +368,12 @@ ALTER TABLE sync_runs ADD COLUMN cursor_after TEXT NOT NULL DEFAULT '';
 ALTER TABLE sync_runs ADD COLUMN idp_requests BIGINT NOT NULL DEFAULT 0;
 `, false},
 	// What an operator confirmed of a plan the guard blocked: the run
-	// applies no more removals or group deletions than these.
+	// applies no more removals or group deletions than these, and, with a
+	// digest, no others than the reviewed ones.
 	{12, "confirmed plan bounds", `
 ALTER TABLE sync_runs ADD COLUMN confirmed_removals BIGINT;
 ALTER TABLE sync_runs ADD COLUMN confirmed_group_deletions BIGINT;
+ALTER TABLE sync_runs ADD COLUMN confirmed_losses TEXT NOT NULL DEFAULT '';
 `, false},
 }
 

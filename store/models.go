@@ -238,6 +238,10 @@ type SyncRun struct {
 	// AllowMassDeprovision confirms: the plan the operator reviewed.
 	ConfirmedRemovals       *int `gorm:"column:confirmed_removals"`
 	ConfirmedGroupDeletions *int `gorm:"column:confirmed_group_deletions"`
+	// ConfirmedLosses, when set, is the losses digest of the plan the
+	// operator reviewed (a Guard's Losses): a plan whose losses differ is
+	// not confirmed by it.
+	ConfirmedLosses string `gorm:"column:confirmed_losses"`
 }
 
 // Pull modes of a run.

@@ -139,8 +139,9 @@ type SyncRunView struct {
 	IdPRequests   int64  `json:"idpRequests"`
 	// ConfirmedRemovals and ConfirmedGroupDeletions bound a confirmation:
 	// null when the request gave none.
-	ConfirmedRemovals       *int `json:"confirmedRemovals"`
-	ConfirmedGroupDeletions *int `json:"confirmedGroupDeletions"`
+	ConfirmedRemovals       *int   `json:"confirmedRemovals"`
+	ConfirmedGroupDeletions *int   `json:"confirmedGroupDeletions"`
+	ConfirmedLosses         string `json:"confirmedLosses"`
 }
 
 // View renders the run.
@@ -152,7 +153,7 @@ func (r SyncRun) View() SyncRunView {
 	v := SyncRunView{ID: r.ID, Status: r.Status, DryRun: r.DryRun, AllowMassDeprovision: r.AllowMassDeprovision, Trigger: r.Trigger,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, PagesFetched: r.PagesFetched, Plan: plan, Error: r.Error,
 		Mode: r.PullMode, FullRequested: r.FullRequested, CursorBefore: r.CursorBefore, CursorAfter: r.CursorAfter, IdPRequests: r.IdPRequests,
-		ConfirmedRemovals: r.ConfirmedRemovals, ConfirmedGroupDeletions: r.ConfirmedGroupDeletions}
+		ConfirmedRemovals: r.ConfirmedRemovals, ConfirmedGroupDeletions: r.ConfirmedGroupDeletions, ConfirmedLosses: r.ConfirmedLosses}
 	if r.Slot > 0 {
 		at := time.Unix(r.Slot, 0).UTC()
 		v.ScheduledFor = &at
