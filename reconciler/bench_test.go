@@ -122,22 +122,9 @@ func benchReconcile(b *testing.B, n int, latency time.Duration) {
 	var peakRSS, peakHeap uint64
 	for b.Loop() {
 		b.StopTimer()
-		dbURL := storetest.DatabaseURL(b, backend)
-		st, err := store.Open(ctx, dbURL, store.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := st.Migrate(ctx); err != nil {
-			b.Fatal(err)
-		}
-		org, _ := st.CreateOrg(ctx, "Bench")
-		src := &source.Opener{Store: st, Box: box}
-		svc := &admin.Service{Store: st, Connectors: src}
-		if _, err := svc.PutConnector(ctx, org.ID, "okta", settings, creds); err != nil {
-			b.Fatal(err)
-		}
-		r := &reconciler.Reconciler{Store: st, Directories: src, Log: slog.New(slog.DiscardHandler),
-			Policy: reconciler.Policy{Guard: 0.1, InviteMaxSends: 5, InviteResendAfter: 24 * time.Hour}}
+		o := newBenchOrg(b, backend, box, "okta", settings, creds,
+			reconciler.Policy{Guard: 0.1, InviteMaxSends: 5, InviteResendAfter: 24 * time.Hour})
+		st, dbURL, org, src, r := o.st, o.dbURL, o.org, o.src, o.r
 
 		dir, _, err := src.Directory(ctx, org.ID)
 		if err != nil {
@@ -203,6 +190,39 @@ func benchReconcile(b *testing.B, n int, latency time.Duration) {
 	b.ReportMetric((noop-list).Seconds()/iters, "noop-own-s")
 	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-rss-MB")
 	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MB")
+}
+
+// benchOrg is a fresh database with one organization whose connector is
+// the given IdP, and a reconciler over it.
+type benchOrg struct {
+	st    *store.Store
+	dbURL string
+	org   store.Org
+	src   *source.Opener
+	r     *reconciler.Reconciler
+}
+
+func newBenchOrg(b *testing.B, backend storetest.Backend, box *secret.Box, typ string, settings, creds []byte, policy reconciler.Policy) benchOrg {
+	b.Helper()
+	ctx := context.Background()
+	dbURL := storetest.DatabaseURL(b, backend)
+	st, err := store.Open(ctx, dbURL, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	org, err := st.CreateOrg(ctx, "Bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := &source.Opener{Store: st, Box: box}
+	if _, err := (&admin.Service{Store: st, Connectors: src}).PutConnector(ctx, org.ID, typ, settings, creds); err != nil {
+		b.Fatal(err)
+	}
+	r := &reconciler.Reconciler{Store: st, Directories: src, Log: slog.New(slog.DiscardHandler), Policy: policy}
+	return benchOrg{st: st, dbURL: dbURL, org: org, src: src, r: r}
 }
 
 // seedMembers gives every directory user an active membership in bulk, as

@@ -110,6 +110,9 @@ func (e *execution) pullDelta(ctx context.Context, ps *pullState, source string,
 			return err
 		}
 	}
+	// Saved even when nothing changed: a cursor that is a time (Okta's)
+	// moves on every delta, and leaving it behind would widen each next
+	// read until it passed the System Log's retention and forced a full pull.
 	ps.after = next
 	sc.Pulled, sc.Delta, sc.Touched = true, true, e.touched(pd)
 	return nil

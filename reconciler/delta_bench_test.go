@@ -4,17 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/scimsync/scimsync/admin"
 	"github.com/scimsync/scimsync/connectors/entra/entrafake"
 	"github.com/scimsync/scimsync/connectors/okta/oktafake"
 	"github.com/scimsync/scimsync/internal/clock"
 	"github.com/scimsync/scimsync/internal/secret"
 	"github.com/scimsync/scimsync/reconciler"
-	"github.com/scimsync/scimsync/source"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/storetest"
 )
@@ -77,20 +74,8 @@ func BenchmarkDelta(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				idp.latency(0)
-				dbURL := storetest.DatabaseURL(b, backend)
-				st, err := store.Open(ctx, dbURL, store.Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := st.Migrate(ctx); err != nil {
-					b.Fatal(err)
-				}
-				org, _ := st.CreateOrg(ctx, "Bench")
-				src := &source.Opener{Store: st, Box: box}
-				if _, err := (&admin.Service{Store: st, Connectors: src}).PutConnector(ctx, org.ID, idp.typ, idp.settings, idp.creds); err != nil {
-					b.Fatal(err)
-				}
-				r := &reconciler.Reconciler{Store: st, Directories: src, Log: slog.New(slog.DiscardHandler), Policy: reconciler.Policy{Guard: 0.1}}
+				o := newBenchOrg(b, backend, box, idp.typ, idp.settings, idp.creds, reconciler.Policy{Guard: 0.1})
+				st, dbURL, org, r := o.st, o.dbURL, o.org, o.r
 				reconcile := func(what string, opts reconciler.Options) (store.SyncRun, reconciler.Plan) {
 					run, err := r.Reconcile(ctx, org.ID, opts)
 					var p reconciler.Plan

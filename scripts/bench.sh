@@ -11,7 +11,9 @@
 #   3. reconcile of 10k and 100k users from the Okta fake: time against the
 #      bare listing, no-op time and peak RSS, and 100k again from a fake
 #      that takes 20 ms per page (BenchmarkReconcile);
-#   4. the Okta connector's listing alone (BenchmarkOktaList);
+#   4. the Okta connector's listing alone (BenchmarkOktaList), and a full
+#      against a delta reconcile of 100k users after 100 changed, from the
+#      Okta and Entra fakes at 20 ms a request (BenchmarkDelta);
 #   5. latency at a constant offered rate on Postgres and real Redis, with
 #      pgbench at the same rate (scripts/bench-latency.sh);
 #   6. provisioning end to end through `scimsync serve` on Postgres and real
@@ -107,6 +109,9 @@ listing=BenchmarkOktaList
 [ "$RECONCILE" = 10k ] && listing=BenchmarkOktaList10k
 gobench -- -bench "$listing" -benchtime 3x ./connectors/okta/
 
+step "full against delta reconcile from the Okta and Entra fakes on SQLite"
+gobench -- -bench BenchmarkDelta -benchtime 1x -timeout 30m ./reconciler/
+
 step "latency at a constant offered rate, Postgres and real Redis"
 REDIS_URL= BENCH_LATENCY_OUT="$OUT/latency.txt" run bash scripts/bench-latency.sh
 
@@ -143,6 +148,10 @@ for section in re.split(r"^==> ", log, flags=re.M):
         print("%-30s %-8s list %.2f s  first %.2f s (%.1fx list)  no-op %.2f s (own %.2f s)  peak RSS %.0f MB" % (
             line.split()[0], backend, m.get("list-s", 0), m.get("first-s", 0), m.get("first/list", 0),
             m.get("noop-s", 0), m.get("noop-own-s", 0), m.get("peak-rss-MB", 0)))
+for line in re.findall(r"^BenchmarkDelta/\S+.*$", log, re.M):
+    m = metrics(line)
+    print("%-30s full %.0f requests %.2f s  delta %.0f requests %.2f s" % (
+        line.split()[0], m.get("full-requests", 0), m.get("full-s", 0), m.get("delta-requests", 0), m.get("delta-s", 0)))
 for line in re.findall(r"^BenchmarkOktaList\S+.*$", log, re.M):
     m = metrics(line)
     print("%-30s %.2f s per listing  peak heap %.1f MB" % (line.split()[0], m.get("ns/op", 0) / 1e9, m.get("peak-inuse-MB", 0)))

@@ -380,10 +380,18 @@ func (d *Directory) ListGroupMembers(ctx context.Context, groupID string, fn fun
 			return fn(ids)
 		})
 		if err != nil {
-			if g != groupID {
-				return fmt.Errorf("google: %s: nested group %s: %w", op, g, err)
+			if g == groupID {
+				return fmt.Errorf("google: %s: %w", op, err)
 			}
-			return fmt.Errorf("google: %s: %w", op, err)
+			// A nested group that answers 404 was deleted after the link to
+			// it was read: it has no members to add. Any other failure (a
+			// 403 above all) fails the listing, since skipping the group
+			// would make its members look removed.
+			if ae := (*connectors.APIError)(nil); errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+				d.log.WarnContext(ctx, "skipped deleted nested group", "group", groupID, "nested_group", g)
+				continue
+			}
+			return fmt.Errorf("google: %s: nested group %s: %w", op, g, err)
 		}
 	}
 	return nil

@@ -1,11 +1,14 @@
 package google_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -14,6 +17,7 @@ import (
 	"github.com/scimsync/scimsync/connectors/connectortest"
 	"github.com/scimsync/scimsync/connectors/google"
 	"github.com/scimsync/scimsync/connectors/google/googlefake"
+	"github.com/scimsync/scimsync/internal/clock"
 )
 
 // fake adapts googlefake to the contract suite; DeleteUser and AddMember
@@ -287,4 +291,46 @@ func quote(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+func TestNestedGroupGoneOrForbidden(t *testing.T) {
+	srv := googlefake.New(t)
+	alice := srv.AddUser(googlefake.User{PrimaryEmail: "alice@example.com"}).ID
+	bob := srv.AddUser(googlefake.User{PrimaryEmail: "bob@example.com"}).ID
+	top, hidden := srv.AddGroup("top").ID, srv.AddGroup("hidden").ID
+	srv.AddMember(top, alice)
+	srv.AddMember(hidden, bob)
+	gone := "1" + strings.Repeat("9", 20) // linked, never found: deleted meanwhile
+	srv.AddMemberObject(top, gone, googlefake.TypeGroup)
+	var logs bytes.Buffer
+	opts := connectortest.Options(clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), clock.SleepAdvances))
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	d, err := config(srv).Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("404 skipped", func(t *testing.T) {
+		got, err := members(t, d, top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{alice}, got); diff != "" {
+			t.Errorf("members (-want +got):\n%s", diff)
+		}
+		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "nested_group="+gone) {
+			t.Errorf("no WARN naming %s in the log:\n%s", gone, logs.String())
+		}
+	})
+	t.Run("403 fails", func(t *testing.T) {
+		srv.AddMemberObject(top, hidden, googlefake.TypeGroup)
+		srv.ForbidGroup(hidden)
+		_, err := members(t, d, top)
+		if !errors.Is(err, connectors.ErrUnauthorized) {
+			t.Fatalf("got %v, want ErrUnauthorized", err)
+		}
+		if !strings.Contains(err.Error(), hidden) {
+			t.Errorf("error %q does not name group %s", err, hidden)
+		}
+	})
 }

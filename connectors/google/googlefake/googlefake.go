@@ -106,7 +106,9 @@ type Server struct {
 	groups []*group // sorted by ID
 	gByID  map[string]*group
 	forbid map[string]int // route: 403 rateLimitExceeded answers left
-	reason string
+	// forbidGroup: groups whose members requests answer 403 forbidden
+	forbidGroup map[string]bool
+	reason      string
 }
 
 type group struct {
@@ -121,7 +123,7 @@ func New(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	s := &Server{
 		tb: tb, key: testKey(tb), adminEmail: DefaultAdminEmail,
-		tokens: map[string]bool{}, byID: map[string]*User{}, gByID: map[string]*group{}, forbid: map[string]int{},
+		tokens: map[string]bool{}, byID: map[string]*User{}, gByID: map[string]*group{}, forbid: map[string]int{}, forbidGroup: map[string]bool{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -185,6 +187,14 @@ func (s *Server) FailRateLimit403(route, reason string, count int) {
 	defer s.mu.Unlock()
 	s.forbid[route] += count
 	s.reason = reason
+}
+
+// ForbidGroup answers every members request of groupID with 403
+// forbidden, as Google does for a group the admin may not read.
+func (s *Server) ForbidGroup(groupID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forbidGroup[groupID] = true
 }
 
 func (s *Server) nextID() string {
@@ -324,6 +334,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.forbid[route]--
 	}
 	reason := s.reason
+	forbidden := route == RouteMembers && s.forbidGroup[groupID]
 	s.mu.Unlock()
 	if !authorized {
 		googleError(w, http.StatusUnauthorized, "authError", "Login Required.")
@@ -331,6 +342,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if forbid {
 		googleError(w, http.StatusForbidden, reason, "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user'.")
+		return
+	}
+	if forbidden {
+		googleError(w, http.StatusForbidden, "forbidden", "Not Authorized to access this resource/api")
 		return
 	}
 	if s.core.Fail(w, r, v) {
