@@ -39,7 +39,7 @@ func (s *Service) RequestReconcile(ctx context.Context, orgID string, req Reconc
 			return store.SyncRun{}, fmt.Errorf("%w: confirmedRemovals and confirmedGroupDeletions are counts (0 or more) that go with allowMassDeprovision", ErrInvalid)
 		}
 	}
-	if req.ConfirmedLosses != "" && (!req.AllowMassDeprovision || !isDigest(req.ConfirmedLosses)) {
+	if req.ConfirmedLosses != "" && (!req.AllowMassDeprovision || !reconciler.IsLossesDigest(req.ConfirmedLosses)) {
 		return store.SyncRun{}, fmt.Errorf("%w: confirmedLosses is a blocked plan's guard.losses (64 hex digits) and goes with allowMassDeprovision", ErrInvalid)
 	}
 	run := store.SyncRun{OrgID: orgID, Trigger: reconciler.TriggerAPI, DryRun: req.DryRun, AllowMassDeprovision: req.AllowMassDeprovision,
@@ -59,19 +59,6 @@ func (s *Service) RequestReconcile(ctx context.Context, orgID string, req Reconc
 			Detail: fmt.Sprintf("dryRun=%t allowMassDeprovision=%t full=%t%s", req.DryRun, req.AllowMassDeprovision, req.Full, confirmedDetail(req))})
 	})
 	return run, err
-}
-
-// isDigest reports whether s is a SHA-256 in lowercase hex.
-func isDigest(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 func confirmedDetail(req ReconcileRequest) string {

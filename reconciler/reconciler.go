@@ -486,6 +486,20 @@ func (e *execution) planChanges(ctx context.Context, sc *store.PlanScope) error 
 // lossActions are the plan items a confirmation covers.
 var lossActions = []string{lifecycle.Deprovision.PlanItem(), lifecycle.Remove.PlanItem(), lifecycle.GroupDelete.PlanItem()}
 
+// IsLossesDigest reports whether s has the form of a Guard's Losses: a
+// SHA-256 in lowercase hex.
+func IsLossesDigest(s string) bool {
+	if len(s) != sha256.Size*2 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // lossesDigest is a SHA-256 over a run's loss items, each "action
 // entity", sorted: two runs that take away the same members and groups
 // have the same digest, whatever order they planned them in.

@@ -20,7 +20,7 @@ import (
 	"github.com/scimsync/scimsync/store"
 )
 
-const reconcileUsage = "reconcile --org ID [--dry-run] [--json] [--allow-mass-deprovision [--confirmed-removals N]] [--full]"
+const reconcileUsage = "reconcile --org ID [--dry-run] [--json] [--allow-mass-deprovision [--confirmed-removals N] [--confirmed-losses DIGEST]] [--full]"
 
 // reconcileCmd runs one reconciliation in this process (no worker needed)
 // and prints its plan. It exits 0 when the run succeeded (a dry run
@@ -32,6 +32,7 @@ func reconcileCmd(ctx context.Context, args []string, out, errOut io.Writer, get
 	asJSON := fs.Bool("json", false, "print the run and its plan as JSON")
 	allow := fs.Bool("allow-mass-deprovision", false, "confirm a plan that the deprovision guard blocks")
 	confirmed := fs.Int("confirmed-removals", -1, "with --allow-mass-deprovision: the deprovisions and removals reviewed; a plan with more is blocked again")
+	losses := fs.String("confirmed-losses", "", "with --allow-mass-deprovision: the reviewed plan's guard.losses (from --json); a plan taking away others is blocked again")
 	full := fs.Bool("full", false, "pull the IdP in full where a delta would do")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -39,8 +40,11 @@ func reconcileCmd(ctx context.Context, args []string, out, errOut io.Writer, get
 	if *orgID == "" {
 		return usageError{"--org is required"}
 	}
-	if *confirmed >= 0 && !*allow {
-		return usageError{"--confirmed-removals bounds --allow-mass-deprovision: give both"}
+	if (*confirmed >= 0 || *losses != "") && !*allow {
+		return usageError{"--confirmed-removals and --confirmed-losses bound --allow-mass-deprovision: give it too"}
+	}
+	if *losses != "" && !reconciler.IsLossesDigest(*losses) {
+		return usageError{"--confirmed-losses takes a blocked plan's guard.losses: 64 hex digits"}
 	}
 	cfg, err := config.FromEnv(getenv)
 	if err != nil {
@@ -58,6 +62,7 @@ func reconcileCmd(ctx context.Context, args []string, out, errOut io.Writer, get
 	if *confirmed >= 0 {
 		opts.ConfirmedRemovals = confirmed
 	}
+	opts.ConfirmedLosses = *losses
 	run, err := r.Reconcile(ctx, *orgID, opts)
 	progress.finish()
 	if err != nil {

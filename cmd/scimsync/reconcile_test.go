@@ -135,7 +135,32 @@ func TestReconcileCommand(t *testing.T) {
 	if code, _, errOut = runCLI(t, env, "reconcile", "--org", org.ID, "--allow-mass-deprovision", "--confirmed-removals", "49"); code != exitError || !strings.Contains(errOut, "more than the 49 confirmed") {
 		t.Fatalf("confirmed fewer than planned: exit %d: %s", code, errOut)
 	}
-	if code, _, errOut = runCLI(t, env, "reconcile", "--org", org.ID, "--allow-mass-deprovision", "--confirmed-removals", "50"); code != exitOK {
+	code, out, errOut = runCLI(t, env, "reconcile", "--org", org.ID, "--dry-run", "--json")
+	var reviewed struct {
+		Run struct {
+			Plan struct {
+				Guard struct{ Losses string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &reviewed); err != nil || len(reviewed.Run.Plan.Guard.Losses) != 64 {
+		t.Fatalf("the dry run's JSON gives no losses digest (exit %d, %v): %s", code, err, out)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"a digest that is not one", []string{"--allow-mass-deprovision", "--confirmed-losses", "xyz"}, exitUsage, "64 hex digits"},
+		{"a digest without the confirmation", []string{"--confirmed-losses", reviewed.Run.Plan.Guard.Losses}, exitUsage, "--allow-mass-deprovision"},
+		{"another plan's digest", []string{"--allow-mass-deprovision", "--confirmed-losses", strings.Repeat("0", 64)}, exitError, "other members or groups than the ones confirmed"},
+	} {
+		if code, _, errOut := runCLI(t, env, append([]string{"reconcile", "--org", org.ID}, tt.args...)...); code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Fatalf("%s: exit %d, want %d with %q: %s", tt.name, code, tt.code, tt.want, errOut)
+		}
+	}
+	if code, _, errOut = runCLI(t, env, "reconcile", "--org", org.ID, "--allow-mass-deprovision", "--confirmed-removals", "50", "--confirmed-losses", reviewed.Run.Plan.Guard.Losses); code != exitOK {
 		t.Fatalf("confirmed: exit %d: %s", code, errOut)
 	}
 	if n := converges(); n != 50 {
