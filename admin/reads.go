@@ -78,6 +78,13 @@ func (s *Service) Member(ctx context.Context, orgID, id string) (store.Membershi
 	return s.Store.Membership(ctx, orgID, id)
 }
 
+// MemberByEmail reads the organization's member who is the person with
+// this e-mail; store.ErrNotFound when there is none.
+func (s *Service) MemberByEmail(ctx context.Context, orgID, email string) (store.Membership, error) {
+	m, err := s.Store.MembershipByEmail(ctx, orgID, email)
+	return m.Membership, err
+}
+
 // Groups lists an organization's local groups with their members.
 func (s *Service) Groups(ctx context.Context, orgID, after string, limit int) ([]store.GroupView, error) {
 	if _, err := s.Store.Org(ctx, orgID); err != nil {

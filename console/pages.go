@@ -33,6 +33,20 @@ var notices = map[string]string{
 	"settled":           "Settled. The kept admin's change is applied, or waits for the next sync run.",
 }
 
+// cursorParam reads the query parameter name, a page cursor of at least
+// min (0 when absent); what names it in the error.
+func cursorParam(r *http.Request, name string, min int64, what string) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < min {
+		return 0, fmt.Errorf("%w: %s must be %s", admin.ErrInvalid, name, what)
+	}
+	return n, nil
+}
+
 func redirect(w http.ResponseWriter, r *http.Request, path, done string) {
 	if done != "" {
 		path += "?done=" + url.QueryEscape(done)
@@ -359,12 +373,10 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s session) {
 		c.failed(w, r, err)
 		return
 	}
-	var before int64
-	if v := r.URL.Query().Get("before"); v != "" {
-		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
-			c.failed(w, r, fmt.Errorf("%w: before must be an event id", admin.ErrInvalid))
-			return
-		}
+	before, err := cursorParam(r, "before", 1, "an event id")
+	if err != nil {
+		c.failed(w, r, err)
+		return
 	}
 	evs, err := c.Service.AuditEvents(ctx, org.ID, before, pageSize)
 	if err != nil {
@@ -490,12 +502,10 @@ func (c *Console) runPage(w http.ResponseWriter, r *http.Request, s session) {
 	}
 	sort.Strings(actions)
 	action := r.URL.Query().Get("action")
-	var after int64
-	if v := r.URL.Query().Get("after"); v != "" {
-		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
-			c.failed(w, r, fmt.Errorf("%w: after must be a plan item's position", admin.ErrInvalid))
-			return
-		}
+	after, err := cursorParam(r, "after", 0, "a plan item's position")
+	if err != nil {
+		c.failed(w, r, err)
+		return
 	}
 	items, nextAfter, err := c.Service.SyncRunItems(ctx, org.ID, run.ID, action, after, itemLimit)
 	if err != nil {

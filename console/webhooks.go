@@ -131,14 +131,10 @@ func (c *Console) webhookPage(w http.ResponseWriter, r *http.Request, s session)
 // and, after a rotation, its new secret.
 func (c *Console) showWebhook(w http.ResponseWriter, r *http.Request, s session, status int, hook admin.WebhookView, form webhookForm, newSecret string) {
 	ctx := r.Context()
-	var before int64
-	if v := r.URL.Query().Get("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			c.failed(w, r, fmt.Errorf("%w: before must be a delivery id", admin.ErrInvalid))
-			return
-		}
-		before = n
+	before, err := cursorParam(r, "before", 1, "a delivery id")
+	if err != nil {
+		c.failed(w, r, err)
+		return
 	}
 	dels, err := c.Service.WebhookDeliveries(ctx, "", hook.ID, before, pageSize)
 	if err != nil {
@@ -149,18 +145,28 @@ func (c *Console) showWebhook(w http.ResponseWriter, r *http.Request, s session,
 	if len(dels) == pageSize {
 		next = "?before=" + strconv.FormatInt(dels[len(dels)-1].ID, 10)
 	}
-	v := view{Title: "Webhook " + hook.URL, CSRF: s.CSRF, Notice: notices[r.URL.Query().Get("done")]}
-	if hook.OrgID != nil {
-		org, err := c.Service.Org(ctx, *hook.OrgID)
-		if err != nil {
-			c.failed(w, r, err)
-			return
-		}
-		v.Org, v.Tab = &org, "webhooks"
+	org, err := c.webhookOrg(r, hook)
+	if err != nil {
+		c.failed(w, r, err)
+		return
 	}
+	v := view{Title: "Webhook " + hook.URL, CSRF: s.CSRF, Org: org, Tab: "webhooks", Notice: notices[r.URL.Query().Get("done")]}
 	v.Data = map[string]any{"Hook": hook, "Form": form, "Types": lifecycle.EventTypes, "Deliveries": dels,
 		"Next": next, "Paged": before != 0, "Secret": newSecret}
 	c.render(w, r, status, "webhook", v)
+}
+
+// webhookOrg is the organization an endpoint belongs to, nil for one of
+// every organization: its page shows under that organization's tabs.
+func (c *Console) webhookOrg(r *http.Request, hook admin.WebhookView) (*store.Org, error) {
+	if hook.OrgID == nil {
+		return nil, nil
+	}
+	org, err := c.Service.Org(r.Context(), *hook.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	return &org, nil
 }
 
 func (c *Console) updateWebhook(w http.ResponseWriter, r *http.Request, s session) {
@@ -200,14 +206,10 @@ func (c *Console) deleteWebhookPage(w http.ResponseWriter, r *http.Request, s se
 		c.failed(w, r, err)
 		return
 	}
-	var org *store.Org
-	if hook.OrgID != nil {
-		o, err := c.Service.Org(r.Context(), *hook.OrgID)
-		if err != nil {
-			c.failed(w, r, err)
-			return
-		}
-		org = &o
+	org, err := c.webhookOrg(r, hook)
+	if err != nil {
+		c.failed(w, r, err)
+		return
 	}
 	c.ask(w, r, s, org, "webhooks", question{
 		Heading: "Delete the webhook to " + hook.URL + "?",
@@ -261,12 +263,10 @@ func (c *Console) eventsPage(w http.ResponseWriter, r *http.Request, s session) 
 		return
 	}
 	q := r.URL.Query()
-	var after int64
-	if v := q.Get("after"); v != "" {
-		if after, err = strconv.ParseInt(v, 10, 64); err != nil {
-			c.failed(w, r, fmt.Errorf("%w: after must be an event sequence (0 or more)", admin.ErrInvalid))
-			return
-		}
+	after, err := cursorParam(r, "after", 0, "an event sequence (0 or more)")
+	if err != nil {
+		c.failed(w, r, err)
+		return
 	}
 	var types []string
 	if t := q.Get("type"); t != "" {
@@ -335,20 +335,16 @@ func (c *Console) settle(w http.ResponseWriter, r *http.Request, s session) {
 			return
 		}
 	default:
-		found, err := c.Service.Members(ctx, orgID, admin.MemberQuery{Email: email, Limit: 10})
+		heir, err := c.Service.MemberByEmail(ctx, orgID, email)
+		if errors.Is(err, store.ErrNotFound) {
+			c.showSettle(w, r, s, http.StatusBadRequest, email, "No member of this organization has that e-mail.")
+			return
+		}
 		if err != nil {
 			c.failed(w, r, err)
 			return
 		}
-		for _, f := range found {
-			if email != "" && strings.EqualFold(f.Email, email) {
-				newAdminID = f.ID
-			}
-		}
-		if newAdminID == "" {
-			c.showSettle(w, r, s, http.StatusBadRequest, email, "No member of this organization has that e-mail.")
-			return
-		}
+		newAdminID = heir.ID
 	}
 	_, err = c.Service.SettleAdmin(ctx, orgID, memberID, newAdminID, confirm)
 	switch {

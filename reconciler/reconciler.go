@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/scimsync/scimsync/config"
@@ -390,15 +391,16 @@ func (e *execution) execute(ctx context.Context) (string, error) {
 	}
 	e.plan.Timings.PlanMS = e.r.clk().Now().Sub(start).Milliseconds()
 	g := &e.plan.Guard
+	beyond := beyondConfirmed(*g, e.run)
 	switch {
 	case !g.Tripped:
-	case e.run.AllowMassDeprovision && beyondConfirmed(*g, e.run) == "":
+	case e.run.AllowMassDeprovision && beyond == "":
 		g.Confirmed = true
 		e.log.WarnContext(ctx, "deprovision guard tripped; applying as confirmed", "reason", g.Reason)
 	case e.run.DryRun:
 		// The plan is the answer; the guard's verdict is in it.
 	case e.run.AllowMassDeprovision:
-		return store.RunBlocked, fmt.Errorf("%s; nothing was changed. Review the plan again, then confirm it", beyondConfirmed(*g, e.run))
+		return store.RunBlocked, fmt.Errorf("%s; nothing was changed. Review the plan again, then confirm it", beyond)
 	default:
 		return store.RunBlocked, fmt.Errorf("%s; nothing was changed. Check the plan, then confirm with allowMassDeprovision", g.Reason)
 	}
@@ -489,15 +491,8 @@ var lossActions = []string{lifecycle.Deprovision.PlanItem(), lifecycle.Remove.Pl
 // IsLossesDigest reports whether s has the form of a Guard's Losses: a
 // SHA-256 in lowercase hex.
 func IsLossesDigest(s string) bool {
-	if len(s) != sha256.Size*2 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == sha256.Size && s == strings.ToLower(s)
 }
 
 // lossesDigest is a SHA-256 over a run's loss items, each "action
