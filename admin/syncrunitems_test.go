@@ -102,10 +102,14 @@ func TestReconcileRequestBounds(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
+				before, _ := st.SyncRuns(ctx, org.ID, "", 100)
 				run, err := svc.RequestReconcile(ctx, org.ID, tt.req)
 				if tt.wantErr {
 					if !errors.Is(err, admin.ErrInvalid) {
 						t.Fatalf("err = %v, want ErrInvalid", err)
+					}
+					if after, _ := st.SyncRuns(ctx, org.ID, "", 100); len(after) != len(before) || len(storetest.PendingOutbox(t, st)) != len(before) {
+						t.Errorf("a refused request wrote a run or a task: %d runs before, %d after", len(before), len(after))
 					}
 					return
 				}

@@ -263,6 +263,9 @@ func TestConsoleWebhookInBrowser(t *testing.T) {
 		t.Fatalf("secret %q, list %q", sec, p.text("#webhooks"))
 	}
 	p.screenshot("11-webhook-created")
+	p.do("phone size", chromedp.EmulateViewport(390, 844))
+	p.screenshot("11b-webhook-created-phone")
+	p.do("laptop size", chromedp.EmulateViewport(1280, 900))
 	p.do("reload", chromedp.Reload())
 	p.waitFor("the list again", `document.querySelector("#webhooks") && !document.querySelector("#secret-value")`)
 	if n, _ := p.eval(`document.querySelectorAll("#webhooks tbody tr").length`); n != "1" {
